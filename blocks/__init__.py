@@ -1,0 +1,1 @@
+"""Prefect Block types a user configures in the UI (clusters)."""

@@ -1,0 +1,1 @@
+"""Prefect flows: one per modelling stage, the manager, the analysis and the whole pipeline."""

@@ -1,0 +1,72 @@
+"""Cluster settings: everything mpflow needs to know to reach one Slurm cluster and run jobs there.
+
+``ClusterSettings`` is a plain pydantic model (no Prefect), so the core, the CLI and the tests can
+use it directly; the Prefect block in ``mpflow.blocks`` is this same model plus Block behaviour
+(saved and loaded by name, edited in the UI). Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+
+class ClusterSettings(BaseModel):
+    """How to reach one Slurm cluster and what to put in its job scripts."""
+
+    name: str = Field(description="Short cluster name, used in job names, log names and the jobs database.",
+                      pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    kind: Literal["local", "remote"] = Field(
+        "remote", description="local: commands run as subprocesses on this machine; remote: over SSH.")
+    host: str = Field("localhost", description="Login node host name or address (remote clusters).")
+    port: int = Field(22, ge=1, le=65535, description="SSH port of the login node.")
+    user: str | None = Field(None, description="SSH user name (remote clusters).")
+    key_path: Path | None = Field(None, description="Private key file for SSH.")
+    private_key: SecretStr | None = Field(None, description="Private key text, if not given as a file.")
+    key_passphrase: SecretStr | None = Field(None, description="Passphrase of the private key, if any.")
+    password: SecretStr | None = Field(None, description="SSH password (prefer a key).")
+    known_hosts: Path | None = Field(
+        None, description="known_hosts file to verify the login node's host key (besides ~/.ssh/known_hosts).")
+    verify_host_key: bool = Field(
+        True, description="Refuse login nodes whose host key is unknown. Turn off only on a trusted network.")
+    workdir: str = Field(description="Absolute path of the working directory on the cluster. "
+                         "Its basename must be the same on every cluster of a project.")
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="Environment for every scheduler command, e.g. SLURM_CONF.")
+    preamble: list[str] = Field(default_factory=list,
+                                description="Lines run at the top of every job script (module load ...).")
+    partition: str | None = Field(None, description="Slurm partition for mpflow jobs.")
+    account: str | None = Field(None, description="Slurm account to charge, if the site needs one.")
+    cpu_template: str | None = Field(None, description="Jinja2 job-script template for CPU jobs "
+                                     "(default: mpflow's own).")
+    gpu_template: str | None = Field(None, description="Jinja2 job-script template for GPU jobs "
+                                     "(default: mpflow's own).")
+    prefer: Literal["cpu", "gpu"] = Field("cpu", description="Run MD stages on CPU or GPU nodes here.")
+    max_queued: int = Field(200, ge=1, description="At most this many mpflow jobs queued or running here.")
+    connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
+    command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute_workdir(cls, value: str) -> str:
+        if not posixpath.isabs(value):
+            raise ValueError(f"workdir must be an absolute path on the cluster, got {value!r}")
+        return posixpath.normpath(value)
+
+    @model_validator(mode="after")
+    def _remote_needs_user(self) -> "ClusterSettings":
+        if self.kind == "remote" and not self.user:
+            raise ValueError(f"cluster {self.name!r} is remote: set `user` (the SSH login name)")
+        return self
+
+    @property
+    def workdir_basename(self) -> str:
+        return posixpath.basename(self.workdir)
+
+    def describe(self) -> str:
+        """One line for logs and errors; never includes a secret."""
+        where = "this machine" if self.kind == "local" else f"{self.user}@{self.host}:{self.port}"
+        return f"{self.name} ({self.kind}, {where}, workdir {self.workdir})"

@@ -1,0 +1,94 @@
+"""The demo: mpflow's pipeline, as far as it exists, on the dev clusters.
+
+Today it sends one small GROMACS job (a water box built with ``gmx solvate``) through each cluster,
+the master as a local cluster and the slave over SSH, with one batched poll per cluster per round,
+and prints every state change. Later stages extend this into the whole modelling pipeline.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mpflow.clusters import ClusterSettings
+from mpflow.jobscript import JobScriptOptions, exitcode_name, render_job_script
+from mpflow.slurm import JobState
+from mpflow.slurm_client import SlurmClient
+from mpflow.transport import check, open_transport
+
+TERMINAL = {JobState.D, JobState.F}
+
+
+@dataclass
+class DemoJob:
+    cluster: str
+    job_id: str
+    job_dir: str
+    state: JobState = JobState.NS
+    slurm_state: str = ""
+    exit_code: str | None = None
+    output: str = ""
+
+
+def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
+    settings = client.transport.settings
+    job_dir = posixpath.join(settings.workdir, "demo", "None", f"waterbox_{run_id}", "solvate")
+    opts = JobScriptOptions(
+        job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, continuation=False,
+        commands=[
+            "gmx -quiet solvate -cs spc216 -box 2.5 2.5 2.5 -o solvate.gro",
+            'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',
+        ],
+    )
+    script = render_job_script(settings, opts)
+    t = client.transport
+    check(t.run(["mkdir", "-p", job_dir]), settings.name, "creating the job folder")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "solvate.sh"
+        local.write_text(script)
+        t.put(local, posixpath.join(job_dir, "solvate.sh"))
+    job_id = client.submit(posixpath.join(job_dir, "solvate.sh"), token=f"demo-{run_id}-{settings.name}",
+                           comment="demo:None:waterbox", cwd=job_dir)
+    return DemoJob(settings.name, job_id, job_dir, JobState.PD)
+
+
+def run_demo(clusters: list[ClusterSettings], *, timeout_s: float = 300, interval_s: float = 1.0,
+             echo: Callable[[str], None] = print) -> list[DemoJob]:
+    run_id = uuid.uuid4().hex[:8]
+    transports = {s.name: open_transport(s) for s in clusters}
+    try:
+        clients = {name: SlurmClient(t) for name, t in transports.items()}
+        jobs = {}
+        for name, client in clients.items():
+            job = submit_demo_job(client, run_id)
+            jobs[name] = job
+            echo(f"{name:>6}: submitted job {job.job_id} ({transports[name].settings.describe()})")
+        started = time.monotonic()
+        while any(j.state not in TERMINAL for j in jobs.values()):
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"demo jobs not finished after {timeout_s:.0f} s: "
+                                   + ", ".join(f"{j.cluster}={j.state.value}" for j in jobs.values()))
+            for name, job in jobs.items():
+                if job.state in TERMINAL:
+                    continue
+                status = clients[name].poll([job.job_id]).states.get(job.job_id)
+                if status is not None and (status.state, status.slurm_state) != (job.state, job.slurm_state):
+                    job.state, job.slurm_state = status.state, status.slurm_state
+                    echo(f"{name:>6}: job {job.job_id} {job.slurm_state} → {job.state.value}")
+            time.sleep(interval_s)
+        for name, job in jobs.items():
+            t = transports[name]
+            code = t.run(["cat", posixpath.join(job.job_dir, exitcode_name("solvate", name))])
+            job.exit_code = code.stdout.strip() or None
+            out = t.run(["bash", "-c", 'cat "$1"/solvate."$2".*.out', "_", job.job_dir, name])
+            job.output = out.stdout.strip()
+            echo(f"{name:>6}: exit code {job.exit_code}; {job.output.splitlines()[-1] if job.output else '(no output)'}")
+        return list(jobs.values())
+    finally:
+        for t in transports.values():
+            t.close()

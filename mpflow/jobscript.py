@@ -1,0 +1,123 @@
+"""Job scripts: one typed options model and one function that renders a Slurm batch script.
+
+The header (``#SBATCH`` lines) is built here from the options, flags sorted and every value checked
+against a safe character set, so nothing a user typed can break out of a directive. The body comes
+from a Jinja2 template: mpflow's own (``templates/jobscript.sh.j2``) or the cluster's
+``cpu_template``/``gpu_template``. Slots: header, preamble (module loads), commands; the template
+writes an exit-code file on any exit and carries the cluster name in every log name, since job ids
+collide across clusters.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from importlib import resources
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mpflow.clusters import ClusterSettings
+
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@%+\-]+$")
+
+
+class JobScriptOptions(BaseModel):
+    """What one job needs. Unknown options are refused with the list of valid ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_dir: str = Field(description="Absolute folder the job runs in (the model's stage folder).")
+    stage: str = Field(description="Stage name, e.g. emmd; also the GROMACS -deffnm.", pattern=r"^[A-Za-z0-9_-]+$")
+    tag: str = Field("None", description="Model tag, for humans reading the script.")
+    commands: list[str] = Field(description="Shell lines that do the work (mpflow writes them, quoted).")
+    time_limit_min: int = Field(60, ge=1, description="Slurm --time in minutes.")
+    nodes: int = Field(1, ge=1)
+    ntasks: int = Field(1, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    mem: str | None = Field(None, description="Slurm --mem, e.g. 4G.")
+    gpu: bool = Field(False, description="Render the GPU variant (--gres and -nb gpu).")
+    gpus: int = Field(1, ge=1, description="GPUs per node for the GPU variant.")
+    continuation: bool = Field(True, description="Continue from a checkpoint (-cpi) when one exists.")
+    maxh: float | None = Field(None, gt=0, description="GROMACS -maxh; default: 95% of the time limit.")
+    extra_sbatch: dict[str, str] = Field(default_factory=dict, description="More sbatch flags, name → value.")
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _safe_extras(cls, value: dict[str, str]) -> dict[str, str]:
+        for k, v in value.items():
+            if not re.fullmatch(r"[a-z][a-z-]*", k) or (v and not _SAFE_VALUE.match(v)):
+                raise ValueError(f"sbatch flag --{k}={v!r} has characters mpflow does not pass through")
+        return value
+
+    @property
+    def maxh_effective(self) -> float:
+        return self.maxh if self.maxh is not None else round(self.time_limit_min * 0.95 / 60, 3)
+
+
+def log_name(stage: str, cluster: str) -> str:
+    """Slurm output name: stage and cluster are in it because job ids collide across clusters."""
+    return f"{stage}.{cluster}.%j.out"
+
+
+def exitcode_name(stage: str, cluster: str) -> str:
+    return f"{stage}.{cluster}.exitcode"
+
+
+def sbatch_header(settings: ClusterSettings, opts: JobScriptOptions) -> list[str]:
+    flags: dict[str, str | None] = {
+        "chdir": opts.job_dir,
+        "cpus-per-task": str(opts.cpus_per_task),
+        "nodes": str(opts.nodes),
+        "ntasks": str(opts.ntasks),
+        "output": log_name(opts.stage, settings.name),
+        "time": str(opts.time_limit_min),
+    }
+    if opts.mem:
+        flags["mem"] = opts.mem
+    if settings.partition:
+        flags["partition"] = settings.partition
+    if settings.account:
+        flags["account"] = settings.account
+    if opts.gpu:
+        flags["gres"] = f"gpu:{opts.gpus}"
+    flags.update(opts.extra_sbatch)
+    lines = []
+    for key in sorted(flags):
+        value = flags[key]
+        if value and not _SAFE_VALUE.match(value):
+            raise ValueError(f"--{key}={value!r}: value has characters that cannot go in an #SBATCH line")
+        lines.append(f"#SBATCH --{key}={value}" if value else f"#SBATCH --{key}")
+    return lines
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, autoescape=False)
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def default_template() -> str:
+    return resources.files("mpflow").joinpath("templates/jobscript.sh.j2").read_text()
+
+
+def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
+    """The whole batch script for ``opts`` on cluster ``settings``."""
+    custom = settings.gpu_template if opts.gpu else settings.cpu_template
+    template = _environment().from_string(custom or default_template())
+    return template.render(
+        header="\n".join(sbatch_header(settings, opts)),
+        cluster=settings.name,
+        stage=opts.stage,
+        deffnm=opts.stage,
+        tag=opts.tag,
+        job_dir=opts.job_dir,
+        exitcode_file=exitcode_name(opts.stage, settings.name),
+        preamble=settings.preamble,
+        commands=opts.commands,
+        gpu=opts.gpu,
+        continuation=opts.continuation,
+        maxh=opts.maxh_effective,
+        options=opts,
+    )

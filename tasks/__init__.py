@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers doing I/O in batches (per cluster, per chunk of frames)."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: the dev clusters (real Slurm, real SSH) for integration tests.
+
+Tests that need the dev clusters carry the ``devcluster`` marker (every test under
+``tests/integration`` gets it). Without the clusters they skip on a developer's machine; under
+``CI=true`` they fail instead, and any skip of such a test is turned into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mpflow.clusters import ClusterSettings
+from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings, load_connection
+
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (TESTS / "integration") in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.devcluster)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and item.get_closest_marker("devcluster") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"devcluster test skipped under CI=true (must run or fail): {report.longrepr}"
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"dev clusters needed under CI=true: {reason}")
+    pytest.skip(f"dev clusters not available ({reason}); run `scripts/devcluster up`")
+
+
+@pytest.fixture(scope="session")
+def devcluster_doc() -> dict:
+    try:
+        doc = load_connection()
+    except DevClusterNotFound as exc:
+        _unavailable(str(exc))
+    for c in doc["clusters"]:
+        probe = subprocess.run(["sinfo", "-h", "-o", "%a"], env={**os.environ, "SLURM_CONF": c["slurm_conf"]},
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0 or "up" not in probe.stdout:
+            _unavailable(f"cluster {c['name']} does not answer sinfo: {probe.stderr.strip()}")
+    return doc
+
+
+@pytest.fixture(scope="session")
+def clusters(devcluster_doc) -> dict[str, ClusterSettings]:
+    """The dev clusters' settings by name: master (local) first, slave (remote, SSH) second."""
+    return {s.name: s for s in dev_cluster_settings()}
+
+
+@pytest.fixture(scope="session")
+def master(clusters) -> ClusterSettings:
+    return next(s for s in clusters.values() if s.kind == "local")
+
+
+@pytest.fixture(scope="session")
+def slave(clusters) -> ClusterSettings:
+    return next(s for s in clusters.values() if s.kind == "remote")
