@@ -39,7 +39,7 @@ def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
     settings = client.transport.settings
     job_dir = posixpath.join(settings.workdir, "demo", "None", f"waterbox_{run_id}", "solvate")
     opts = JobScriptOptions(
-        job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, continuation=False,
+        job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, mdrun=False,
         commands=[
             "gmx -quiet solvate -cs spc216 -box 2.5 2.5 2.5 -o solvate.gro",
             'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',

@@ -3,9 +3,10 @@
 The header (``#SBATCH`` lines) is built here from the options, flags sorted and every value checked
 against a safe character set, so nothing a user typed can break out of a directive. The body comes
 from a Jinja2 template: mpflow's own (``templates/jobscript.sh.j2``) or the cluster's
-``cpu_template``/``gpu_template``. Slots: header, preamble (module loads), commands; the template
-writes an exit-code file on any exit and carries the cluster name in every log name, since job ids
-collide across clusters.
+``cpu_template``/``gpu_template``. Slots: header, preamble (module loads), commands, and the
+``gmx mdrun`` line (GPU variant adds ``-nb gpu`` and ``--gres``; continuation adds ``-cpi`` when a
+checkpoint exists, with ``-maxh`` under the time limit). The script writes an exit-code file on
+any exit and carries the cluster name in every log name, since job ids collide across clusters.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shlex
 from importlib import resources
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mpflow.clusters import ClusterSettings
 
@@ -29,8 +30,11 @@ class JobScriptOptions(BaseModel):
 
     job_dir: str = Field(description="Absolute folder the job runs in (the model's stage folder).")
     stage: str = Field(description="Stage name, e.g. emmd; also the GROMACS -deffnm.", pattern=r"^[A-Za-z0-9_-]+$")
-    tag: str = Field("None", description="Model tag, for humans reading the script.")
-    commands: list[str] = Field(description="Shell lines that do the work (mpflow writes them, quoted).")
+    tag: str = Field("None", description="Model tag, for humans reading the script.", pattern=r"^[A-Za-z0-9_.:-]+$")
+    commands: list[str] = Field(default_factory=list,
+                                description="Shell lines run before mdrun (mpflow writes them, quoted).")
+    mdrun: bool = Field(True, description="End with `gmx mdrun -deffnm <stage>` (continuation, -maxh, GPU flags).")
+    mdrun_args: list[str] = Field(default_factory=list, description="More mdrun arguments, each quoted.")
     time_limit_min: int = Field(60, ge=1, description="Slurm --time in minutes.")
     nodes: int = Field(1, ge=1)
     ntasks: int = Field(1, ge=1)
@@ -41,6 +45,15 @@ class JobScriptOptions(BaseModel):
     continuation: bool = Field(True, description="Continue from a checkpoint (-cpi) when one exists.")
     maxh: float | None = Field(None, gt=0, description="GROMACS -maxh; default: 95% of the time limit.")
     extra_sbatch: dict[str, str] = Field(default_factory=dict, description="More sbatch flags, name → value.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_options_only(cls, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(f"unknown job-script option(s) {unknown}; valid: {sorted(cls.model_fields)}")
+        return data
 
     @field_validator("extra_sbatch")
     @classmethod
@@ -117,6 +130,9 @@ def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
         preamble=settings.preamble,
         commands=opts.commands,
         gpu=opts.gpu,
+        mdrun=opts.mdrun,
+        mdrun_args=opts.mdrun_args,
+        cpus_per_task=opts.cpus_per_task,
         continuation=opts.continuation,
         maxh=opts.maxh_effective,
         options=opts,

@@ -186,6 +186,9 @@ class SSHTransport:
             if "not found in known_hosts" in msg:
                 msg = (f"host key of {s.host}:{s.port} is unknown; add it to known_hosts "
                        f"(ssh-keyscan -p {s.port} {s.host}) or set the cluster's known_hosts file")
+            elif "banner" in msg or "No existing session" in msg:
+                # TCP connected but the server never spoke SSH in time: a hung or overloaded login node.
+                msg = f"no SSH answer from {s.host}:{s.port} within {s.connect_timeout_s:.0f} s (login node hung?)"
             raise ClusterUnreachable(msg, cluster=s.name) from exc
         except (socket.timeout, TimeoutError) as exc:
             raise ClusterUnreachable(f"no answer from {s.host}:{s.port} within {s.connect_timeout_s:.0f} s",

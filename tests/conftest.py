@@ -69,3 +69,16 @@ def master(clusters) -> ClusterSettings:
 @pytest.fixture(scope="session")
 def slave(clusters) -> ClusterSettings:
     return next(s for s in clusters.values() if s.kind == "remote")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect API (Prefect's test harness: a temporary server and database) for this session.
+
+    Yields the API URL, so subprocesses (``prefect block register``) can use the same server.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()

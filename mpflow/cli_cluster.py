@@ -1,0 +1,66 @@
+"""``mpflow cluster ...``: check a cluster, and save the dev clusters as Prefect blocks."""
+
+from __future__ import annotations
+
+import typer
+
+from mpflow.cli import app
+
+cluster_app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+
+def _settings_for(name: str, dev: bool):
+    if dev:
+        from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
+
+        try:
+            found = {s.name: s for s in dev_cluster_settings()}
+        except DevClusterNotFound as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
+        if name not in found:
+            typer.echo(f"error: no dev cluster {name!r} (have: {', '.join(found)})", err=True)
+            raise typer.Exit(2)
+        return found[name]
+    from mpflow.blocks.cluster import SlurmCluster
+
+    try:
+        return SlurmCluster.load(name).settings()
+    except ValueError as exc:
+        typer.echo(f"error: no mpflow-slurm-cluster block named {name!r} ({str(exc).splitlines()[0]})", err=True)
+        raise typer.Exit(2)
+
+
+@cluster_app.command("check")
+def check(
+    name: str = typer.Argument(..., help="Name of the cluster's block (or of a dev cluster with --dev)."),
+    dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
+) -> None:
+    """Connect, show sinfo, check the workdir is writable and gmx is found."""
+    from mpflow.cluster_check import check_cluster
+
+    report = check_cluster(_settings_for(name, dev))
+    for line in report.lines():
+        typer.echo(f"[{report.cluster}] {line}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@cluster_app.command("register-dev")
+def register_dev(
+    overwrite: bool = typer.Option(True, help="Replace blocks of the same name."),
+) -> None:
+    """Save each dev cluster as an mpflow-slurm-cluster block named after it."""
+    from mpflow.blocks.cluster import SlurmCluster
+    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
+
+    try:
+        clusters = dev_cluster_settings()
+    except DevClusterNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    SlurmCluster.register_type_and_schema()
+    for s in clusters:
+        SlurmCluster(**dict(s)).save(s.name, overwrite=overwrite)
+        typer.echo(f"saved block mpflow-slurm-cluster/{s.name}: {s.describe()}")
