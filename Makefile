@@ -31,5 +31,4 @@ test: install devcluster-up
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install devcluster-up
-	$(BIN)/pip install --quiet -e '.[test,bench]'
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

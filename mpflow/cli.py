@@ -32,6 +32,7 @@ def main(
 def _register_commands() -> None:
     # Each command module registers itself on `app`; imported here so `mpflow --help` lists them all.
     from mpflow import cli_cluster, cli_demo  # noqa: F401
+    from mpflow import cli_interactions  # noqa: F401
 
 
 _register_commands()
