@@ -357,10 +357,7 @@ class PiStackingFaceToFace(_PiStacking):
 
     name: ClassVar[str] = "pistack_ftf"
     source: ClassVar[str] = "ProLIF 2.2 FaceToFace"
-    distance_max_A: float = 5.5
-    plane_angle_min_deg: float = 0.0
-    plane_angle_max_deg: float = 35.0
-    normal_to_centroid_angle_max_deg: float = 33.0
+    distance_max_A: float = 5.5  # angle limits: the base's (planes 0-35 deg, normal-to-centroid <= 33 deg)
 
 
 @register

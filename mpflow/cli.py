@@ -29,6 +29,17 @@ def main(
     """mpflow command line."""
 
 
+def dev_clusters_or_exit():
+    """The dev clusters' settings, or a one-line error and exit code 2 when they are not up."""
+    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
+
+    try:
+        return dev_cluster_settings()
+    except DevClusterNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
 def _register_commands() -> None:
     # Each command module registers itself on `app`; imported here so `mpflow --help` lists them all.
     from mpflow import cli_cluster, cli_demo  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.cli import app
+from mpflow.cli import app, dev_clusters_or_exit
 
 cluster_app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 app.add_typer(cluster_app, name="cluster")
@@ -12,13 +12,7 @@ app.add_typer(cluster_app, name="cluster")
 
 def _settings_for(name: str, dev: bool):
     if dev:
-        from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
-
-        try:
-            found = {s.name: s for s in dev_cluster_settings()}
-        except DevClusterNotFound as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2)
+        found = {s.name: s for s in dev_clusters_or_exit()}
         if name not in found:
             typer.echo(f"error: no dev cluster {name!r} (have: {', '.join(found)})", err=True)
             raise typer.Exit(2)
@@ -53,13 +47,8 @@ def register_dev(
 ) -> None:
     """Save each dev cluster as an mpflow-slurm-cluster block named after it."""
     from mpflow.blocks.cluster import SlurmCluster
-    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
 
-    try:
-        clusters = dev_cluster_settings()
-    except DevClusterNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
+    clusters = dev_clusters_or_exit()
     SlurmCluster.register_type_and_schema()
     for s in clusters:
         SlurmCluster(**dict(s)).save(s.name, overwrite=overwrite)

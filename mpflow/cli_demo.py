@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.cli import app
+from mpflow.cli import app, dev_clusters_or_exit
 
 
 @app.command()
@@ -13,15 +13,9 @@ def demo(
 ) -> None:
     """Run the demo pipeline on the dev clusters (start them with `scripts/devcluster up`)."""
     from mpflow.demo import run_demo
-    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
     from mpflow.slurm import JobState
 
-    try:
-        clusters = dev_cluster_settings()
-    except DevClusterNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
-    jobs = run_demo(clusters, timeout_s=timeout, echo=typer.echo)
+    jobs = run_demo(dev_clusters_or_exit(), timeout_s=timeout, echo=typer.echo)
     failed = [j for j in jobs if j.state is not JobState.D]
     if failed:
         typer.echo("demo failed on: " + ", ".join(j.cluster for j in failed), err=True)

@@ -116,6 +116,21 @@ def _parse_exit(text: str) -> tuple[int | None, int | None]:
         return None, None
 
 
+def _rows(command: str, stdout: str, fields: Sequence[str], name_field: str, only_mpflow: bool):
+    """Split ``|``-separated lines into dicts of ``fields``; the last field may contain the separator."""
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(_FIELD_SEP, len(fields) - 1)
+        if len(parts) != len(fields):
+            log.warning("skipping unparsable %s line %r", command, line)
+            continue
+        row = dict(zip(fields, parts))
+        if only_mpflow and not row[name_field].startswith(JOB_NAME_PREFIX):
+            continue
+        yield row
+
+
 class SlurmCommandError(RuntimeError):
     def __init__(self, what: str, returncode: int, stdout: str, stderr: str):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
@@ -210,16 +225,7 @@ def parse_squeue(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool
     if returncode != 0:
         raise SlurmCommandError("squeue", returncode, stdout, stderr)
     jobs: dict[str, SlurmStatus] = {}
-    for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        parts = line.split(_FIELD_SEP, len(SQUEUE_FIELDS) - 1)
-        if len(parts) != len(SQUEUE_FIELDS):
-            log.warning("skipping unparsable squeue line %r", line)
-            continue
-        row = dict(zip(SQUEUE_FIELDS, parts))
-        if only_mpflow and not row["name"].startswith(JOB_NAME_PREFIX):
-            continue
+    for row in _rows("squeue", stdout, SQUEUE_FIELDS, "name", only_mpflow):
         long, state, reason = map_slurm_state(row["state"])
         pending_reason = row["reason"].strip() if row["reason"].strip() not in {"", "None"} else None
         jobs[row["job_id"]] = SlurmStatus(
@@ -257,16 +263,7 @@ def parse_sacct(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool 
     if returncode != 0:
         raise SlurmCommandError("sacct", returncode, stdout, stderr)
     jobs: dict[str, SlurmStatus] = {}
-    for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        parts = line.split(_FIELD_SEP, len(SACCT_FIELDS) - 1)
-        if len(parts) != len(SACCT_FIELDS):
-            log.warning("skipping unparsable sacct line %r", line)
-            continue
-        row = dict(zip(SACCT_FIELDS, parts))
-        if only_mpflow and not row["JobName"].startswith(JOB_NAME_PREFIX):
-            continue
+    for row in _rows("sacct", stdout, SACCT_FIELDS, "JobName", only_mpflow):
         long, state, reason = map_slurm_state(row["State"])
         code, sig = _parse_exit(row["ExitCode"])
         if state is JobState.F and long == "FAILED" and code:

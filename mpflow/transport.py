@@ -200,10 +200,17 @@ class SSHTransport:
         return conn
 
     def sftp(self):
+        """The shared SFTP client of this connection (one thread only; see ``open_sftp``)."""
         if self._sftp is None or self._conn is None or not self._conn.is_connected:
-            self._sftp = self.connection().client.open_sftp()
-            self._sftp.get_channel().settimeout(self.settings.command_timeout_s)
+            self._sftp = self.open_sftp()
         return self._sftp
+
+    def open_sftp(self):
+        """A new SFTP channel over the shared connection, for one worker thread; the caller closes it.
+        Paramiko's SFTP clients must not be shared between threads."""
+        channel = self.connection().client.open_sftp()
+        channel.get_channel().settimeout(self.settings.command_timeout_s)
+        return channel
 
     # -- commands --------------------------------------------------------------------------------
     def run(self, argv: Sequence[str], *, timeout: float | None = None, cwd: str | None = None,
