@@ -32,14 +32,14 @@ def transient_only(task, task_run, state) -> bool:
 RETRY = dict(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=transient_only, cache_policy=NO_CACHE)
 
 
-def _settings(cluster: ClusterSettings) -> ClusterSettings:
+def plain_settings(cluster: ClusterSettings) -> ClusterSettings:
     # A SlurmCluster block is a ClusterSettings; reduce it to the plain model for the core.
     return cluster.settings() if hasattr(cluster, "settings") else cluster
 
 
 @task(name="submit-batch", task_run_name="submit-{cluster.name}", **RETRY)
 def submit_jobs(cluster: ClusterSettings, requests: Sequence[SubmitRequest]) -> list[SubmitOutcome]:
-    settings = _settings(cluster)
+    settings = plain_settings(cluster)
     with open_transport(settings) as transport:
         outcomes = submit_batch(SlurmClient(transport), requests)
     failed = [o for o in outcomes if o.error]
@@ -52,13 +52,13 @@ def submit_jobs(cluster: ClusterSettings, requests: Sequence[SubmitRequest]) -> 
 
 @task(name="cancel-batch", task_run_name="cancel-{cluster.name}", **RETRY)
 def cancel_jobs(cluster: ClusterSettings, job_ids: Sequence[str]) -> list[str]:
-    with open_transport(_settings(cluster)) as transport:
+    with open_transport(plain_settings(cluster)) as transport:
         return SlurmClient(transport).cancel(job_ids)
 
 
 @task(name="observe-cluster", task_run_name="observe-{cluster.name}", **RETRY)
 def observe_jobs(cluster: ClusterSettings, refs: Sequence[JobRef]) -> ObserveResult:
-    settings = _settings(cluster)
+    settings = plain_settings(cluster)
     with open_transport(settings) as transport:
         result = SlurmClient(transport).observe(refs)
     get_run_logger().info("%s: %d job(s) observed with %d commands", settings.name, len(refs), result.commands)

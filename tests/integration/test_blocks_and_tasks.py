@@ -92,3 +92,26 @@ def test_observe_task_on_an_unreachable_cluster_fails_after_retries(prefect_api,
 
     with pytest.raises(ClusterUnreachable, match="cannot connect"):
         observe_dead()
+
+
+def test_transfer_task_moves_a_tree_between_the_clusters(prefect_api, master, slave, tmp_path):
+    from mpflow.tasks.transfer import transfer_files
+    from mpflow.transfer import Action
+    from mpflow.transport import open_transport
+
+    src_dir = posixpath.join(master.workdir, "tests", new_token("xfer"))
+    dst_dir = posixpath.join(slave.workdir, "tests", new_token("xfer"))
+    with open_transport(master) as t:
+        t.run(["mkdir", "-p", posixpath.join(src_dir, "sub")])
+        t.run(["sh", "-c", 'echo tpr > "$1/emmd.tpr"; echo run > "$1/sub/emmd.sh"', "_", src_dir])
+
+    @flow
+    def ship():
+        return transfer_files(master, src_dir, slave, dst_dir), transfer_files(master, src_dir, slave, dst_dir)
+
+    first, second = ship()
+    assert sorted((posixpath.relpath(r.path, dst_dir), r.action) for r in first) == [
+        ("emmd.tpr", Action.COPIED), ("sub/emmd.sh", Action.COPIED)]
+    assert all(r.action is Action.SKIPPED for r in second)
+    with open_transport(slave) as t:
+        assert t.run(["cat", posixpath.join(dst_dir, "sub", "emmd.sh")]).stdout == "run\n"
