@@ -13,6 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+# Job resources a cluster may set per stage (the matching fields of ``JobScriptOptions``).
+RESOURCE_KEYS = ("time_limit_min", "nodes", "ntasks", "cpus_per_task", "mem", "gpu", "gpus", "maxh",
+                 "extra_sbatch")
+
 
 class ClusterSettings(BaseModel):
     """How to reach one Slurm cluster and what to put in its job scripts."""
@@ -45,6 +49,11 @@ class ClusterSettings(BaseModel):
     gpu_template: str | None = Field(None, description="Jinja2 job-script template for GPU jobs "
                                      "(default: mpflow's own).")
     prefer: Literal["cpu", "gpu"] = Field("cpu", description="Run MD stages on CPU or GPU nodes here.")
+    stage_resources: dict[str, dict[str, int | float | bool | str | dict[str, str]]] = Field(
+        default_factory=dict,
+        description="Job resources per stage on this cluster, e.g. "
+                    '{"urmd": {"time_limit_min": 2880, "cpus_per_task": 16, "gpu": true}}. '
+                    f"Keys: {', '.join(RESOURCE_KEYS)}.")
     max_queued: int = Field(200, ge=1, description="At most this many mpflow jobs queued or running here.")
     connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
     command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
@@ -55,6 +64,15 @@ class ClusterSettings(BaseModel):
         if not posixpath.isabs(value):
             raise ValueError(f"workdir must be an absolute path on the cluster, got {value!r}")
         return posixpath.normpath(value)
+
+    @field_validator("stage_resources")
+    @classmethod
+    def _known_resources(cls, value: dict) -> dict:
+        for stage, resources in value.items():
+            unknown = sorted(set(resources) - set(RESOURCE_KEYS))
+            if unknown:
+                raise ValueError(f"stage_resources[{stage!r}]: unknown key(s) {unknown}; valid: {list(RESOURCE_KEYS)}")
+        return value
 
     @model_validator(mode="after")
     def _remote_needs_user(self) -> "ClusterSettings":

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from mpflow.clusters import ClusterSettings
-from mpflow.jobscript import JobScriptOptions, exitcode_name, render_job_script
+from mpflow.jobscript import exitcode_name, render_job_script, stage_job_options
 from mpflow.slurm import JobState
 from mpflow.slurm_client import SlurmClient
 from mpflow.transport import check, open_transport
@@ -38,8 +38,8 @@ class DemoJob:
 def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
     settings = client.transport.settings
     job_dir = posixpath.join(settings.workdir, "demo", "None", f"waterbox_{run_id}", "solvate")
-    opts = JobScriptOptions(
-        job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, mdrun=False,
+    opts = stage_job_options(
+        settings, job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, mdrun=False,
         commands=[
             "gmx -quiet solvate -cs spc216 -box 2.5 2.5 2.5 -o solvate.gro",
             'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',

@@ -68,6 +68,14 @@ class JobScriptOptions(BaseModel):
         return self.maxh if self.maxh is not None else round(self.time_limit_min * 0.95 / 60, 3)
 
 
+def stage_job_options(settings: ClusterSettings, *, stage: str, job_dir: str, tag: str = "None",
+                      **overrides) -> JobScriptOptions:
+    """Options for one stage's job on one cluster: mpflow's defaults, then the cluster's
+    ``prefer`` (GPU or CPU) and ``stage_resources[stage]``, then ``overrides``."""
+    resources = {"gpu": settings.prefer == "gpu", **settings.stage_resources.get(stage, {})}
+    return JobScriptOptions(**{"stage": stage, "job_dir": job_dir, "tag": tag, **resources, **overrides})
+
+
 def log_name(stage: str, cluster: str) -> str:
     """Slurm output name: stage and cluster are in it because job ids collide across clusters."""
     return f"{stage}.{cluster}.%j.out"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mpflow.clusters import ClusterSettings
-from mpflow.jobscript import JobScriptOptions, render_job_script
+from mpflow.clusters import RESOURCE_KEYS, ClusterSettings
+from mpflow.jobscript import JobScriptOptions, render_job_script, stage_job_options
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CLUSTER = ClusterSettings(name="alpha", kind="local", workdir="/scratch/me/mpflow-work", partition="cpu",
@@ -72,3 +72,22 @@ def test_cluster_template_overrides_the_default():
     text = render_job_script(custom, JobScriptOptions(**OPTIONS))
     assert text.endswith("echo prmd on alpha\n")
     assert text.splitlines()[1] == "#SBATCH --chdir=/scratch/me/mpflow-work/WT/Conformation1/model_1/prmd"
+
+
+def test_resources_per_stage_and_cluster():
+    gpu_cluster = CLUSTER.model_copy(update={
+        "name": "beta", "prefer": "gpu",
+        "stage_resources": {"urmd": {"time_limit_min": 2880, "cpus_per_task": 16},
+                            "emmd": {"gpu": False, "time_limit_min": 30}}})
+    urmd = stage_job_options(gpu_cluster, stage="urmd", job_dir="/w/m/urmd")
+    assert (urmd.gpu, urmd.time_limit_min, urmd.cpus_per_task) == (True, 2880, 16)
+    emmd = stage_job_options(gpu_cluster, stage="emmd", job_dir="/w/m/emmd", time_limit_min=10)
+    assert (emmd.gpu, emmd.time_limit_min) == (False, 10)  # explicit overrides win
+    prmd = stage_job_options(CLUSTER, stage="prmd", job_dir="/w/m/prmd")
+    assert (prmd.gpu, prmd.time_limit_min) == (False, 60)  # mpflow's defaults
+
+
+def test_stage_resources_refuse_unknown_keys_and_match_job_options():
+    assert set(RESOURCE_KEYS) <= set(JobScriptOptions.model_fields)
+    with pytest.raises(ValidationError, match="unknown key"):
+        CLUSTER.model_copy(update={}).model_validate({**CLUSTER.model_dump(), "stage_resources": {"urmd": {"walltime": 5}}})
