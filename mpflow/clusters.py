@@ -65,6 +65,16 @@ class ClusterSettings(BaseModel):
             raise ValueError(f"workdir must be an absolute path on the cluster, got {value!r}")
         return posixpath.normpath(value)
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        bad = [k for k in value if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+        if bad:
+            raise ValueError(f"env: {bad} are not valid environment variable names")
+        return value
+
     @field_validator("stage_resources")
     @classmethod
     def _known_resources(cls, value: dict) -> dict:

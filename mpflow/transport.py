@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -107,14 +108,10 @@ class LocalTransport:
         return CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
     def put(self, local: Path, remote: str) -> None:
-        import shutil
-
         Path(remote).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, remote)
 
     def get(self, remote: str, local: Path) -> None:
-        import shutil
-
         Path(local).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(remote, local)
 

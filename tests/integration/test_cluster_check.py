@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster_helpers import wait_until
 
 from mpflow.cluster_check import check_cluster
 from mpflow.devcluster import find_connection_file
@@ -89,8 +90,10 @@ def _restore_devclusters():
 
 
 def test_slave_login_node_stopped_fails_fast_and_master_is_unaffected(master, slave):
-    os.kill(_sshd_pid(slave.name), signal.SIGTERM)
+    pid = _sshd_pid(slave.name)
+    os.kill(pid, signal.SIGTERM)
     try:
+        wait_until(f"sshd {pid} to exit", lambda: not Path(f"/proc/{pid}").exists(), timeout=10, interval=0.05)
         started = time.monotonic()
         report = check_cluster(slave.model_copy(update={"connect_timeout_s": 5}))
         assert not report.ok and "cannot connect to 127.0.0.1" in report.checks[0][2]

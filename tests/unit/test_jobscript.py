@@ -91,3 +91,9 @@ def test_stage_resources_refuse_unknown_keys_and_match_job_options():
     assert set(RESOURCE_KEYS) <= set(JobScriptOptions.model_fields)
     with pytest.raises(ValidationError, match="unknown key"):
         CLUSTER.model_copy(update={}).model_validate({**CLUSTER.model_dump(), "stage_resources": {"urmd": {"walltime": 5}}})
+
+
+def test_env_names_are_checked_before_they_reach_a_remote_shell():
+    with pytest.raises(ValidationError, match="not valid environment variable names"):
+        ClusterSettings(name="beta", user="me", workdir="/w", env={"SLURM_CONF;reboot": "x"})
+    assert ClusterSettings(name="beta", user="me", workdir="/w", env={"SLURM_CONF": "/a b/c"}).env
