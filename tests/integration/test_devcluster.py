@@ -169,3 +169,12 @@ def test_down_stops_exactly_its_processes_and_up_brings_them_back(devcluster_doc
         wait_until(f"{c['name']} to answer sinfo after up",
                    lambda c=c: subprocess.run(["sinfo", "-h"], env={**os.environ, "SLURM_CONF": c["slurm_conf"]},
                                               capture_output=True).returncode == 0, timeout=60)
+
+
+def test_status_shows_both_clusters_sinfo_and_ssh(devcluster_doc):
+    res = _devcluster("status")
+    assert res.returncode == 0, res.stdout + res.stderr
+    for c in devcluster_doc["clusters"]:
+        section = res.stdout.split(f"== {c['name']} ", 1)[1].split("\n== ", 1)[0]
+        assert "PARTITION" in section and c["node"] in section
+        assert "ssh: ok" in section
