@@ -213,6 +213,7 @@ class SSHTransport:
     def run(self, argv: Sequence[str], *, timeout: float | None = None, cwd: str | None = None,
             stdin: str | None = None) -> CommandResult:
         from invoke.exceptions import CommandTimedOut
+        from paramiko import SSHException
 
         argv = tuple(str(a) for a in argv)
         timeout = timeout or self.settings.command_timeout_s
@@ -228,7 +229,7 @@ class SSHTransport:
                            in_stream=io.StringIO(stdin) if stdin is not None else False)
         except CommandTimedOut as exc:
             raise CommandTimeout(f"no answer within {timeout:.0f} s", cluster=self.settings.name, argv=argv) from exc
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, SSHException) as exc:  # the session died under us
             self._drop()
             raise ClusterUnreachable(f"connection lost: {exc}", cluster=self.settings.name, argv=argv) from exc
         return CommandResult(argv, res.exited, res.stdout, res.stderr)

@@ -126,3 +126,21 @@ def test_hung_login_node_times_out_instead_of_hanging(master, slave):
     finally:
         os.kill(pid, signal.SIGCONT)
     assert check_cluster(slave).ok
+
+
+def test_a_killed_ssh_session_is_reported_and_the_next_call_reconnects(slave):
+    """Kill the login node's per-connection sshd processes under an open transport."""
+    with open_transport(slave) as t:
+        assert t.run(["true"]).ok
+        sessions = subprocess.run(["pgrep", "-u", slave.user, "-f", "sshd: "], capture_output=True, text=True)
+        pids = [int(p) for p in sessions.stdout.split()]
+        assert pids, "an open SSH connection has a session sshd"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        try:
+            first = t.run(["echo", "again"], timeout=10)
+        except ClusterUnreachable as exc:
+            assert "connection lost" in str(exc)
+            first = None
+        second = first or t.run(["echo", "again"], timeout=10)
+        assert second.stdout == "again\n"
