@@ -24,9 +24,8 @@ class CheckReport:
     def ok(self) -> bool:
         return bool(self.checks) and all(ok for _, ok, _ in self.checks)
 
-    def add(self, what: str, ok: bool, detail: str) -> bool:
+    def add(self, what: str, ok: bool, detail: str) -> None:
         self.checks.append((what, ok, detail))
-        return ok
 
     def lines(self) -> list[str]:
         return [f"{'ok  ' if ok else 'FAIL'} {what}: {detail}" for what, ok, detail in self.checks]

@@ -8,6 +8,7 @@ use it directly; the Prefect block in ``mpflow.blocks`` is this same model plus 
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -68,8 +69,6 @@ class ClusterSettings(BaseModel):
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        import re
-
         bad = [k for k in value if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
         if bad:
             raise ValueError(f"env: {bad} are not valid environment variable names")

@@ -8,18 +8,17 @@ and prints every state change. Later stages extend this into the whole modelling
 from __future__ import annotations
 
 import posixpath
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from mpflow.clusters import ClusterSettings
-from mpflow.jobscript import exitcode_name, render_job_script, stage_job_options
+from mpflow.jobscript import exitcode_name, stage_job_options
 from mpflow.slurm import JobState
 from mpflow.slurm_client import SlurmClient
-from mpflow.transport import check, open_transport
+from mpflow.submission import SubmitRequest, submit_batch
+from mpflow.transport import open_transport
 
 TERMINAL = {JobState.D, JobState.F}
 
@@ -45,15 +44,11 @@ def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
             'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',
         ],
     )
-    script = render_job_script(settings, opts)
-    t = client.transport
-    check(t.run(["mkdir", "-p", job_dir]), settings.name, "creating the job folder")
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / "solvate.sh"
-        local.write_text(script)
-        t.put(local, posixpath.join(job_dir, "solvate.sh"))
-    job_id = client.submit(posixpath.join(job_dir, "solvate.sh"), token=f"demo-{run_id}-{settings.name}",
-                           comment="demo:None:waterbox", cwd=job_dir)
+    request = SubmitRequest(key="waterbox", token=f"demo-{run_id}-{settings.name}", tag="None", options=opts)
+    [outcome] = submit_batch(client, [request])
+    if outcome.error:
+        raise RuntimeError(f"{settings.name}: demo job not submitted: {outcome.error}")
+    job_id = outcome.job_id
     return DemoJob(settings.name, job_id, job_dir, JobState.PD)
 
 
