@@ -1,10 +1,11 @@
-"""The ``mpflow`` command line: one typer app; each command group lives beside the code it drives."""
+"""The ``mpflow`` command line: the command groups of ``mpflow.commands`` joined into one app."""
 
 from __future__ import annotations
 
 import typer
 
 from mpflow import __version__
+from mpflow.commands import cluster, demo, interactions
 
 app = typer.Typer(
     name="mpflow",
@@ -29,21 +30,6 @@ def main(
     """mpflow command line."""
 
 
-def dev_clusters_or_exit():
-    """The dev clusters' settings, or a one-line error and exit code 2 when they are not up."""
-    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
-
-    try:
-        return dev_cluster_settings()
-    except DevClusterNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
-
-
-def _register_commands() -> None:
-    # Each command module registers itself on `app`; imported here so `mpflow --help` lists them all.
-    from mpflow import cli_cluster, cli_demo  # noqa: F401
-    from mpflow import cli_interactions  # noqa: F401
-
-
-_register_commands()
+app.add_typer(cluster.app, name="cluster")
+app.command("demo")(demo.demo)
+app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)

@@ -63,8 +63,8 @@ def test_bad_types_list_the_valid_names(ring_pdb, tmp_path):
     result = runner.invoke(app, ["interactions", str(ring_pdb), "--types", "hbond,pication",
                                  "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2
-    line = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
-    assert line == [f"Error: --types: unknown type(s) pication; valid: {', '.join(INTERACTION_TYPES)}"]
+    line = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert line == [f"error: --types: unknown type(s) pication; valid: {', '.join(INTERACTION_TYPES)}"]
     assert "Traceback" not in result.output
 
 
@@ -75,7 +75,7 @@ def test_missing_or_unreadable_file_is_one_line(tmp_path, content):
         path.write_text(content)
     result = runner.invoke(app, ["interactions", str(path), "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 1
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert result.output.count("\n") == 1 and result.output.startswith("error: ")
     assert ("file not found" in result.output) == (content is None)
     assert "Traceback" not in result.output and not (tmp_path / "x.csv").exists()
 

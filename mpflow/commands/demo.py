@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.cli import app, dev_clusters_or_exit
+from mpflow.commands.common import dev_clusters_or_exit
 
 
-@app.command()
 def demo(
     timeout: float = typer.Option(300, help="Seconds to wait for the demo jobs."),
 ) -> None:

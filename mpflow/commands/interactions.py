@@ -12,15 +12,10 @@ from pathlib import Path
 
 import typer
 
+from mpflow.commands.common import fail
 from mpflow.analysis.interaction_types import INTERACTION_TYPES
-from mpflow.cli import app
 
 _TYPES_HELP = "\n\n".join(cls.describe() for cls in INTERACTION_TYPES.values())
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
@@ -64,13 +59,15 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
-@app.command(
-    "interactions",
+#: how ``mpflow.cli`` registers :func:`interactions_command`
+COMMAND = dict(
     help="Interchain interaction table of a topology/trajectory (any format MDAnalysis reads), "
          "one row per interaction and frame, written as Parquet or CSV.",
     epilog="Interaction types and their default parameters (override with --param "
            "TYPE.NAME=VALUE):\n\n" + _TYPES_HELP,
 )
+
+
 def interactions_command(
     topology: Path = typer.Argument(..., help="Topology or single structure (PDB, GRO, PSF, TPR, ...)."),
     trajectory: list[Path] = typer.Argument(None, help="Trajectory file(s) (XTC, TRR, DCD, ...)."),
@@ -95,10 +92,10 @@ def interactions_command(
         if out.suffix.lower() not in (".parquet", ".pq", ".csv"):
             raise ValueError(f"--out {out}: suffix must be .parquet or .csv")
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     for path in [topology, *(trajectory or [])]:
         if not path.is_file():
-            _fail(f"file not found: {path}", 1)
+            fail(f"file not found: {path}", 1)
     try:
         import MDAnalysis as mda
 
@@ -108,16 +105,16 @@ def interactions_command(
             universe = mda.Universe(str(topology), *files)
     except Exception as exc:  # noqa: BLE001 - any reader error becomes one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(f"cannot read {topology}{' + ' + ', '.join(files) if files else ''}: {reason}", 1)
+        fail(f"cannot read {topology}{' + ' + ', '.join(files) if files else ''}: {reason}", 1)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Reader has no dt information")
             table = compute_interactions(universe, sel_a, sel_b, type_names, params, start=start,
                                          stop=stop, step=step, n_jobs=n_jobs)
     except ValueError as exc:
-        _fail(str(exc).splitlines()[0], 2)
+        fail(str(exc).splitlines()[0], 2)
     except Exception as exc:  # noqa: BLE001 - e.g. a selection syntax error from MDAnalysis
-        _fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1)
+        fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_table(table, out)
     n_frames = table["frame"].nunique()

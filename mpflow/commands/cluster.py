@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.cli import app, dev_clusters_or_exit
+from mpflow.commands.common import dev_clusters_or_exit, fail
 
-cluster_app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
-app.add_typer(cluster_app, name="cluster")
+app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 
 
 def _settings_for(name: str, dev: bool):
     if dev:
         found = {s.name: s for s in dev_clusters_or_exit()}
         if name not in found:
-            typer.echo(f"error: no dev cluster {name!r} (have: {', '.join(found)})", err=True)
-            raise typer.Exit(2)
+            fail(f"no dev cluster {name!r} (have: {', '.join(found)})", 2)
         return found[name]
     from mpflow.blocks.cluster import SlurmCluster
 
     try:
         return SlurmCluster.load(name).settings()
     except ValueError as exc:
-        typer.echo(f"error: no mpflow-slurm-cluster block named {name!r} ({str(exc).splitlines()[0]})", err=True)
-        raise typer.Exit(2)
+        fail(f"no mpflow-slurm-cluster block named {name!r} ({str(exc).splitlines()[0]})", 2)
 
 
-@cluster_app.command("check")
+@app.command("check")
 def check(
     name: str = typer.Argument(..., help="Name of the cluster's block (or of a dev cluster with --dev)."),
     dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
@@ -41,7 +38,7 @@ def check(
         raise typer.Exit(1)
 
 
-@cluster_app.command("register-dev")
+@app.command("register-dev")
 def register_dev(
     overwrite: bool = typer.Option(True, help="Replace blocks of the same name."),
 ) -> None:

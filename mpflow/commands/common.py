@@ -1,0 +1,29 @@
+"""Helpers shared by the command modules: one-line errors and the dev clusters' settings."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code`` (1: failed, 2: bad input)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def dev_clusters_or_exit():
+    """The dev clusters' settings, or a one-line error and exit code 2 when they are not up."""
+    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
+
+    try:
+        return dev_cluster_settings()
+    except DevClusterNotFound as exc:
+        fail(str(exc), 2)
