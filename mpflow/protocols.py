@@ -29,7 +29,8 @@ Rules:
 - Before a step runs, each input must exist (:class:`MissingInputError` names the file); after it,
   each output must exist and verify (a .gro is whole, a .top's local ``#include`` files exist).
 - A step is skipped when its outputs exist and match the record (``.mpflow-steps.json``: sha256 of
-  inputs, outputs and the rendered script) — so changed inputs or parameters re-run it.
+  inputs, outputs and the rendered script, and the values of the parameters a Python step read) —
+  so changed inputs or parameters re-run it, and only it and what depends on its outputs.
 - A failure raises :class:`StepFailedError` whose ``reason`` is GROMACS' own error line when there
   is one (the line a model is held with); the step's whole output is kept in ``<step>.log``.
 """
@@ -239,8 +240,8 @@ def render_step(protocol: Protocol, step: Step, params: Mapping[str, object]) ->
         except jinja2.UndefinedError as exc:
             raise ProtocolDefinitionError(f"step {step.name}: {step.shell}: {exc.message}") from None
     else:
-        rendered[""] = f"python step {step.python}\n" + json.dumps(
-            {k: params[k] for k in sorted(params)}, default=str)
+        # the parameters a Python step reads are recorded when it runs (see _UsedParams)
+        rendered[""] = f"python step {step.python}\n"
     for fname, spec in step.mdp.items():
         nsteps = params.get(spec.nsteps) if isinstance(spec.nsteps, str) else spec.nsteps
         mdp_params = params.get(f"{spec.template}_params") or {}
@@ -303,8 +304,32 @@ def _digest(texts: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
 
 
-def _up_to_date(workdir: Path, step: Step, entry: dict | None, script_sha: str) -> bool:
+def _param_values(params: Mapping[str, object], names) -> dict[str, str]:
+    return {k: json.dumps(params.get(k), sort_keys=True, default=str) for k in sorted(names)}
+
+
+class _UsedParams(dict):
+    """The parameters given to a Python step, remembering which ones it read."""
+
+    def __init__(self, values: Mapping[str, object]):
+        super().__init__(values)
+        self.used: set[str] = set()
+
+    def __getitem__(self, key):
+        self.used.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.used.add(key)
+        return super().get(key, default)
+
+
+def _up_to_date(workdir: Path, step: Step, entry: dict | None, script_sha: str,
+                params: Mapping[str, object]) -> bool:
     if not entry or entry.get("script") != script_sha:
+        return False
+    used = entry.get("params", {})
+    if used != _param_values(params, used):
         return False
     for group in ("inputs", "outputs"):
         for name in getattr(step, group):
@@ -373,7 +398,7 @@ def run_protocol(protocol: Protocol | str, workdir: str | Path,
     for step in protocol.steps:
         files = rendered[step.name]
         script_sha = _digest(files)
-        if not force and _up_to_date(workdir, step, record.get(step.name), script_sha):
+        if not force and _up_to_date(workdir, step, record.get(step.name), script_sha, values):
             log(f"[{step.name}] up to date: skipped")
             outcomes.append(StepOutcome(step.name, "skipped", 0.0))
             continue
@@ -390,16 +415,18 @@ def run_protocol(protocol: Protocol | str, workdir: str | Path,
         start = time.perf_counter()
         log_path = workdir / f"{step.name}.log"
         log_path.unlink(missing_ok=True)
+        used: set[str] = set()
         if step.shell:
             _run_shell(step, files[""], workdir, runner, log_path)
         else:
-            _run_python(step, values, workdir, runner, log)
+            used = _run_python(step, values, workdir, runner, log)
         for name in step.outputs:
             why = verify_output(workdir / name)
             if why:
                 raise StepFailedError(step.name, f"output check failed: {why}", log_path=log_path)
         seconds = time.perf_counter() - start
         record[step.name] = {"script": script_sha, "inputs": input_sha,
+                             "params": _param_values(values, used),
                              "outputs": {o: sha256_file(workdir / o) for o in step.outputs},
                              "seconds": round(seconds, 3)}
         _write_record(workdir, record)
@@ -419,11 +446,14 @@ def _run_shell(step: Step, script: str, workdir: Path, runner: ShellRunner,
 
 
 def _run_python(step: Step, params: Mapping[str, object], workdir: Path, runner: ShellRunner,
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None]) -> set[str]:
+    """Run a Python step; returns the names of the parameters it read."""
     func = _resolve_python(step.python or "")
-    ctx = StepContext(step.name, workdir, params, runner, log)
+    tracked = _UsedParams(params)
+    ctx = StepContext(step.name, workdir, tracked, runner, log)
     try:
         func(ctx)
+        return tracked.used
     except ProtocolError:
         raise
     except GromacsError as exc:

@@ -22,6 +22,7 @@ name = "demo"
 [params]
 greeting = "hello"
 count = 2
+unused = 0
 [[steps]]
 name = "first"
 shell = "first.sh.j2"
@@ -73,6 +74,13 @@ def test_changed_parameter_reruns_only_the_steps_it_touches(project):
     assert (work / "out.txt").read_text() == "X\nHELLO\n" * 3
 
 
+def test_parameter_no_step_reads_reruns_nothing(project):
+    protocols, work = project
+    run_protocol("demo", work, search_dirs=[protocols])
+    out = run_protocol("demo", work, {"unused": 5}, search_dirs=[protocols])
+    assert [o.status for o in out] == ["skipped", "skipped"]
+
+
 def test_tampered_output_is_not_trusted(project):
     protocols, work = project
     run_protocol("demo", work, search_dirs=[protocols])
@@ -118,7 +126,7 @@ def test_a_step_that_forgets_an_output_fails(project):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"grееting": "x"}, "protocol demo: unknown parameter(s) ['grееting']; valid: ['count', 'greeting']"),
+    ({"grееting": "x"}, "protocol demo: unknown parameter(s) ['grееting']; valid: ['count', 'greeting', 'unused']"),
     ({"count": "two"}, "protocol demo: parameter count='two' must be like 2"),
 ])
 def test_bad_parameters_are_refused_before_anything_runs(project, params, message):
