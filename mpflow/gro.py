@@ -106,11 +106,3 @@ def write_gro(structure: Structure, path: str | Path) -> Path:
     os.replace(tmp, path)
     return path
 
-
-def renumber_residues(structure: Structure, first: int = 1) -> Structure:
-    """Residues numbered consecutively from ``first`` (in file order), as after genion/solvate."""
-    starts = structure.residue_starts()
-    counts = np.diff(np.concatenate([starts, [structure.n_atoms]]))
-    new = np.repeat(np.arange(first, first + len(starts)), counts)
-    return Structure(structure.title, new, structure.resnames, structure.names,
-                     structure.positions, structure.box_nm)
