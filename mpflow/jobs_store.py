@@ -8,13 +8,15 @@ for new models, and writing back the changes a tick decides (bulk updates, new j
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,27 +83,54 @@ class Transition:
 # Lease
 # ------------------------------------------------------------------------------------------------
 
-def acquire_lease(Session: sessionmaker, name: str, holder: str, ttl_s: float) -> bool:
-    """Take the lease ``name`` for ``ttl_s`` seconds unless someone else holds an unexpired one.
+def lease_holder() -> str:
+    """``host:pid:random``: whoever holds a lease, and how to tell that it has died."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    One conditional UPDATE (or the first INSERT) decides atomically, whatever the database."""
-    now = utcnow()
-    expires = now + timedelta(seconds=ttl_s)
-    with Session.begin() as s:
-        res = s.execute(update(Lease).where(Lease.name == name)
-                        .where(or_(Lease.expires.is_(None), Lease.expires < now, Lease.holder == holder))
-                        .values(holder=holder, expires=expires))
-        if res.rowcount == 1:
-            return True
-        exists = s.scalar(select(Lease.name).where(Lease.name == name))
-    if exists:
+
+def _holder_dead(holder: str | None) -> bool:
+    """True when ``holder`` is a process of this host that no longer exists."""
+    try:
+        host, pid, _ = (holder or "").split(":")
+        pid_n = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
         return False
     try:
-        with Session.begin() as s:
-            s.execute(insert(Lease).values(name=name, holder=holder, expires=expires))
+        os.kill(pid_n, 0)
+    except ProcessLookupError:
         return True
-    except IntegrityError:  # another tick inserted it first
+    except PermissionError:
         return False
+    return False
+
+
+def acquire_lease(Session: sessionmaker, name: str, holder: str, ttl_s: float) -> bool:
+    """Take the lease ``name`` for ``ttl_s`` seconds unless another live holder has it.
+
+    A lease is free when it has expired, or when its holder was a process of this host that has
+    died (a tick killed mid-way does not block the next one for the whole TTL). The take-over is a
+    compare-and-swap on the previous holder, so two ticks never both win."""
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl_s)
+    with Session() as s:
+        row = s.execute(select(Lease.holder, Lease.expires).where(Lease.name == name)).first()
+    if row is None:
+        try:
+            with Session.begin() as s:
+                s.execute(insert(Lease).values(name=name, holder=holder, expires=expires))
+            return True
+        except IntegrityError:  # another tick inserted it first
+            return False
+    current, current_expires = row
+    free = current is None or current_expires is None or current_expires < now or _holder_dead(current)
+    if not free and current != holder:
+        return False
+    with Session.begin() as s:
+        cond = Lease.holder.is_(None) if current is None else Lease.holder == current
+        res = s.execute(update(Lease).where(Lease.name == name, cond).values(holder=holder, expires=expires))
+        return res.rowcount == 1
 
 
 def release_lease(Session: sessionmaker, name: str, holder: str) -> None:

@@ -23,9 +23,7 @@ manager flow), so both run this same code.
 from __future__ import annotations
 
 import logging
-import socket
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +44,7 @@ from mpflow.jobs_store import (
     add_job_rows,
     ensure_model_stages,
     jobs_of,
+    lease_holder,
     new_token,
     record_events,
     release_lease,
@@ -57,7 +56,11 @@ from mpflow.project import Project, StageSpec
 from mpflow.slurm_client import JobRef
 from mpflow.submission import SubmitRequest
 from mpflow.tags import ModelTag
+from mpflow.slurm import SlurmCommandError
 from mpflow.transport import TransportError
+
+# A cluster whose transport or scheduler fails this way counts as unreachable ("?") for the tick.
+UNREACHABLE_ERRORS = (TransportError, SlurmCommandError)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +191,7 @@ def _per_cluster(items: Mapping[str, list], call: Callable[[str, list], object])
             continue
         try:
             out[cluster] = call(cluster, batch)
-        except TransportError as exc:
+        except UNREACHABLE_ERRORS as exc:
             out[cluster] = exc
     return out
 
@@ -418,7 +421,7 @@ class Manager:
 
     def tick(self, io: TickIO, connections: ClusterConnections, *, holder: str | None = None,
              now: Callable[[], datetime] = utcnow) -> TickReport:
-        holder = holder or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        holder = holder or lease_holder()
         report = TickReport(holder)
         cfg = self.project.config
         if not acquire_lease(self.Session, LEASE, holder, cfg.manager.lease_s):

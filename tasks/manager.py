@@ -14,9 +14,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from mpflow.manager import ClusterConnections
+from mpflow.manager import UNREACHABLE_ERRORS, ClusterConnections
 from mpflow.tasks.slurm import transient_only
-from mpflow.transport import TransportError
 
 TICK_RETRY = dict(retries=2, retry_delay_seconds=[1, 3], retry_condition_fn=transient_only, cache_policy=NO_CACHE)
 
@@ -43,7 +42,7 @@ def _gather(futures: Mapping[str, PrefectFuture]) -> dict[str, object]:
     for cluster, fut in futures.items():
         try:
             out[cluster] = fut.result()
-        except TransportError as exc:  # retries spent: unreachable for this tick
+        except UNREACHABLE_ERRORS as exc:  # retries spent: unreachable for this tick
             out[cluster] = exc
     return out
 
