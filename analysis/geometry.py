@@ -260,7 +260,10 @@ def _positions(universe, indices: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
     traj = universe.trajectory
     if isinstance(traj, MemoryReader):
-        return traj.timeseries(asel=universe.atoms[indices], order="fac")[frames].astype(np.float64)
+        coords = traj.get_array()  # (frames, atoms, 3) whatever the stored order
+        if getattr(traj, "stored_order", "fac") != "fac":
+            coords = traj.timeseries(order="fac")
+        return coords[frames[:, None], indices[None, :]].astype(np.float64)
     group = universe.atoms[indices]
     out = np.empty((len(frames), len(indices), 3), dtype=np.float64)
     if len(traj) == 1 and len(frames) and frames[0] == 0:
@@ -386,6 +389,30 @@ def _elements(atoms) -> np.ndarray:
     return elements
 
 
+def _layout_for(universe, frame_idx: np.ndarray, layout: GeometryLayout | None) -> GeometryLayout:
+    if layout is None:
+        return helix_layout(universe, int(frame_idx[0]) if len(frame_idx) else 0)
+    if layout.n_atoms != universe.atoms.n_atoms:
+        raise ValueError(f"the layout was made for {layout.n_atoms} atoms; this universe has "
+                         f"{universe.atoms.n_atoms}")
+    return layout
+
+
+def _measure_frames(universe, frame_idx: np.ndarray, layout: GeometryLayout
+                    ) -> tuple[FrameGeometry, np.ndarray | None]:
+    """Geometry of ``frame_idx`` (one coordinate read per frame) and the pore profile of rings."""
+    ca_index = np.concatenate([h.ca_indices for h in layout.helices])
+    need = np.concatenate([ca_index, layout.pore_atom_indices]) if layout.has_pore else ca_index
+    xyz = _positions(universe, need, frame_idx)
+    bounds = np.cumsum([0] + [h.n_residues for h in layout.helices])
+    geo = measure([xyz[:, bounds[k]:bounds[k + 1]] for k in range(len(layout.helices))], layout.pairs)
+    profile = None
+    if layout.has_pore:
+        profile = pore_radii(xyz[:, len(ca_index):], layout.pore_radii_A, geo.centre, geo.axis,
+                             layout.pore_offsets_A)
+    return geo, profile
+
+
 def geometry_table(universe, frames=None, *, layout: GeometryLayout | None = None) -> pd.DataFrame:
     """Geometry of the helix oligomer in ``universe``, one row per frame (see the module docstring).
 
@@ -394,11 +421,7 @@ def geometry_table(universe, frames=None, *, layout: GeometryLayout | None = Non
     skip the DSSP on later chunks of the same trajectory.
     """
     frame_idx = _frame_list(universe, frames)
-    if layout is None:
-        layout = helix_layout(universe, int(frame_idx[0]) if len(frame_idx) else 0)
-    elif layout.n_atoms != universe.atoms.n_atoms:
-        raise ValueError(f"the layout was made for {layout.n_atoms} atoms; this universe has "
-                         f"{universe.atoms.n_atoms}")
+    layout = _layout_for(universe, frame_idx, layout)
     n_frames, n = len(frame_idx), len(layout.helices)
     columns: dict[str, object] = {"frame": frame_idx.astype(np.int64),
                                   "n_helices": np.full(n_frames, n, dtype=np.int64)}
@@ -406,22 +429,12 @@ def geometry_table(universe, frames=None, *, layout: GeometryLayout | None = Non
     if n == 0 or n_frames == 0:
         columns.update(tilt_deg=nan, crossing_angle_deg=nan, distance_A=nan, pore_radius_min_A=nan)
         return pd.DataFrame(columns)
-    ca_index = np.concatenate([h.ca_indices for h in layout.helices])
-    need = ca_index if not layout.has_pore else np.concatenate([ca_index, layout.pore_atom_indices])
-    xyz = _positions(universe, need, frame_idx)
-    bounds = np.cumsum([0] + [h.n_residues for h in layout.helices])
-    geo = measure([xyz[:, bounds[k]:bounds[k + 1]] for k in range(n)], layout.pairs)
-    if layout.has_pore:
-        profile = pore_radii(xyz[:, len(ca_index):], layout.pore_radii_A, geo.centre, geo.axis,
-                             layout.pore_offsets_A)
-        pore_min = profile.min(axis=1)
-    else:
-        pore_min = nan
-    columns["tilt_deg"] = geo.tilt_deg.mean(axis=1) if n >= 2 else nan
+    geo, profile = _measure_frames(universe, frame_idx, layout)
     has_pairs = geo.crossing_deg.shape[1] > 0
+    columns["tilt_deg"] = geo.tilt_deg.mean(axis=1) if n >= 2 else nan
     columns["crossing_angle_deg"] = geo.crossing_deg.mean(axis=1) if has_pairs else nan
     columns["distance_A"] = geo.distance_A.mean(axis=1) if has_pairs else nan
-    columns["pore_radius_min_A"] = pore_min
+    columns["pore_radius_min_A"] = profile.min(axis=1) if profile is not None else nan
     for k, chain in enumerate(layout.chains):
         columns[f"tilt_deg.{chain}"] = geo.tilt_deg[:, k]
     for k, name in enumerate(layout.pair_names):
@@ -438,17 +451,11 @@ def pore_profile(universe, frames=None, *, layout: GeometryLayout | None = None)
     (positive towards the helices' C-termini).  Empty for assemblies of fewer than three helices.
     """
     frame_idx = _frame_list(universe, frames)
-    if layout is None:
-        layout = helix_layout(universe, int(frame_idx[0]) if len(frame_idx) else 0)
+    layout = _layout_for(universe, frame_idx, layout)
     if not layout.has_pore or len(frame_idx) == 0:
         return pd.DataFrame({"frame": pd.Series(dtype="int64"), "offset_A": pd.Series(dtype=float),
                              "radius_A": pd.Series(dtype=float)})
-    ca_index = np.concatenate([h.ca_indices for h in layout.helices])
-    xyz = _positions(universe, np.concatenate([ca_index, layout.pore_atom_indices]), frame_idx)
-    bounds = np.cumsum([0] + [h.n_residues for h in layout.helices])
-    geo = measure([xyz[:, bounds[k]:bounds[k + 1]] for k in range(len(layout.helices))], layout.pairs)
-    profile = pore_radii(xyz[:, len(ca_index):], layout.pore_radii_A, geo.centre, geo.axis,
-                         layout.pore_offsets_A)
+    _, profile = _measure_frames(universe, frame_idx, layout)
     n_points = len(layout.pore_offsets_A)
     return pd.DataFrame({"frame": np.repeat(frame_idx, n_points),
                          "offset_A": np.tile(layout.pore_offsets_A, len(frame_idx)),

@@ -1,4 +1,4 @@
-"""Ideal α-helix oligomers from a sequence: demo and test models without outside data.
+"""Ideal α-helix oligomers from a sequence: demo, test and docked-model-like models without outside data.
 
 This module owns the model builder: one ideal α-helix per chain (PeptideBuilder, φ = −57.8°,
 ψ = −47.0°, heavy atoms, C-terminal OXT), its axis put on z, then ``n`` copies placed C_n
@@ -6,12 +6,17 @@ symmetrically at ``radius_A`` around the z axis, chains A, B, ….  Options:
 
 - ``tilt_deg``: each helix is tilted about its radial direction before placement, so neighbours
   cross (for a dimer the crossing angle is 2 × tilt; in a ring the helices form a left- or
-  right-handed twist by the sign of the tilt);
+  right-handed twist by the sign of the tilt: tilt < 0 is right-handed, Ω < 0);
 - ``phase_deg``: rotation of each helix about its own axis (which face points inwards);
 - ``hydrogens=True``: adds backbone amide hydrogens ``H`` (on the bisector of C(i−1)–N–CA,
   1.01 Å; none on the first residue or on Pro).  Side-chain hydrogens are not built.
 
-The model is written as PDB with :func:`write_pdb` (plain ATOM records, TER per chain, no box).
+:func:`build_models` makes sets of docked-model-like oligomers: several packings (crossing
+angle and interhelical distance as :mod:`mpflow.analysis.geometry` measures them; by default
+right- and left-handed, each at two distances), small noise per model, a helix phase checked
+free of interchain clashes for every model, a random rigid-body pose; written as PDB files ready
+for import.  The model is written as PDB with :func:`write_pdb` (plain ATOM records,
+TER per chain, no box).
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mpflow.mutants import WZA_LIKE, Mutant
+
 #: glycophorin A transmembrane segment (human GYPA, residues ~70–101)
 GPA_TM_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRLIKK"
 #: a Wza-like 32-residue amphipathic helix (made up for demos: not Wza's own sequence)
-WZA_LIKE_SEQUENCE = "SPEELIKAFAEYLAKVAGELWKRLAEAFDKLG"
+WZA_LIKE_SEQUENCE = WZA_LIKE.sequence
 
 ALPHA_PHI_DEG = -57.8
 ALPHA_PSI_DEG = -47.0
@@ -406,8 +413,6 @@ def build_models(mutant_or_sequence, oligomer: int | None = None, k: int = 8, se
     and the whole model turned and moved at random, as docking output is.  With ``out_dir``
     each model is written as ``<prefix>_<i:03d>.pdb`` (i from 1), ready for import.
     """
-    from mpflow.mutants import Mutant
-
     if isinstance(mutant_or_sequence, Mutant):
         mutant = mutant_or_sequence
         if oligomer is not None and oligomer != mutant.oligomer:
