@@ -35,9 +35,10 @@ GROUP_PREFIX = "Conformation"
 class Classification:
     """Result of :func:`classify`, indexed like the input features.
 
-    ``labels``: ``ConformationN`` or ``None`` per row; ``distance``: scaled distance to the
-    nearest centroid (NaN when a feature is missing); ``criterion``: how N was chosen
-    (``given``, ``silhouette`` or ``one group``); ``silhouettes``: mean silhouette per k tried.
+    ``labels``: ``ConformationN`` or ``None`` per row; ``distance``: distance to the nearest
+    centroid in scaled feature units (NaN when a feature is missing); ``threshold``: the outlier
+    cut in the same units; ``criterion``: how N was chosen (``given``, ``silhouette`` or
+    ``one group``); ``silhouettes``: mean silhouette per k tried.
     """
 
     labels: pd.Series
