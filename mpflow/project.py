@@ -43,10 +43,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mpflow.mutants import NAME_PATTERN, Mutant
+
 PROJECT_FILE = "mpflow.toml"
 PROJECT_ENV = "MPFLOW_PROJECT"
 DEFAULT_DATABASE = "sqlite:///mpflow.db"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
@@ -79,15 +80,6 @@ class ClustersSection(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"cluster names must be distinct, got {value}")
         return value
-
-
-class MutantEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sequence: str = Field(pattern=r"^[ACDEFGHIKLMNPQRSTVWY]+$",
-                          description="One-letter amino-acid sequence of one chain.")
-    oligomer: int = Field(1, ge=1, le=64, description="Number of chains (C_n symmetry).")
-    first_resid: int = Field(1, description="Residue number of the sequence's first residue.")
 
 
 class StageSpec(BaseModel):
@@ -155,16 +147,16 @@ class ProjectConfig(BaseModel):
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     clusters: ClustersSection
-    mutants: dict[str, MutantEntry] = Field(default_factory=dict)
+    mutants: dict[str, Mutant] = Field(default_factory=dict)
     stages: dict[str, StageSpec] = Field(default_factory=default_stages)
     manager: ManagerSection = Field(default_factory=ManagerSection)
 
-    @field_validator("mutants")
+    @field_validator("mutants", mode="before")
     @classmethod
-    def _mutant_names(cls, value: dict) -> dict:
-        for n in value:
-            if not re.fullmatch(NAME_PATTERN, n):
-                raise ValueError(f"mutant name {n!r} must match {NAME_PATTERN} (safe for folders and job names)")
+    def _named_mutants(cls, value):
+        # A [mutants.NAME] table holds everything but the name, which is its key.
+        if isinstance(value, dict):
+            return {n: ({"name": n, **e} if isinstance(e, dict) else e) for n, e in value.items()}
         return value
 
     @model_validator(mode="after")

@@ -36,7 +36,7 @@ BASE = '[clusters]\nsource = "dev"\nnames = ["alpha", "beta"]\n'
     (BASE + '[stages.probe]\nkind = "script"\n', "stages.probe: names no template: set commands"),
     (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 0\n', "stages.emmd.nsteps: Input should be greater than 0"),
     (BASE + '[stages.b]\nkind = "script"\ncommands = ["true"]\nafter = "nope"\n', "stages.b.after: no stage named 'nope'"),
-    (BASE + '[mutants.GpA]\nsequence = "EPEITLXB"\n', "mutants.GpA.sequence: String should match pattern"),
+    (BASE + '[mutants.GpA]\nsequence = "EPEITLXB"\n', "mutants.GpA.sequence: has 'B', 'X'"),
     ('[clusters]\nsource = "cloud"\nnames = ["a"]\n', "clusters.source: Input should be 'dev' or 'blocks'"),
     ('[clusters]\nnames = ["a", "a"]\n', "clusters.names: cluster names must be distinct"),
     ("[clusters\n", "not valid TOML"),
