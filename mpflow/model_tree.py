@@ -62,7 +62,19 @@ done
 
 
 class TreeError(RuntimeError):
-    """A cluster's tree could not be changed; the message is one line naming the cluster."""
+    """A cluster's tree could not be changed; the message is one line naming the cluster.
+    ``transient``: the cluster could not be reached or did not answer in time (worth a retry)."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def _tree_error(exc: BaseException, cluster: str) -> TreeError:
+    from mpflow.transport import ClusterUnreachable, CommandTimeout
+
+    text = one_line(exc) if isinstance(exc, TransportError) else f"[{cluster}] {one_line(exc)}"
+    return TreeError(text, transient=isinstance(exc, (ClusterUnreachable, CommandTimeout)))
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ def _checked(result, cluster: str, what: str):
     try:
         return check(result, cluster, what)
     except TransportError as exc:
-        raise TreeError(one_line(exc)) from exc
+        raise _tree_error(exc, cluster) from exc
 
 
 def one_line(exc: BaseException) -> str:
@@ -169,8 +181,7 @@ def apply_tree_change(settings: ClusterSettings, change: TreeChange, *, master: 
     except TreeError:
         raise
     except (TransportError, OSError) as exc:
-        raise TreeError(f"[{name}] {one_line(exc)}" if not isinstance(exc, TransportError)
-                        else one_line(exc)) from exc
+        raise _tree_error(exc, name) from exc
     finally:
         if own:
             transport.close()

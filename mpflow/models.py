@@ -16,8 +16,8 @@ One command goes through these steps:
    files already imported (their sha256 is unchanged).
 2. **geometry** (:func:`measure_geometry`): :func:`mpflow.analysis.geometry.geometry_of_models` of
    each new file, stored in ``models.geometry``.
-3. **classify** (:func:`plan_groups`): every model of the mutant with status ``ok`` and a crossing
-   angle and distance is classified again (:func:`mpflow.analysis.classify.classify`; N by
+3. **classify** (:func:`plan_groups`, the rule in :mod:`mpflow.model_groups`): every model of the
+   mutant with status ``ok`` and a crossing angle and distance is classified again (N by
    silhouette or given); the new groups take the names of the old ones they overlap most (so
    adding models does not rename groups); outliers and models that are ``waiting`` are ``None``.
    **A model that has started a stage keeps its group**: its folder holds its runs, so it is never
@@ -61,6 +61,7 @@ from sqlalchemy.orm import sessionmaker
 
 from mpflow.clusters import ClusterSettings
 from mpflow.db import Event, Job, Model, ModelStage, StageState, utcnow
+from mpflow.model_groups import NO_GROUP, STATUS_OK, GroupAssignment, GroupRecord, assign_groups
 from mpflow.model_tree import PlacedFile, TreeChange, TreeError, TreeResult, apply_tree_change
 from mpflow.mutants import Mutant, MutantError
 from mpflow.project import Project, ProjectError
@@ -68,12 +69,8 @@ from mpflow.tags import ModelTag, TagError, check_part
 
 MODEL_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 MMCIF_SUFFIXES = (".cif", ".mmcif")
-STATUS_OK = "ok"
 STATUS_WAITING = "waiting"
-NO_GROUP = "None"
 INCOMPLETE_BACKUP = "model.incomplete.pdb"
-#: the geometry columns classification uses (and ``mpflow models`` shows)
-FEATURES = ("crossing_angle_deg", "distance_A")
 
 
 class ModelsError(ValueError):
@@ -403,93 +400,6 @@ def measure_geometry(updates: Sequence[ModelUpdate]) -> None:
 # step 3: classification
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class GroupRecord:
-    """What classification needs of one model: ``group`` now (None: new), ``started``."""
-
-    name: str
-    status: str
-    geometry: dict | None
-    group: str | None
-    started: bool
-
-
-@dataclass
-class GroupAssignment:
-    """Groups after classification. ``criterion``: given, silhouette, one group, or none (fewer
-    than two classifiable models); ``n_groups``: conformations among the classified models."""
-
-    groups: dict[str, str]
-    criterion: str
-    n_groups: int
-    classified: int
-
-
-def _features(geometry: dict | None) -> tuple[float, ...] | None:
-    if not geometry:
-        return None
-    values = tuple(geometry.get(c) for c in FEATURES)
-    if any(v is None or not math.isfinite(float(v)) for v in values):
-        return None
-    return tuple(float(v) for v in values)
-
-
-def _group_number(group: str) -> int:
-    return int(group.removeprefix("Conformation"))
-
-
-def stable_names(labels: dict[str, str], previous: dict[str, str], reserved: set[str]) -> dict[str, str]:
-    """New cluster label → group name: each cluster takes the name of the previous group it shares
-    most models with (one-to-one, maximum total overlap); the others take the smallest
-    ``ConformationN`` not in use (previous names taken, or ``reserved``: groups of started models)."""
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment
-
-    new = sorted(set(labels.values()), key=_group_number)
-    old = sorted({g for g in previous.values() if g != NO_GROUP}, key=_group_number)
-    mapping: dict[str, str] = {}
-    if new and old:
-        overlap = np.zeros((len(new), len(old)), dtype=int)
-        for name, label in labels.items():
-            if previous.get(name, NO_GROUP) != NO_GROUP:
-                overlap[new.index(label), old.index(previous[name])] += 1
-        rows, cols = linear_sum_assignment(-overlap)
-        mapping = {new[i]: old[j] for i, j in zip(rows, cols) if overlap[i, j] > 0}
-    used = set(mapping.values()) | set(reserved)
-    n = 1
-    for label in new:
-        if label in mapping:
-            continue
-        while f"Conformation{n}" in used:
-            n += 1
-        mapping[label] = f"Conformation{n}"
-        used.add(mapping[label])
-    return mapping
-
-
-def assign_groups(records: Sequence[GroupRecord], n_groups: int | None = None) -> GroupAssignment:
-    """Groups of one mutant's models (the rule is step 3 of the module docstring)."""
-    import pandas as pd
-
-    from mpflow.analysis.classify import classify
-
-    groups = {r.name: (r.group if r.started and r.group else NO_GROUP) for r in records}
-    usable = [r for r in records if r.status == STATUS_OK and _features(r.geometry) is not None]
-    if len(usable) < 2:
-        return GroupAssignment(groups, "none", 0, 0)
-    table = pd.DataFrame([_features(r.geometry) for r in usable], columns=list(FEATURES),
-                         index=[r.name for r in usable])
-    result = classify(table, n_groups)
-    labels = {name: label for name, label in result.labels.items() if label is not None}
-    previous = {r.name: r.group for r in records if r.group}
-    reserved = {r.group for r in records if r.started and r.group and r.group != NO_GROUP}
-    names = stable_names(labels, previous, reserved)
-    for r in usable:
-        if not r.started:
-            groups[r.name] = names[labels[r.name]] if r.name in labels else NO_GROUP
-    return GroupAssignment(groups, result.criterion, result.n_groups, len(usable))
-
-
 @dataclass
 class GroupPlan:
     """Step 3's outcome for one mutant: the rows read under the lease, the groups, the tree."""
@@ -681,11 +591,22 @@ def finish(project: Project, Session: sessionmaker, clusters: ClusterSource, mut
     settings = _resolve_clusters(project, clusters)
     with manager_lease(Session):
         plan = plan_groups(Session, mutant, updates, n_groups)
-        report.clusters = apply_folders(settings, plan.change)
+        results = apply_folders(settings, plan.change)
         commit(Session, project, plan, updates)
+    return fill_report(report, updates, plan, results)
+
+
+def fill_report(report: ModelsReport, updates: Sequence[ModelUpdate], plan: GroupPlan,
+                clusters: Sequence[TreeResult]) -> ModelsReport:
+    """``report`` with what ``updates`` and the group plan did (the command and the flow share it)."""
+    report.imported = [u.name for u in updates if u.kind == "imported"]
+    report.replaced = [u.name for u in updates if u.kind == "replaced"]
+    report.completed = [u.name for u in updates if u.kind == "completed"]
+    report.waiting = {u.name: u.fields["status_reason"] for u in updates if u.status == STATUS_WAITING}
     report.groups = dict(plan.assignment.groups)
     report.moved = plan.moved()
     report.criterion, report.n_groups = plan.assignment.criterion, plan.assignment.n_groups
+    report.clusters = list(clusters)
     return report
 
 
@@ -699,9 +620,6 @@ def import_models(project: Project, Session: sessionmaker, mutant: str, paths: S
         if not plan.updates:
             return report
         measure_geometry(plan.updates)
-        report.imported = [u.name for u in plan.updates if u.kind == "imported"]
-        report.replaced = [u.name for u in plan.updates if u.kind == "replaced"]
-        report.waiting = {u.name: u.fields["status_reason"] for u in plan.updates if u.status == STATUS_WAITING}
         return finish(project, Session, clusters, plan.mutant, plan.updates, n_groups, report)
 
 
@@ -799,5 +717,4 @@ def complete_models(project: Project, Session: sessionmaker, *, mutant: str | No
         for name, report in reports.items():
             if name in updates:
                 finish(project, Session, settings, name, updates[name], n_groups, report)
-                report.completed = [u.name for u in updates[name]]
     return list(reports.values())

@@ -42,7 +42,7 @@ def add_mutant(project: Project, mutant: Mutant) -> bool:
         diff = [f for f in ("sequence", "oligomer", "first_resid")
                 if getattr(current, f) != getattr(mutant, f)]
         raise MutantError(f"mutant {mutant.name} is already in {project.file} with another "
-                          f"{' and '.join(diff)}; pick another name")
+                          f"{', '.join(diff)}; pick another name")
 
     def edit(doc) -> None:
         if "mutants" not in doc:
