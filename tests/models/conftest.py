@@ -62,10 +62,6 @@ class Proj:
     def root(self) -> Path:
         return self.project.root
 
-    def reload(self) -> Project:
-        self.project = Project.load(self.root)
-        return self.project
-
     def cli(self, *args: str):
         from mpflow.cli import app
 

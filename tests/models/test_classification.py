@@ -84,7 +84,8 @@ def test_stable_names_follow_the_largest_overlap():
     assert stable_names(labels, previous, reserved=set()) == {
         "Conformation1": "Conformation2", "Conformation2": "Conformation1", "Conformation3": "Conformation3"}
     # a reserved name (a started model's group) is not given to a new cluster
-    assert stable_names({"x": "Conformation1"}, {}, reserved={"Conformation1"}) == {"Conformation1": "Conformation2"}
+    assert stable_names({"x": "Conformation1"}, {}, reserved={"Conformation1"}) == \
+        {"Conformation1": "Conformation2"}
 
 
 @pytest.mark.parametrize("records,expected", [

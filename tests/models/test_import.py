@@ -98,7 +98,8 @@ def _bad_inputs(built, tmp_path):
          f"model name 'GpA-WT_002' comes from two files, {d / 'twice' / 'GpA-WT_002.pdb'} and "
          f"{d / 'other' / 'GpA-WT_002.pdb'}; rename one"),
         ("duplicate content", [d / "twice"], 1,
-         f"GpA-WT_002.pdb: same content as model GpA-WT_001 of GpA-WT (imported from {good.resolve()}); a duplicate model"),
+         f"GpA-WT_002.pdb: same content as model GpA-WT_001 of GpA-WT (imported from {good.resolve()}); "
+         "a duplicate model"),
         ("unsafe name", [d / "bad name.pdb"], 1,
          f"{d / 'bad name.pdb'}: model name 'bad name' (the file name) is not a safe name: use letters, digits, "
          "'_', '.' or '-', starting with a letter or digit"),
