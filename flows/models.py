@@ -35,8 +35,8 @@ def models_run_name() -> str:
 
 
 def report_markdown(report: ModelsReport) -> str:
-    lines = [f"**{report.mutant}**: " + "; ".join(report.lines()[:1] or ["nothing new"]), "",
-             "| group | models |", "|---|---|"]
+    summary = report.lines()[:1] or [f"{report.mutant}: nothing new"]
+    lines = [f"**{summary[0]}**", "", "| group | models |", "|---|---|"]
     lines += [f"| {g} | {n} |" for g, n in report.group_counts().items()]
     if report.waiting:
         lines += ["", "Waiting for completion (`mpflow complete`):"]
