@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project
+from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project, run
 
 app = typer.Typer(
     name="mpflow",
@@ -39,6 +39,7 @@ app.command("classify")(models.classify)
 app.command("models")(models.models)
 app.command("manage")(manage.manage)
 app.command("status")(manage.status)
+app.command("run")(run.run)
 app.add_typer(cluster.app, name="cluster")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)

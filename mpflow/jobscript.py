@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mpflow.clusters import ClusterSettings
 
+#: exit code of a job that finds its inputs missing or different from the master's (EX_DATAERR);
+#: the manager re-sends the inputs instead of counting a failed attempt
+INPUTS_MISSING_EXIT = 65
+
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@%+\-]+$")
 
 

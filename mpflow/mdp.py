@@ -24,8 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from mpflow.gromacs import GromacsError, ShellRunner, run_gmx, subprocess_runner
 
-STAGES = ("emmd", "prmd", "urmd")
-#: stage → (folder of the coordinates it starts from, file name)
+#: the pipeline's own stages → (folder of the coordinates each starts from, file name)
 START_FROM = {"emmd": ("prep", "prep.gro"), "prmd": ("emmd", "emmd.gro"),
               "urmd": ("prmd", "prmd.gro")}
 PREP_TOPOLOGY = ("prep", "topol.top")
@@ -252,36 +251,41 @@ def render_mdp(template: str, nsteps: int, *, params: Mapping[str, object] | Non
 # --- grompp and mdrun of a stage --------------------------------------------------------------
 
 
-def stage_paths(model_dir: str | Path, stage: str) -> dict[str, Path]:
-    """The files of ``stage`` of the model in ``model_dir`` (contracts.md names)."""
-    if stage not in STAGES:
-        raise MdpError(f"unknown stage {stage!r}; stages: {list(STAGES)}")
+def stage_paths(model_dir: str | Path, stage: str, after: str | None = None) -> dict[str, Path]:
+    """The files of ``stage`` of the model in ``model_dir`` (contracts.md names).
+
+    ``after`` is the stage whose final coordinates ``<after>/<after>.gro`` it starts from (default:
+    the pipeline's order prep → emmd → prmd → urmd)."""
+    if after is None:
+        if stage not in START_FROM:
+            raise MdpError(f"stage {stage!r}: say which stage it starts from (after)")
+        after = START_FROM[stage][0]
     model = Path(model_dir)
     folder = model / stage
-    prev_dir, prev_file = START_FROM[stage]
     return {"dir": folder, "mdp": folder / f"{stage}.mdp", "tpr": folder / f"{stage}.tpr",
             "gro": folder / f"{stage}.gro", "log": folder / f"{stage}.log",
             "edr": folder / f"{stage}.edr", "xtc": folder / f"{stage}.xtc",
             "cpt": folder / f"{stage}.cpt", "mdout": folder / "mdout.mdp",
-            "start": model / prev_dir / prev_file,
+            "start": model / after / f"{after}.gro",
             "top": model.joinpath(*PREP_TOPOLOGY), "ndx": model.joinpath(*PREP_INDEX)}
 
 
-def grompp_stage(model_dir: str | Path, stage: str, nsteps: int, *,
-                 params: Mapping[str, object] | None = None,
+def grompp_stage(model_dir: str | Path, stage: str, nsteps: int, *, template: str | None = None,
+                 after: str | None = None, params: Mapping[str, object] | None = None,
                  overrides: Mapping[str, object] | None = None,
                  search_dirs: Sequence[str | Path] = (), gmx: str = "gmx", maxwarn: int = 0,
                  runner: ShellRunner = subprocess_runner) -> Path:
-    """Write ``<stage>/<stage>.mdp`` and run grompp into ``<stage>/<stage>.tpr``.
+    """Write ``<stage>/<stage>.mdp`` from the mdp ``template`` (default: the stage's name) and run
+    grompp into ``<stage>/<stage>.tpr``.
 
-    Starts from the previous stage's final coordinates (``prep/prep.gro`` for EMMD, then
-    ``emmd/emmd.gro``, ``prmd/prmd.gro``) with ``prep/topol.top`` and ``prep/index.ndx``; the same
-    coordinates are the position-restraint reference (``-r``).  The mdp is checked before grompp
-    runs (:class:`MdpError`); a missing input or a grompp failure raises :class:`StageError`
-    with GROMACS' own error line.  Returns the .tpr path.
+    Starts from the final coordinates of the stage it comes ``after`` (``prep/prep.gro`` for EMMD,
+    then ``emmd/emmd.gro``, ``prmd/prmd.gro``) with ``prep/topol.top`` and ``prep/index.ndx``; the
+    same coordinates are the position-restraint reference (``-r``).  The mdp is checked before
+    grompp runs (:class:`MdpError`); a missing input or a grompp failure raises
+    :class:`StageError` with GROMACS' own error line.  Returns the .tpr path.
     """
-    paths = stage_paths(model_dir, stage)
-    text = render_mdp(stage, nsteps, params=params, overrides=overrides, search_dirs=search_dirs)
+    paths = stage_paths(model_dir, stage, after)
+    text = render_mdp(template or stage, nsteps, params=params, overrides=overrides, search_dirs=search_dirs)
     for name in ("start", "top", "ndx"):
         if not paths[name].is_file():
             raise StageError(stage, f"missing input {paths[name]}")
@@ -309,8 +313,6 @@ def mdrun_argv(stage: str, *, ntomp: int, maxh: float | None = None, continuatio
     ``gmx mdrun -deffnm <stage> [-cpi <stage>.cpt] [-maxh H] -ntomp N [extra...]``, run inside the
     stage folder.  ``continuation`` adds ``-cpi`` (the job script adds it only when the checkpoint
     exists)."""
-    if stage not in STAGES:
-        raise MdpError(f"unknown stage {stage!r}; stages: {list(STAGES)}")
     argv = [gmx, "mdrun", "-deffnm", stage]
     if continuation:
         argv += ["-cpi", f"{stage}.cpt"]

@@ -44,7 +44,7 @@ def test_a_gap_is_held_completed_and_released(proj, gapped):
     assert others == {"Conformation1"}
 
     status = proj.cli("status")
-    assert "waiting  GpA-WT/None/gap_1 prep: missing residues B:80–82" in status.stdout.splitlines()
+    assert "waiting  GpA-WT/None/gap_1: missing residues B:80–82" in status.stdout.splitlines()
     listing = json.loads(proj.cli("models", "--json", "--mutant", "GpA-WT").stdout)
     assert [(m["name"], m["status"], m["status_reason"]) for m in listing if m["status"] != "ok"] == \
         [("gap_1", "waiting", "missing residues B:80–82")]
