@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions, manage, project
+from mpflow.commands.common import use_project_server
+from mpflow.commands import cluster, demo, interactions, manage, project, server
 
 app = typer.Typer(
     name="mpflow",
@@ -28,11 +29,14 @@ def main(
     ),
 ) -> None:
     """mpflow command line."""
+    # Before any command imports Prefect: the project's server, if one runs, is the API to use.
+    use_project_server()
 
 
 app.command("init")(project.init)
 app.command("manage")(manage.manage)
 app.command("status")(manage.status)
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(server.app, name="server")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)
