@@ -4,6 +4,7 @@
   deployed flow. A new flow is deployed by adding one entry there.
 - ``deploy.py``: turns the registry into Prefect deployments for one project on one server, creates
   the process work pool and registers the block types (``mpflow server start`` calls it).
+- ``server_api.py``: what ``mpflow server status`` reads back (deployments, last runs, workers).
 
 Why Python (``flow.to_deployment`` + ``apply``) and not a ``prefect.yaml``:
 

@@ -1,7 +1,8 @@
 """Deploying a project's flows on a Prefect server: work pool, block types, dev blocks, deployments.
 
-Every function here talks to the Prefect API of the current settings: call them inside
-``prefect.settings.temporary_settings({PREFECT_API_URL: ...})`` (``mpflow.server`` does). Names:
+``set_up_project(project, api_url)`` does it all on the server at ``api_url`` (``mpflow server start``
+calls it before starting the worker); the functions it calls talk to the Prefect API of the current
+settings. Names:
 
 - work pool ``mpflow-<project name>`` (type ``process``): the worker ``mpflow server start`` starts;
 - deployment ``<flow name>/<project name>`` for every entry of ``mpflow.deployments.registry``.
@@ -179,3 +180,36 @@ def release_orphaned_runs(project: "Project") -> int:
             if limit is not None and limit.active_slots:
                 client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
     return crashed
+
+
+@dataclass
+class SetUp:
+    """What ``set_up_project`` did on the server."""
+
+    work_pool: str
+    work_pool_created: bool
+    blocks: list[str]
+    deployments: list[Deployed]
+    orphans_released: int
+
+
+def set_up_project(project: "Project", api_url: str) -> SetUp:
+    """Everything a fresh or restarted server needs for ``project``, before its worker starts: the work
+    pool, the block types (and the dev clusters' blocks for a dev project), every deployment, and the
+    release of runs a previous server left behind."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    pool = work_pool_name(project)
+    with temporary_settings({PREFECT_API_URL: api_url}):
+        created = ensure_work_pool(pool)
+        blocks = [f"{slug} (block type)" for slug in register_block_types()]
+        if project.config.clusters.source == "dev":
+            from mpflow.devcluster import DevClusterNotFound
+
+            try:
+                blocks += save_dev_cluster_blocks()
+            except DevClusterNotFound as exc:
+                blocks.append(f"no dev cluster blocks ({exc})")
+        deployed = deploy_project(project)
+        released = release_orphaned_runs(project)
+    return SetUp(pool, created, blocks, deployed, released)

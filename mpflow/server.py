@@ -12,7 +12,8 @@ log file under the project, and records them in the project's state folder::
 
 ``stop`` signals only processes whose pid files name them *and* whose command line is still the one
 started here (a pid reused by another program is left alone). Starting the processes and waiting for
-them is here; what is deployed on the server is ``mpflow.deployments.deploy``.
+them is here; what is set up on the server is ``mpflow.deployments.deploy``, and what is read from its
+API for ``status`` is ``mpflow.deployments.server_api``.
 """
 
 from __future__ import annotations
@@ -330,10 +331,7 @@ def prefect_process_env(paths: StatePaths, api_url: str, project: Project, extra
 class StartReport:
     state: ServerState
     already_running: bool
-    work_pool_created: bool = False
-    blocks: list[str] | None = None
-    deployments: list | None = None  # mpflow.deployments.deploy.Deployed
-    orphans_released: int = 0
+    setup: object = None  # mpflow.deployments.deploy.SetUp (None when the server already ran)
 
 
 def start_server(project: Project, *, host: str = DEFAULT_HOST, port: int | None = None,
@@ -346,7 +344,7 @@ def start_server(project: Project, *, host: str = DEFAULT_HOST, port: int | None
         return StartReport(existing, already_running=True)
     stop_server(project)  # leftovers of a server that died (its worker may still run): stop what is ours
 
-    from mpflow.deployments.deploy import work_pool_name
+    from mpflow.deployments.deploy import set_up_project, work_pool_name
 
     port = choose_port(host, port)
     db_url = server_database_url(paths, database_url)
@@ -368,9 +366,8 @@ def start_server(project: Project, *, host: str = DEFAULT_HOST, port: int | None
     state.save(paths)
     try:
         wait_healthy(state.api_url, server, paths.log_file("server"), timeout_s)
-        report = StartReport(state, already_running=False)
         progress("creating the work pool, registering blocks, deploying")
-        _set_up_server(project, state, report)
+        report = StartReport(state, already_running=False, setup=set_up_project(project, state.api_url))
         progress(f"starting a worker on work pool {pool} (log: {paths.log_file('worker')})")
         worker = _spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
                          "--name", f"{pool}-worker"],
@@ -395,47 +392,18 @@ def start_server(project: Project, *, host: str = DEFAULT_HOST, port: int | None
     return report
 
 
-def _set_up_server(project: Project, state: ServerState, report: StartReport) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from mpflow.deployments.deploy import (
-        deploy_project,
-        ensure_work_pool,
-        register_block_types,
-        release_orphaned_runs,
-        save_dev_cluster_blocks,
-    )
-
-    with temporary_settings({PREFECT_API_URL: state.api_url}):
-        report.work_pool_created = ensure_work_pool(state.work_pool)
-        report.blocks = [f"{slug} (block type)" for slug in register_block_types()]
-        if project.config.clusters.source == "dev":
-            from mpflow.devcluster import DevClusterNotFound
-
-            try:
-                report.blocks += save_dev_cluster_blocks()
-            except DevClusterNotFound as exc:
-                report.blocks.append(f"no dev cluster blocks: {exc}")
-        report.deployments = deploy_project(project)
-        report.orphans_released = release_orphaned_runs(project)
-
-
 def wait_worker_online(state: ServerState, worker: subprocess.Popen, log: Path, timeout_s: float) -> None:
     """Wait until the worker has sent its first heartbeat to the server."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from mpflow.deployments.server_api import worker_online
 
     deadline = time.monotonic() + timeout_s
-    with temporary_settings({PREFECT_API_URL: state.api_url}), get_client(sync_client=True) as client:
-        while True:
-            if any(w.status.value == "ONLINE" for w in client.read_workers_for_work_pool(state.work_pool)):
-                return
-            if worker.poll() is not None:
-                raise ServerError(f"the Prefect worker exited with code {worker.returncode} ({log}): "
-                                  f"{_last_line(log) or 'no output'}")
-            if time.monotonic() > deadline:
-                raise ServerError(f"the Prefect worker did not come online within {timeout_s:g} s (see {log})")
-            time.sleep(0.5)
+    while not worker_online(state.api_url, state.work_pool):
+        if worker.poll() is not None:
+            raise ServerError(f"the Prefect worker exited with code {worker.returncode} ({log}): "
+                              f"{_last_line(log) or 'no output'}")
+        if time.monotonic() > deadline:
+            raise ServerError(f"the Prefect worker did not come online within {timeout_s:g} s (see {log})")
+        time.sleep(0.5)
 
 
 def stop_server(project: Project) -> list[str]:
@@ -461,8 +429,8 @@ class StatusReport:
     state: ServerState | None
     healthy: bool = False
     worker_running: bool = False
-    deployments: list[dict] | None = None
-    manager_runs: list[dict] | None = None
+    deployments: list | None = None  # mpflow.deployments.server_api.DeploymentInfo
+    manager_runs: list | None = None  # mpflow.deployments.server_api.RunInfo
 
 
 def server_status(project: Project, *, last_runs: int = 5) -> StatusReport:
@@ -474,43 +442,9 @@ def server_status(project: Project, *, last_runs: int = 5) -> StatusReport:
                           worker_running=state.worker_pid is not None
                           and process_is_ours(state.worker_pid, "worker", state.work_pool))
     if report.healthy:
-        report.deployments, report.manager_runs = _read_deployments_and_runs(project, state, last_runs)
+        from mpflow.deployments.deploy import deployment_name
+        from mpflow.deployments.server_api import deployments_of_pool, last_runs_of
+
+        report.deployments = deployments_of_pool(state.api_url, state.work_pool)
+        report.manager_runs = last_runs_of(state.api_url, f"manager/{deployment_name(project)}", last_runs)
     return report
-
-
-def _read_deployments_and_runs(project: Project, state: ServerState, last_runs: int):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterDeploymentId,
-        FlowRunFilterStartTime,
-        WorkPoolFilter,
-        WorkPoolFilterName,
-    )
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from mpflow.deployments.deploy import deployment_name
-
-    with temporary_settings({PREFECT_API_URL: state.api_url}), get_client(sync_client=True) as client:
-        found = client.read_deployments(
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[state.work_pool])))
-        flows = {d.flow_id: client.read_flow(d.flow_id).name for d in found}
-        deployments = []
-        manager_id = None
-        for d in sorted(found, key=lambda d: flows[d.flow_id]):
-            interval = next((s.schedule.interval.total_seconds() for s in d.schedules
-                             if getattr(s.schedule, "interval", None)), None)
-            deployments.append({"name": f"{flows[d.flow_id]}/{d.name}", "interval_s": interval,
-                                "paused": d.paused, "concurrency_limit": d.global_concurrency_limit.limit
-                                if d.global_concurrency_limit else None})
-            if flows[d.flow_id] == "manager" and d.name == deployment_name(project):
-                manager_id = d.id
-        runs = []
-        if manager_id is not None:
-            for r in client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[manager_id]),
-                                                  start_time=FlowRunFilterStartTime(is_null_=False)),
-                    sort=FlowRunSort.START_TIME_DESC, limit=last_runs):
-                runs.append({"name": r.name, "state": r.state_name, "start": r.start_time, "end": r.end_time})
-    return deployments, runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -60,14 +61,16 @@ def start(
     if report.already_running:
         typer.echo(f"the Prefect server of project {project.config.project.name!r} already runs at {state.url}")
     else:
+        setup = report.setup
         typer.echo(f"Prefect server of project {project.config.project.name!r} is up")
         typer.echo(f"  database:    {state.database}")
-        typer.echo(f"  work pool:   {state.work_pool} (process), worker running")
-        typer.echo(f"  blocks:      {', '.join(report.blocks or []) or '-'}")
-        for d in report.deployments or []:
+        typer.echo(f"  work pool:   {setup.work_pool} (process{', created' if setup.work_pool_created else ''}), "
+                   "worker running")
+        typer.echo(f"  blocks:      {', '.join(setup.blocks) or '-'}")
+        for d in setup.deployments:
             typer.echo(f"  deployment:  {d.describe()}")
-        if report.orphans_released:
-            typer.echo(f"  released:    {report.orphans_released} run(s) the previous server left running (Crashed)")
+        if setup.orphans_released:
+            typer.echo(f"  released:    {setup.orphans_released} run(s) the previous server left running (Crashed)")
         typer.echo(f"  logs:        {_shown(paths.logs)}/")
     typer.echo(f"  UI:          {state.url}")
     typer.echo(f"  from a shell: export PREFECT_API_URL={state.api_url}")
@@ -96,7 +99,8 @@ def status(
     if as_json:
         out = {"running": report.state is not None, "healthy": report.healthy,
                "url": report.state.url if report.state else None, "worker_running": report.worker_running,
-               "deployments": report.deployments or [], "manager_runs": report.manager_runs or []}
+               "deployments": [asdict(d) for d in report.deployments or []],
+               "manager_runs": [asdict(r) for r in report.manager_runs or []]}
         typer.echo(json.dumps(out, indent=2, default=str))
         return
     if report.state is None:
@@ -108,17 +112,12 @@ def status(
     typer.echo(f"worker: {'running' if report.worker_running else 'NOT running'} on work pool {s.work_pool}"
                + (f" (pid {s.worker_pid})" if report.worker_running else ""))
     for d in report.deployments or []:
-        how = f"every {d['interval_s']:g} s" if d["interval_s"] else "on demand"
-        if d["paused"]:
-            how += ", paused"
-        if d["concurrency_limit"]:
-            how += f", at most {d['concurrency_limit']} at a time"
-        typer.echo(f"deployment: {d['name']} ({how})")
+        typer.echo(f"deployment: {d.describe()}")
     if report.manager_runs:
         typer.echo("last manager runs:")
         for r in report.manager_runs:
-            start = r["start"].astimezone().strftime("%H:%M:%S") if r["start"] else "-"
-            end = r["end"].astimezone().strftime("%H:%M:%S") if r["end"] else "-"
-            typer.echo(f"  {start} → {end}  {r['state']:<10} {r['name']}")
+            start = r.start.astimezone().strftime("%H:%M:%S") if r.start else "-"
+            end = r.end.astimezone().strftime("%H:%M:%S") if r.end else "-"
+            typer.echo(f"  {start} → {end}  {r.state:<10} {r.name}")
     if os.environ.get("PREFECT_API_URL") not in (None, s.api_url):
         typer.echo(f"note: PREFECT_API_URL in this shell points elsewhere ({os.environ['PREFECT_API_URL']})")
