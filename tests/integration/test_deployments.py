@@ -105,11 +105,16 @@ def test_the_servers_api_lists_the_blocks_work_pool_and_deployments(served):
     assert manager.work_pool_name == f"mpflow-{PROJECT}"
 
 
-def test_commands_run_in_the_project_use_its_server(served):
+def test_commands_run_in_the_project_use_its_server_and_a_second_start_changes_nothing(served):
     res = _mpflow(["cluster", "check", "alpha"], cwd=served.bench.root)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.splitlines()[0].startswith("[alpha] ok   connect:")
     assert "Traceback" not in res.stderr
+    again = _mpflow(["server", "start"], cwd=served.bench.root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[0] == (f"the Prefect server of project {PROJECT!r} already runs at "
+                                            f"{served.state.url}")
+    assert ServerState.read(StatePaths(served.bench.root)) == served.state
 
 
 def test_the_scheduled_manager_completes_runs_one_at_a_time(served):
