@@ -71,6 +71,12 @@ def manager_interval_s(project: "Project") -> float:
     return project.config.manager.interval_s
 
 
+def models_defaults(project: "Project") -> dict[str, Any]:
+    """The project's first mutant and the folder ``mpflow build`` writes its models to (``built/<mutant>``)."""
+    mutant = next(iter(project.config.mutants), "")
+    return {"mutant": mutant, "paths": [str(project.root / "built" / mutant)] if mutant else []}
+
+
 DEPLOYMENTS: list[FlowDeployment] = [
     FlowDeployment(
         "mpflow.flows.manager:manager_flow",
@@ -78,6 +84,12 @@ DEPLOYMENTS: list[FlowDeployment] = [
         every_s=manager_interval_s,
         one_at_a_time=True,
         tags=("manager",),
+    ),
+    FlowDeployment(
+        "mpflow.flows.models:models_flow",
+        "Import docked models of one mutant: check, geometry, conformations, folders on every cluster.",
+        parameters=models_defaults,
+        tags=("models",),
     ),
 ]
 

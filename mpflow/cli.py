@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
+from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project, server
 from mpflow.commands.common import use_project_server
-from mpflow.commands import cluster, demo, interactions, manage, project, server
 
 app = typer.Typer(
     name="mpflow",
@@ -34,6 +34,12 @@ def main(
 
 
 app.command("init")(project.init)
+app.add_typer(mutant.app, name="mutant")
+app.command("build")(models.build)
+app.command("import")(models.import_)
+app.command("complete")(models.complete)
+app.command("classify")(models.classify)
+app.command("models")(models.models)
 app.command("manage")(manage.manage)
 app.command("status")(manage.status)
 app.add_typer(cluster.app, name="cluster")

@@ -1,6 +1,7 @@
-"""The project's own Prefect server, started by `mpflow server start` as a user does, with the manager
-deployed on the dev clusters: the API lists what was set up, the 15-second schedule runs ticks one at
-a time, and `prefect deployment run` of the manager lands in the project's jobs database.
+"""The project's own Prefect server, started by `mpflow server start` as a user does, with every flow
+deployed on the dev clusters: the API lists what was set up, the 15-second schedule runs manager
+ticks one at a time, and `prefect deployment run` of the manager, and of the models flow with the
+defaults its UI form opens with, lands in the project's jobs database.
 
 One server for the whole module (it takes ~10-40 s to come up on two cores); `mpflow server stop`
 ends it, its worker and their children afterwards, and the jobs the ticks submitted are cancelled.
@@ -20,8 +21,13 @@ import pytest
 from cluster_helpers import wait_until
 from manager_helpers import Bench
 
+from mpflow.analysis.helix_builder import build_models
+from mpflow.db import Model
+from mpflow.mutants import EXAMPLES, Mutant
 from mpflow.project import PROJECT_FILE
+from mpflow.project_mutants import add_mutant
 from mpflow.server import ServerState, StatePaths, process_is_ours
+from mpflow.transport import open_transport
 
 PROJECT = "served"
 STAGE = '''[stages.probe]
@@ -38,6 +44,8 @@ class Served:
     bench: Bench
     state: ServerState
     env: dict[str, str]
+    mutant: str  # the project's one mutant (the models deployment's default), two models built for it
+    built: set[str]
 
 
 def _clean_env() -> dict[str, str]:
@@ -57,14 +65,22 @@ def served(tmp_path_factory, master, slave):
                                      '[manager]\ninterval_s = 15\nbackoff_s = [0]\n')
     bench = Bench(root, [master, slave], f"t{uuid.uuid4().hex[:8]}")
     bench.add_models("m1")
+    # A mutant of its own for the models flow (before the server starts: it is the form's default).
+    mutant = Mutant(name=f"{bench.mutant}-gpa", sequence=EXAMPLES["GpA-WT"].sequence, oligomer=2, first_resid=70)
+    add_mutant(bench.project, mutant)
+    built = build_models(mutant, k=2, out_dir=root / "built" / mutant.name)
     try:
         res = _mpflow(["server", "start", "--project", str(root)], cwd=root.parent, timeout=400)
         assert res.returncode == 0, res.stdout + res.stderr
         state = ServerState.read(StatePaths(root))
-        yield Served(bench, state, {**_clean_env(), "PREFECT_API_URL": state.api_url})
+        yield Served(bench, state, {**_clean_env(), "PREFECT_API_URL": state.api_url}, mutant.name,
+                     {b.name for b in built})
     finally:
         stopped = _mpflow(["server", "stop", "--project", str(root)], cwd=root.parent)
         bench.cleanup()
+        for c in bench.clusters:
+            with open_transport(c) as t:
+                t.run(["rm", "-rf", "--", f"{c.workdir}/{mutant.name}"])
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not process_is_ours(state.server_pid, "server", str(state.port))
     assert not process_is_ours(state.worker_pid, "worker", state.work_pool)
@@ -95,7 +111,7 @@ def test_the_servers_api_lists_the_blocks_work_pool_and_deployments(served):
     assert block_type.name == "mpflow Slurm cluster"
     assert {b.name for b in blocks} == {"alpha", "beta"}
     assert pool.type == "process"
-    assert set(deployments) == {f"manager/{PROJECT}"}
+    assert set(deployments) == {f"manager/{PROJECT}", f"models/{PROJECT}"}
     manager = deployments[f"manager/{PROJECT}"]
     assert [s.schedule.interval.total_seconds() for s in manager.schedules] == [15.0]
     assert (manager.global_concurrency_limit.limit, manager.concurrency_options.collision_strategy.value) \
@@ -162,3 +178,17 @@ def test_prefect_deployment_run_of_the_manager_lands_in_the_jobs_database(served
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.splitlines()[-1] == "Flow run finished successfully in 'Completed'."
     assert {(j.cluster, j.model_id) for j in b.jobs("probe") if j.model_id == m2} == {("alpha", m2), ("beta", m2)}
+
+
+def test_prefect_deployment_run_of_models_with_the_forms_defaults_imports_the_built_models(served):
+    from sqlalchemy import select
+
+    res = subprocess.run([sys.executable, "-m", "prefect", "deployment", "run", f"models/{PROJECT}",
+                          "--watch", "--watch-timeout", "240"],
+                         env=served.env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.splitlines()[-1] == "Flow run finished successfully in 'Completed'."
+    assert f"{served.mutant}: 2 model files" in " ".join(res.stdout.split())  # the run's name (wrapped by rich)
+    with served.bench.Session() as s:
+        names = set(s.scalars(select(Model.name).where(Model.mutant == served.mutant)))
+    assert names == served.built

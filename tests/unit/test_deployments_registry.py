@@ -88,3 +88,15 @@ def test_an_on_demand_entry_has_no_schedule_nor_limit_and_its_own_defaults(proje
     entry = FlowDeployment("mpflow.flows.manager:manager_flow", "on demand", parameters=lambda p: {"project": "x"})
     d = build_deployment(entry, project)
     assert (d.schedules, d.concurrency_limit, d.parameters) == ([], None, {"project": "x"})
+
+
+def test_the_models_form_opens_on_the_first_mutant_and_its_built_models(project):
+    from mpflow.project_mutants import add_mutant, example_mutant
+
+    [entry] = [e for e in DEPLOYMENTS if e.flow == "mpflow.flows.models:models_flow"]
+    assert build_deployment(entry, project).parameters == {"project": str(project.root), "mutant": "", "paths": []}
+    add_mutant(project, example_mutant("GpA-WT"))
+    d = build_deployment(entry, project)
+    assert (d.full_name, d.schedules, d.concurrency_limit) == ("models/gpa", [], None)
+    assert d.parameters == {"project": str(project.root), "mutant": "GpA-WT",
+                            "paths": [str(project.root / "built" / "GpA-WT")]}
