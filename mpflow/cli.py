@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project, run
+from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project, run, server
+from mpflow.commands.common import use_project_server
 
 app = typer.Typer(
     name="mpflow",
@@ -28,6 +29,8 @@ def main(
     ),
 ) -> None:
     """mpflow command line."""
+    # Before any command imports Prefect: the project's server, if one runs, is the API to use.
+    use_project_server()
 
 
 app.command("init")(project.init)
@@ -41,5 +44,6 @@ app.command("manage")(manage.manage)
 app.command("status")(manage.status)
 app.command("run")(run.run)
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(server.app, name="server")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)

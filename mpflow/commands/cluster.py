@@ -15,12 +15,13 @@ def _settings_for(name: str, dev: bool):
         if name not in found:
             fail(f"no dev cluster {name!r} (have: {', '.join(found)})", 2)
         return found[name]
-    from mpflow.blocks.cluster import SlurmCluster
+    from mpflow.blocks.cluster import load_cluster_block
+    from mpflow.project import ProjectError
 
     try:
-        return SlurmCluster.load(name).settings()
-    except ValueError as exc:
-        fail(f"no mpflow-slurm-cluster block named {name!r} ({str(exc).splitlines()[0]})", 2)
+        return load_cluster_block(name)
+    except ProjectError as exc:
+        fail(str(exc), 2)
 
 
 @app.command("check")
@@ -43,9 +44,14 @@ def register_dev(
     overwrite: bool = typer.Option(True, help="Replace blocks of the same name."),
 ) -> None:
     """Save each dev cluster as an mpflow-slurm-cluster block named after it."""
-    from mpflow.blocks.cluster import SlurmCluster
+    from mpflow.blocks.cluster import SlurmCluster, prefect_api_url
+    from mpflow.project import ProjectError
 
     clusters = dev_clusters_or_exit()
+    try:
+        prefect_api_url()
+    except ProjectError as exc:
+        fail(str(exc), 2)
     SlurmCluster.register_type_and_schema()
     for s in clusters:
         SlurmCluster(**dict(s)).save(s.name, overwrite=overwrite)
