@@ -91,6 +91,17 @@ DEPLOYMENTS: list[FlowDeployment] = [
         parameters=models_defaults,
         tags=("models",),
     ),
+    FlowDeployment("mpflow.flows.stages:pipeline_flow",
+                   "Every model from preparation through EMMD, PRMD and URMD on both clusters.",
+                   tags=("stages",)),
+    FlowDeployment("mpflow.flows.stages:prepare_flow",
+                   "Preparation on the master: topology, POPC bilayer, water and ions, relaxation.",
+                   tags=("stages",)),
+    FlowDeployment("mpflow.flows.stages:emmd_flow", "Energy minimisation on both clusters.", tags=("stages",)),
+    FlowDeployment("mpflow.flows.stages:prmd_flow", "Position-restrained NPT on both clusters.", tags=("stages",)),
+    FlowDeployment("mpflow.flows.stages:urmd_flow", "Production MD on both clusters.", tags=("stages",)),
+    FlowDeployment("mpflow.flows.backup:backup_flow", "Finished stages copied to a backup location, verified.",
+                   parameters=lambda p: {"destination": str(p.root / "backup")}, tags=("backup",)),
 ]
 
 # Flows in mpflow.flows that are not deployed on purpose (subflows that only other flows call).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions, manage, models, mutant, project, run, server
+from mpflow.commands import backup, cluster, demo, interactions, manage, models, mutant, project, run, server
 from mpflow.commands.common import use_project_server
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ app.command("models")(models.models)
 app.command("manage")(manage.manage)
 app.command("status")(manage.status)
 app.command("run")(run.run)
+app.command("backup")(backup.backup)
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(server.app, name="server")
 app.command("demo")(demo.demo)
