@@ -8,6 +8,7 @@ import MDAnalysis as mda
 import numpy as np
 import pytest
 
+from mpflow.analysis.geometry import helix_axes
 from mpflow.analysis.helix_builder import (
     GPA_TM_SEQUENCE,
     WZA_LIKE_SEQUENCE,
@@ -32,9 +33,12 @@ def test_oligomer_is_cn_symmetric(n, radius):
     model = build_oligomer(WZA_LIKE_SEQUENCE, n, radius)
     chains = list(dict.fromkeys(model.chains))
     assert chains == list("ABCDEFGH"[:n])
-    cents = np.array([model.positions[(model.chains == c) & (model.names == "CA")].mean(axis=0)
-                      for c in chains])
-    assert np.linalg.norm(cents[:, :2], axis=1) == pytest.approx(np.full(n, radius), abs=0.01)
+    # each helix axis (its middle) sits at the radius: the builder centres helices on their axes
+    mids = []
+    for c in chains:
+        start, end, _ = helix_axes(model.positions[(model.chains == c) & (model.names == "CA")][None])
+        mids.append(0.5 * (start[0] + end[0]))
+    assert np.linalg.norm(np.array(mids)[:, :2], axis=1) == pytest.approx(np.full(n, radius), abs=0.01)
     # rotating by 360/n maps chain k onto chain k+1
     a = np.radians(360.0 / n)
     rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
