@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions
+from mpflow.commands import analyse, cluster, demo, interactions
 
 app = typer.Typer(
     name="mpflow",
@@ -33,3 +33,4 @@ def main(
 app.add_typer(cluster.app, name="cluster")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)
+app.command("analyse", **analyse.COMMAND)(analyse.analyse_command)
