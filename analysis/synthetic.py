@@ -6,8 +6,9 @@ probabilities are given, so the statistics can be checked against the truth:
 - groups (mutant, conformation) have ``models_per_group`` models each; every model has every
   stage of ``frames_per_stage`` (the docked stage, if listed, has one frame);
 - key k of a model at a stage occurs on each of its chain-pair copies with probability
-  q = clip(p[group, stage, k] + model effect, 0, 1); the model effect ~ N(0, ``model_sd``) is
-  drawn once per (model, key) and shared by the model's stages (what pairs stages);
+  q = clip(p[group, stage, k] + model effect, 0, 1) (p = 0 and p = 1 stay exact); the model
+  effect ~ N(0, ``model_sd``) is drawn once per (model, key) and shared by the model's stages
+  (what pairs stages);
 - frames are correlated when ``persistence`` > 0: each copy keeps its previous state with that
   probability and redraws from Bernoulli(q) otherwise (a Markov chain whose mean is still q).
 
@@ -75,7 +76,8 @@ def synthetic_tables(probabilities: dict[tuple[str, str, str], np.ndarray], *,
                 if (mutant, conf, stage) not in probabilities:
                     continue
                 p = np.asarray(probabilities[(mutant, conf, stage)], dtype=float)
-                q = np.clip(p + effect, 0.0, 1.0).astype(np.float32)
+                inner = (p > 0) & (p < 1)  # 0 and 1 stay exact: a key that cannot form stays absent
+                q = np.where(inner, np.clip(p + effect, 0.0, 1.0), p).astype(np.float32)
                 count = np.zeros((n_frames, n_keys), dtype=np.uint8)
                 for _c in range(copies):
                     count += _markov(q, n_frames, persistence, rng)
