@@ -158,9 +158,9 @@ def _independent_assignments(m1: int, m2: int, n_perm: int, rng) -> tuple[np.nda
         for r, c in enumerate(combos):
             a[r, list(c)] = 1.0
         return a, True
+    ranks = np.argsort(rng.random((n_perm, m)), axis=1)  # one random permutation per row
     a = np.zeros((n_perm, m), dtype=np.float64)
-    for r in range(n_perm):
-        a[r, rng.permutation(m)[:m1]] = 1.0
+    np.put_along_axis(a, ranks[:, :m1], 1.0, axis=1)
     return a, False
 
 

@@ -35,6 +35,7 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 
 from mpflow.analysis.frames import STAGES
@@ -46,7 +47,7 @@ KEY_COLUMNS = ("key", "type", "offset", "resname_a", "resid_a", "atoms_a", "resn
 
 def stage_rank(stages: pd.Series) -> np.ndarray:
     order = {s: k for k, s in enumerate(STAGES)}
-    return stages.astype(str).map(lambda s: order.get(s, len(order))).to_numpy()
+    return stages.astype(str).map(order).fillna(len(order)).to_numpy().astype(np.int64)
 
 
 def n_copies(offset, self_pair: bool, n_chains: int) -> int:
@@ -106,11 +107,23 @@ class Decomposition:
         for i, n in enumerate(chains):
             table[i] = [n_copies(None if pd.isna(o) else int(o), s, n) for o, s in zip(offs, selfp)]
             if self.counts.nnz:
-                sub = self.counts if len(chains) == 1 else \
-                    self.counts[np.flatnonzero(self.frames["n_chains"].to_numpy() == n)]
-                observed = np.asarray(sub.max(axis=0).todense()).ravel().astype(np.float64)
-                table[i] = np.maximum(table[i], observed)
+                table[i] = np.maximum(table[i], self._observed_max(n, len(chains) == 1))
         return chains, table
+
+    def _observed_max(self, n_chains: int, all_rows: bool) -> np.ndarray:
+        """Largest count of each key over the frames of ``n_chains`` chains (no matrix copy)."""
+        m = self.counts
+        if all_rows:
+            indices, data = m.indices, m.data
+        else:
+            rows = np.flatnonzero(self.frames["n_chains"].to_numpy() == n_chains)
+            sub = m[rows]
+            indices, data = sub.indices, sub.data
+        observed = np.zeros(self.n_keys, dtype=np.float64)
+        for v in np.unique(data)[::-1]:  # a handful of values (counts <= chain pairs)
+            hit = np.bincount(indices[data == v], minlength=self.n_keys) > 0
+            observed[hit & (observed == 0)] = v
+        return observed
 
     def subset_keys(self, mask: np.ndarray) -> "Decomposition":
         mask = np.asarray(mask, dtype=bool)
@@ -153,6 +166,37 @@ def _codes(column: pd.Series, index: pd.Index) -> np.ndarray:
     return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
 
 
+def _piece_columns(piece, stage_index: pd.Index, key_index: pd.Index):
+    """(model_id, stage code, frame, super-base column, count) arrays of one occurrence piece.
+
+    Pieces may be pandas DataFrames or pyarrow Tables/RecordBatches; dictionary/categorical
+    columns are mapped through their dictionaries, never value by value.
+    """
+    if isinstance(piece, pd.DataFrame):
+        return (piece["model_id"].to_numpy(), _codes(piece["stage"], stage_index),
+                piece["frame"].to_numpy(), _codes(piece["key"], key_index), piece["count"].to_numpy())
+
+    def codes(column, index: pd.Index) -> np.ndarray:
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        out = []
+        for ch in chunks:
+            if pa.types.is_dictionary(ch.type):
+                lookup = index.get_indexer(pd.Index(ch.dictionary.to_pylist()).astype(str))
+                idx = ch.indices.to_numpy(zero_copy_only=False)
+                out.append(lookup[idx.astype(np.int64)])
+            else:
+                out.append(index.get_indexer(pd.Index(ch.to_pylist()).astype(str)))
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def plain(column) -> np.ndarray:
+        return np.asarray(column.to_numpy() if isinstance(column, pa.ChunkedArray)
+                          else column.to_numpy(zero_copy_only=False))
+
+    return (plain(piece.column("model_id")), codes(piece.column("stage"), stage_index),
+            plain(piece.column("frame")), codes(piece.column("key"), key_index),
+            plain(piece.column("count")))
+
+
 def decompose(frames: pd.DataFrame, occurrences: pd.DataFrame | Iterable[pd.DataFrame],
               keys: pd.DataFrame) -> Decomposition:
     """Build the :class:`Decomposition` of ``frames`` from the store's tables (the merge step).
@@ -179,27 +223,32 @@ def decompose(frames: pd.DataFrame, occurrences: pd.DataFrame | Iterable[pd.Data
     del fcode
     all_keys = sort_keys(keys.loc[:, list(KEY_COLUMNS)].drop_duplicates("key"))
     key_index = pd.Index(all_keys["key"].astype(str))
-    pieces = [occurrences] if isinstance(occurrences, pd.DataFrame) else occurrences
+    pieces = [occurrences] if isinstance(occurrences, (pd.DataFrame, pa.Table, pa.RecordBatch)) \
+        else occurrences
     rows_l, cols_l, counts_l = [], [], []
     present = np.zeros((len(all_keys), len(STAGES)), dtype=bool)
-    for occ in pieces:
-        if occ is None or len(occ) == 0 or len(sorted_codes) == 0:
+    for piece in pieces:
+        if piece is None or len(piece) == 0 or len(sorted_codes) == 0:
             continue
-        ostage = _codes(occ["stage"], stage_index)
+        model_id, ostage, frame, cols, count = _piece_columns(piece, stage_index, key_index)
         if (ostage < 0).any():
             raise ValueError(f"unknown stage in the occurrences; stages: {', '.join(STAGES)}")
-        ocode = _frame_code(occ["model_id"].to_numpy(), ostage, occ["frame"].to_numpy())
+        ocode = _frame_code(model_id, ostage, frame)
+        del model_id, frame
         pos = np.minimum(np.searchsorted(sorted_codes, ocode), len(sorted_codes) - 1)
         hit = sorted_codes[pos] == ocode
         del ocode
-        cols = _codes(occ["key"], key_index)
-        if (cols[hit] < 0).any():
+        if not hit.all():
+            pos, cols, count, ostage = pos[hit], cols[hit], count[hit], ostage[hit]
+        if (cols < 0).any():
             raise ValueError("occurrences name keys missing from the key tables")
-        rows_l.append(order[pos[hit]].astype(np.int32))
-        cols_l.append(cols[hit].astype(np.int32))
-        counts_l.append(occ["count"].to_numpy()[hit].astype(np.uint8))
-        present[cols[hit], ostage[hit]] = True
-        del pos, hit, cols
+        rows_l.append(order[pos].astype(np.int32))
+        cols_l.append(cols.astype(np.int32))
+        counts_l.append(count.astype(np.uint8))
+        for st in np.unique(ostage):
+            sub = cols if len(np.unique(ostage)) == 1 else cols[ostage == st]
+            present[:, st] |= np.bincount(sub, minlength=len(all_keys)) > 0
+        del pos, hit, cols, count
     rows = np.concatenate(rows_l) if rows_l else np.zeros(0, np.int32)
     cols = np.concatenate(cols_l) if cols_l else np.zeros(0, np.int32)
     counts = np.concatenate(counts_l) if counts_l else np.zeros(0, np.uint8)
@@ -227,17 +276,30 @@ class Units:
 
 
 def units_of(dec: Decomposition) -> Units:
-    """Aggregate a decomposition per (model_id, stage) with one sparse product."""
+    """Aggregate a decomposition per (model_id, stage), one bincount per unit over its rows.
+
+    The rows of a unit are contiguous (:func:`decompose` sorts frames by stage, model, frame);
+    any other order is sorted first.
+    """
     fr = dec.frames
     unit_code, unit_index = pd.factorize(pd.MultiIndex.from_arrays([fr["model_id"], fr["stage"]]),
                                          sort=False)
     n_units = len(unit_index)
-    g = sparse.csr_array((np.ones(len(fr), dtype=np.float64), (unit_code, np.arange(len(fr)))),
-                         shape=(n_units, len(fr)))
-    counts = (g @ dec.counts.astype(np.float64)).toarray() if dec.n_keys else np.zeros((n_units, 0))
-    first = pd.Series(np.arange(len(fr))).groupby(unit_code).first().to_numpy()
+    m = dec.counts
+    if len(unit_code) and np.any(np.diff(unit_code) < 0):
+        order = np.argsort(unit_code, kind="stable")
+        m = m[order]
+        unit_code = unit_code[order]
+    bounds = np.searchsorted(unit_code, np.arange(n_units + 1))
+    counts = np.zeros((n_units, dec.n_keys), dtype=np.float64)
+    for u in range(n_units):
+        a, b = m.indptr[bounds[u]], m.indptr[bounds[u + 1]]
+        if b > a:
+            counts[u] = np.bincount(m.indices[a:b], weights=m.data[a:b], minlength=dec.n_keys)
+    first = pd.Series(np.arange(len(fr))).groupby(pd.factorize(
+        pd.MultiIndex.from_arrays([fr["model_id"], fr["stage"]]), sort=False)[0]).first().to_numpy()
     table = fr.iloc[first][["model_id", "stage", "mutant", "conformation", "name", "n_chains"]].reset_index(drop=True)
-    table["n_frames"] = np.bincount(unit_code, minlength=n_units)
+    table["n_frames"] = np.diff(bounds)
     chains, copy_table = dec.copies()
     chain_row = np.searchsorted(chains, table["n_chains"].to_numpy())
     denominators = copy_table[chain_row] * table["n_frames"].to_numpy()[:, None]
