@@ -245,8 +245,9 @@ def decompose(frames: pd.DataFrame, occurrences: pd.DataFrame | Iterable[pd.Data
         rows_l.append(order[pos].astype(np.int32))
         cols_l.append(cols.astype(np.int32))
         counts_l.append(count.astype(np.uint8))
-        for st in np.unique(ostage):
-            sub = cols if len(np.unique(ostage)) == 1 else cols[ostage == st]
+        lo, hi = int(ostage.min()), int(ostage.max())
+        for st in range(lo, hi + 1):  # a piece is usually one stage: no sort, no mask
+            sub = cols if lo == hi else cols[ostage == st]
             present[:, st] |= np.bincount(sub, minlength=len(all_keys)) > 0
         del pos, hit, cols, count
     rows = np.concatenate(rows_l) if rows_l else np.zeros(0, np.int32)
@@ -259,9 +260,15 @@ def decompose(frames: pd.DataFrame, occurrences: pd.DataFrame | Iterable[pd.Data
     base["stages"] = [",".join(STAGES[j] for j in np.flatnonzero(r)) for r in present[seen]]
     n_present = present[seen].sum(axis=1)
     base["only_in_stage"] = np.where(n_present == 1, base["stages"], "")
-    matrix = sparse.csr_array((counts, (rows, remap[cols].astype(np.int32))),
-                              shape=(len(frames), len(base)), dtype=np.uint8)
-    matrix.sum_duplicates()
+    cols = remap[cols].astype(np.int32)
+    if len(rows) == 0 or np.all(rows[1:] >= rows[:-1]):
+        # rows already in order (the store's pieces come in frame order): CSR directly, no sort
+        indptr = np.zeros(len(frames) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(frames)), out=indptr[1:])
+        matrix = sparse.csr_array((counts, cols, indptr), shape=(len(frames), len(base)))
+    else:
+        matrix = sparse.csr_array((counts, (rows, cols)), shape=(len(frames), len(base)), dtype=np.uint8)
+        matrix.sum_duplicates()
     cols_out = [c for c in list(FRAME_COLUMNS) + ["time_ps"] if c in frames.columns]
     return Decomposition(frames.loc[:, cols_out].reset_index(drop=True), base, matrix)
 
