@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test install devcluster-up devcluster-status devcluster-down bench server server-stop
+.PHONY: demo test test-deps install devcluster-up devcluster-status devcluster-down bench server server-stop
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -27,7 +27,11 @@ devcluster-down:
 demo: install devcluster-up
 	$(BIN)/mpflow demo
 
-test: install devcluster-up
+# System packages the tests need beyond pyproject (chromium for the report test).
+test-deps:
+	scripts/test-deps
+
+test: install devcluster-up test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install devcluster-up

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import backup, cluster, demo, interactions, manage, models, mutant, project, run, server
+from mpflow.commands import analyse, backup, cluster, demo, interactions, manage, models, mutant, project, run, server
 from mpflow.commands.common import use_project_server
 
 app = typer.Typer(
@@ -48,3 +48,4 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(server.app, name="server")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)
+app.command("analyse", **analyse.COMMAND)(analyse.analyse_command)
