@@ -68,12 +68,23 @@ class ChunkSummary:
     part_ids: list[str] = field(default_factory=list)
 
 
-def open_universe(part: ChunkPart):
+def open_universe(part: ChunkPart, options: PassOptions | None = None):
+    """The part's files as a Universe; an MD stage's frames get the protein's chains made whole
+    and assembled in one periodic image as they are read (:class:`mpflow.analysis.pbc.AssembleChains`)."""
     import MDAnalysis as mda
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mda.Universe(*[str(f) for f in part.source.files()])
+        universe = mda.Universe(*[str(f) for f in part.source.files()])
+    if part.source.stage != "docked" and universe.dimensions is not None:
+        from mpflow.analysis.pbc import AssembleChains
+        from mpflow.analysis.ring_order import chain_labels
+
+        options = options or PassOptions()
+        atoms = universe.select_atoms(options.ring_sel) if options.ring_sel else universe.atoms
+        if atoms.n_atoms:
+            universe.trajectory.add_transformations(AssembleChains(atoms, chain_labels(atoms, options.chain_attr)))
+    return universe
 
 
 def _interactions(universe, part: ChunkPart, options: PassOptions) -> pd.DataFrame:
@@ -176,7 +187,7 @@ def _keyed(df: pd.DataFrame, model_id: int, stage: str) -> pd.DataFrame:
 def analyse_part(part: ChunkPart, options: PassOptions) -> dict[str, pd.DataFrame]:
     """The five tables of one part (see the module docstring), keyed by (model_id, stage, frame)."""
     src = part.source
-    universe = open_universe(part)
+    universe = open_universe(part, options)
     n_traj = len(universe.trajectory)
     if part.frames[-1] >= n_traj:
         raise ValueError(f"model {src.model_id} stage {src.stage}: frame {part.frames[-1]} asked, "
@@ -191,9 +202,11 @@ def analyse_part(part: ChunkPart, options: PassOptions) -> dict[str, pd.DataFram
     else:
         geo = pd.DataFrame({"frame": frames})
     occ, keys = occurrences_of(table)
-    ts = universe.trajectory[int(frames[0])]
-    t0 = float(ts.time)
-    dt = float(universe.trajectory.dt) if n_traj > 1 else 0.0
+    with warnings.catch_warnings():  # a single-structure stage has no time step
+        warnings.filterwarnings("ignore", message="Reader has no dt information")
+        ts = universe.trajectory[int(frames[0])]
+        t0 = float(ts.time)
+        dt = float(universe.trajectory.dt) if n_traj > 1 else 0.0
     frames_df = pd.DataFrame({
         "mutant": src.mutant, "group": src.group, "conformation": src.conformation,
         "name": src.name, "frame": frames, "time_ps": t0 + (frames - frames[0]) * dt,

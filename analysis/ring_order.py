@@ -53,16 +53,26 @@ def chain_labels(atoms, attr: str = "auto") -> np.ndarray:
 
 def backbone_segments(atoms, max_peptide_bond_A: float = 2.0) -> np.ndarray:
     """Chain labels from geometry (current frame): a new chain starts wherever residue i's C and
-    residue i+1's N are farther apart than ``max_peptide_bond_A`` or missing (e.g. GRO files)."""
+    residue i+1's N are farther apart than ``max_peptide_bond_A`` (minimum image when the frame has
+    a box) or missing (e.g. GRO files)."""
     residues = atoms.residues
+    box = atoms.dimensions
+    periodic = box is not None and bool(np.all(box[:3] > 0))
     seg = np.zeros(len(residues), dtype=np.int64)
     prev_c = None
     k = 0
+
+    def bond_length(a, b) -> float:  # minimum image: a chain split by the box is still one chain
+        from MDAnalysis.lib.distances import minimize_vectors
+
+        v = (a - b).astype(np.float32)[None]
+        return float(np.linalg.norm(minimize_vectors(v, box) if periodic else v))
+
     for r, res in enumerate(residues):
         ra = res.atoms
         n = ra.select_atoms("name N")
         if r > 0 and (prev_c is None or len(n) == 0
-                      or np.linalg.norm(n.positions[0] - prev_c) > max_peptide_bond_A):
+                      or bond_length(n.positions[0], prev_c) > max_peptide_bond_A):
             k += 1
         seg[r] = k
         c = ra.select_atoms("name C")
