@@ -24,15 +24,16 @@ import pandas as pd
 
 from mpflow.analysis.frames import STAGES
 from mpflow.analysis.pca_filter import FilterOptions, FilterResult, filter_keys
-from mpflow.analysis.statistics import (StatsOptions, compare, group_probabilities, robustness,
-                                        signatures)
+from mpflow.analysis.statistics import (StatsOptions, compare, group_probabilities, min_models_per_group,
+                                        robustness, signatures, testability)
 from mpflow.analysis.store import TableStore, write_parquet
 from mpflow.analysis.superbase import Decomposition, Units, decompose, units_of
 
 TABLE_FILES = ("decomposition_frames", "superbase", "decomposition_counts", "model_counts",
                "probabilities", "comparisons", "signatures", "robustness", "dropped_keys",
-               "pca_scores", "pca_loadings", "pca_variance", "geometry")
-CSV_EXPORTS = ("probabilities", "comparisons", "signatures", "dropped_keys", "superbase", "geometry")
+               "pca_scores", "pca_loadings", "pca_variance", "geometry", "testability")
+CSV_EXPORTS = ("probabilities", "comparisons", "signatures", "dropped_keys", "superbase", "geometry",
+               "testability")
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Computed:
     signatures: pd.DataFrame
     robustness: pd.DataFrame
     geometry: pd.DataFrame
+    testability: pd.DataFrame
 
 
 def compute(dec: Decomposition, stats: StatsOptions, filt: FilterOptions,
@@ -71,7 +73,7 @@ def compute(dec: Decomposition, stats: StatsOptions, filt: FilterOptions,
     sig = signatures(cmp_, probs, kept_keys, stats)
     rob = robustness(probs, stats)
     return Computed(dec, fr, kept_units, probs, cmp_, sig, rob,
-                    geometry if geometry is not None else pd.DataFrame())
+                    geometry if geometry is not None else pd.DataFrame(), testability(units, stats))
 
 
 def load_decomposition(store: TableStore, selected: pd.DataFrame | None = None) -> Decomposition:
@@ -127,6 +129,9 @@ def summary_of(c: Computed, stats: StatsOptions, filt: FilterOptions) -> dict:
         "significant_comparisons": int(((c.comparisons["q_value"] <= stats.alpha)).sum()) if len(c.comparisons) else 0,
         "signature_rows": int(len(c.signatures)),
         "signatures": int(c.signatures["signature"].sum()) if len(c.signatures) else 0,
+        "testable_comparisons": int(c.testability["can_reach_alpha"].sum()),
+        "untestable_comparisons": int((~c.testability["can_reach_alpha"]).sum()),
+        "min_models_per_group": {f: min_models_per_group(f, stats) for f in ("mutant", "conformation", "stage")},
         "stats_options": stats.as_dict(), "filter_options": filt.as_dict(),
     }
 
@@ -144,7 +149,7 @@ def export(c: Computed, out_dir: str | Path, stats: StatsOptions, filt: FilterOp
         "pca_loadings": c.filter.loadings,
         "pca_variance": pd.DataFrame({"component": np.arange(1, len(var) + 1), "ratio": var,
                                       "kept": np.arange(1, len(var) + 1) <= c.filter.n_components}),
-        "geometry": c.geometry,
+        "geometry": c.geometry, "testability": c.testability,
     }
     paths = {name: tdir / f"{name}.parquet" for name in TABLE_FILES}
     for name, df in tables.items():

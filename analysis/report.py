@@ -5,6 +5,9 @@ This module owns ``report.html``: it reads ``tables/*.parquet`` and ``summary.js
 Parquet files hold) and renders
 
 - a summary and the frames per (mutant, conformation, stage) group,
+- what these data can test: per comparison family, whether the numbers of models allow a
+  significant result at all (:func:`mpflow.analysis.statistics.testability`), said in plain
+  sentences (:func:`testability_notes`), so few models give an explanation, not empty tables,
 - a probability heatmap per stage, the PCA (variance and the first two components coloured by
   mutant, conformation and stage), the geometry distributions per conformation,
 - the signature table, the significant comparisons, the keys found in one stage only, the dropped
@@ -44,12 +47,16 @@ th { background: #eee; } td.s { text-align: left; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
 pre { background: #f6f6f6; padding: 0.8em; font-size: 12px; white-space: pre-wrap; }
 .note { color: #666; font-size: 12px; }
+.finding { max-width: 60em; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <h2 id="summary">Summary</h2>
 {{ tables.summary }}
 <h2>Frames per group</h2>
 {{ tables.groups }}
+<h2 id="what-can-be-tested">What these data can test</h2>
+{% for line in testability_notes %}<p class="finding">{{ line }}</p>{% endfor %}
+{{ tables.testability }}
 <h2>Occurrence probability per stage</h2>
 <p class="note">count / (chain pairs × frames), pooled over the models of each group; keys ordered by
 their spread between groups (at most {{ max_keys }} shown per stage; all in tables/probabilities.parquet).</p>
@@ -89,8 +96,9 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def html_table(df: pd.DataFrame, table_id: str, max_rows: int = MAX_ROWS) -> str:
-    """A plain HTML table with ``id``; floats with :data:`DECIMALS` decimals, text left-aligned."""
+def html_table(df: pd.DataFrame, table_id: str, max_rows: int = MAX_ROWS, empty_note: str = "none") -> str:
+    """A plain HTML table with ``id``; floats with :data:`DECIMALS` decimals, text left-aligned;
+    an empty table is followed by ``empty_note`` (why it is empty)."""
     shown = df.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = []
@@ -103,7 +111,7 @@ def html_table(df: pd.DataFrame, table_id: str, max_rows: int = MAX_ROWS) -> str
     more = (f'<p class="note">{len(df) - max_rows} more rows not shown.</p>' if len(df) > max_rows else "")
     if df.empty:
         return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody></tbody></table>' \
-               '<p class="note">none</p>'
+               f'<p class="note">{html.escape(empty_note)}</p>'
     return (f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
             f"</table>{more}")
 
@@ -141,7 +149,80 @@ def report_tables(out_dir: str | Path) -> dict[str, pd.DataFrame]:
         "dropped": dropped,
         "signature_probabilities": sig_probs.reset_index(drop=True),
         "options": pd.DataFrame({"option": list(opts), "value": [str(v) for v in opts.values()]}),
+        "testability": pd.read_parquet(t / "testability.parquet"),
     }
+
+
+FAMILY_WORDS = {"mutant": ("Mutants", "mutant"), "conformation": ("Conformations", "conformation"),
+                "stage": ("Stages", "stage")}
+ABSENT = {"mutant": "only one mutant (per conformation and stage) was analysed: no mutant comparison.",
+          "conformation": "no mutant has two classified conformations at one stage: no conformation "
+                          "comparison.",
+          "stage": "no model was analysed at two stages: no stage comparison."}
+
+
+def _models(n1: pd.Series, n2: pd.Series) -> str:
+    pairs = sorted({(int(a), int(b)) for a, b in zip(n1, n2)})
+    text = ", ".join(f"{a} vs {b}" for a, b in pairs[:4]) + (", ..." if len(pairs) > 4 else "")
+    return f"{text} model(s)"
+
+
+def testability_notes(tb: pd.DataFrame, summary: dict) -> list[str]:
+    """Plain sentences: per comparison family, can these model counts give a significant result?"""
+    alpha = summary["stats_options"]["alpha"]
+    lines = []
+    for family in ("mutant", "conformation", "stage"):
+        label, word = FAMILY_WORDS[family]
+        rows = tb[tb["family"] == family]
+        if rows.empty:
+            lines.append(f"{label}: {ABSENT[family]}")
+            continue
+        k, reachable = len(rows), int(rows["can_reach_alpha"].sum())
+        need = rows["min_models"].dropna()
+        unit = "models analysed at both stages" if family == "stage" else "models per group"
+        need_text = (f" At least {int(need.iloc[0])} {unit} are needed for this test to reach "
+                     f"alpha = {alpha:g}." if len(need) else "")
+        test = rows["test"].iloc[0]
+        if reachable == 0:
+            floor = rows["p_floor"].min()
+            why = (f"its smallest possible p-value is {floor:.3g}, above alpha = {alpha:g}, so no {word} "
+                   "difference can be significant here" if np.isfinite(floor) else
+                   "it cannot be computed with one model per side")
+            lines.append(f"{label}: {k} comparison(s) with {_models(rows['n_models_1'], rows['n_models_2'])} "
+                         f"and the {test} test; {why}.{need_text}")
+        elif reachable < k:
+            lines.append(f"{label}: {reachable} of {k} comparisons have enough models to reach alpha = "
+                         f"{alpha:g}; the other {k - reachable} cannot be significant.{need_text}")
+        else:
+            lines.append(f"{label}: {k} comparison(s) ({_models(rows['n_models_1'], rows['n_models_2'])}, "
+                         f"{test} test), each able to reach alpha = {alpha:g}.")
+    if tb.empty or not tb["can_reach_alpha"].any():
+        lines.append("With these numbers of models the tables of significant comparisons and signatures are "
+                     "necessarily empty: the probabilities, heatmaps, PCA and geometry below describe the "
+                     "frames analysed, they do not test differences.")
+    return lines
+
+
+def empty_notes(tb: pd.DataFrame, summary: dict) -> dict[str, str]:
+    """Why a table of the report may be empty (shown under it when it is)."""
+    alpha = summary["stats_options"]["alpha"]
+    between = tb[tb["family"].isin(["mutant", "conformation"])]
+    if between.empty:
+        sig = "none: there is no mutant or conformation comparison in these data."
+    elif not between["can_reach_alpha"].any():
+        sig = ("none: no mutant or conformation comparison can be significant with these numbers of models "
+               "(see What these data can test).")
+    else:
+        sig = "none: no key passes the thresholds (|delta| and q <= alpha) at any stage."
+    if tb.empty:
+        cmp_ = "none: nothing is compared in these data."
+    elif not tb["can_reach_alpha"].any():
+        cmp_ = (f"none: no comparison can reach q <= {alpha:g} with these numbers of models "
+                "(see What these data can test).")
+    else:
+        cmp_ = f"none: no comparison has q <= {alpha:g}."
+    return {"signatures": sig, "comparisons": cmp_, "signature_probabilities": sig,
+            "testability": "none: nothing is compared in these data."}
 
 
 def write_report(out_dir: str | Path, *, title: str = "mpflow interaction analysis",
@@ -156,9 +237,14 @@ def write_report(out_dir: str | Path, *, title: str = "mpflow interaction analys
     heatmaps = [f for f in figs if f["alt"].startswith("heatmap")]
     pca = [f for f in figs if f["alt"].startswith("PCA")]
     geometry = [f for f in figs if f["alt"] == "geometry"]
-    tables = {name: html_table(df, name.replace("_", "-")) for name, df in report_tables(out).items()}
+    shown = report_tables(out)
+    summary = json.loads((out / "summary.json").read_text())
+    empty = empty_notes(shown["testability"], summary)
+    tables = {name: html_table(df, name.replace("_", "-"), empty_note=empty.get(name, "none"))
+              for name, df in shown.items()}
     page = Environment(autoescape=True).from_string(_TEMPLATE).render(
         title=title, tables={k: _Markup(v) for k, v in tables.items()}, heatmaps=heatmaps, pca=pca,
+        testability_notes=testability_notes(shown["testability"], summary),
         geometry=geometry, max_keys=max_keys, max_rows=MAX_ROWS,
         definitions=STATISTICS_DOC.strip())
     path = out / "report.html"

@@ -34,6 +34,14 @@ independent draws:
   all mutant comparisons, all conformation comparisons: three families), q-values reported.
   Conformation comparisons leave out unclassified (``None``) models.
 
+What the data can test
+----------------------
+A permutation test over models cannot give a p-value below a floor set by the number of models
+(:func:`p_value_floor`): with 2 models per mutant there are C(4, 2) = 6 relabellings, so p >= 2/6;
+equal groups need 4 models each to reach p <= 0.05 (2/70), a paired stage comparison 6 models
+(2/2^6).  :func:`testability` lists every comparison with its floor, so a report on few models
+says that nothing can be significant instead of showing empty tables.
+
 Signatures (thresholds configurable, defaults from the original study)
 ---------------------------------------------------------------------
 - ``drop_p`` = 0.05: a key is *present* in a group when p > drop_p; the filter drops keys present
@@ -239,6 +247,51 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
+@dataclass(frozen=True)
+class ComparisonPair:
+    """Two groups one test compares; ``units_1``/``units_2``: rows of the units table (stage
+    comparisons: the same models, in the same order, on both sides)."""
+
+    family: Literal["stage", "mutant", "conformation"]
+    group_1: tuple[str, str, str]
+    group_2: tuple[str, str, str]
+    units_1: np.ndarray
+    units_2: np.ndarray
+
+    @property
+    def n_models(self) -> tuple[int, int]:
+        return len(self.units_1), len(self.units_2)
+
+
+def comparison_pairs(units: Units) -> list[ComparisonPair]:
+    """Every comparison the statistics make (see the module docstring), in report order: stages
+    (paired: the models present at both), mutants (same conformation and stage), conformations
+    (one mutant at one stage, classified models only)."""
+    t = units.table.reset_index(drop=True)
+    groups = group_index(units)
+    by_group = {tuple(r[:3]): r[3] for r in groups.itertuples(index=False)}
+    out: list[ComparisonPair] = []
+    for (mutant, conf), sub in groups.groupby(["mutant", "conformation"], sort=False):
+        stages = sub.sort_values("stage", key=lambda s: stage_rank(s))["stage"].tolist()
+        for s1, s2 in itertools.combinations(stages, 2):
+            u1, u2 = by_group[(mutant, conf, s1)], by_group[(mutant, conf, s2)]
+            m1 = pd.Series(u1, index=t.loc[u1, "model_id"].to_numpy())
+            m2 = pd.Series(u2, index=t.loc[u2, "model_id"].to_numpy())
+            common = m1.index.intersection(m2.index)
+            out.append(ComparisonPair("stage", (mutant, conf, s1), (mutant, conf, s2),
+                                      m1[common].to_numpy(), m2[common].to_numpy()))
+    for (conf, stage), sub in groups.groupby(["conformation", "stage"], sort=False):
+        for g1, g2 in itertools.combinations(sorted(sub["mutant"].tolist()), 2):
+            out.append(ComparisonPair("mutant", (g1, conf, stage), (g2, conf, stage),
+                                      by_group[(g1, conf, stage)], by_group[(g2, conf, stage)]))
+    for (mutant, stage), sub in groups.groupby(["mutant", "stage"], sort=False):
+        confs = sorted(c for c in sub["conformation"].tolist() if c != "None")
+        for c1, c2 in itertools.combinations(confs, 2):
+            out.append(ComparisonPair("conformation", (mutant, c1, stage), (mutant, c2, stage),
+                                      by_group[(mutant, c1, stage)], by_group[(mutant, c2, stage)]))
+    return out
+
+
 def compare(units: Units, keys: pd.DataFrame, probabilities: pd.DataFrame,
             options: StatsOptions) -> pd.DataFrame:
     """All pairwise comparisons (stage, mutant, conformation families), BH per family.
@@ -248,8 +301,6 @@ def compare(units: Units, keys: pd.DataFrame, probabilities: pd.DataFrame,
     test, exact.
     """
     rng = np.random.default_rng(options.seed + 1)
-    t = units.table.reset_index(drop=True)
-    groups = group_index(units)
     key_names = keys["key"].to_numpy()
     prob = probabilities.set_index(GROUP + ["key"])["probability"]
     rows = []
@@ -257,47 +308,22 @@ def compare(units: Units, keys: pd.DataFrame, probabilities: pd.DataFrame,
     def pooled(g):
         return prob.loc[tuple(g)].reindex(key_names).to_numpy() if len(key_names) else np.zeros(0)
 
-    def emit(family, g1, g2, n1, n2, p, exact, test_name):
-        p1 = pooled(g1)
-        p2 = pooled(g2)
-        rows.append(pd.DataFrame({
-            "family": family, "mutant_1": g1[0], "conformation_1": g1[1], "stage_1": g1[2],
-            "mutant_2": g2[0], "conformation_2": g2[1], "stage_2": g2[2], "key": key_names,
-            "p_1": p1, "p_2": p2, "delta": p1 - p2, "n_models_1": n1, "n_models_2": n2,
-            "p_value": p, "test": test_name, "exact": exact}))
-
-    by_group = {tuple(r[:3]): r[3] for r in groups.itertuples(index=False)}
-    indep_name = "welch" if options.test == "welch" else "permutation (models relabelled)"
-    paired_name = "paired t" if options.test == "welch" else "sign-flip permutation (paired models)"
-    # stages: the same models at two stages
-    for (mutant, conf), sub in groups.groupby(["mutant", "conformation"], sort=False):
-        stages = sub.sort_values("stage", key=lambda s: stage_rank(s))["stage"].tolist()
-        for s1, s2 in itertools.combinations(stages, 2):
-            u1, u2 = by_group[(mutant, conf, s1)], by_group[(mutant, conf, s2)]
-            m1 = pd.Series(u1, index=t.loc[u1, "model_id"].to_numpy())
-            m2 = pd.Series(u2, index=t.loc[u2, "model_id"].to_numpy())
-            common = m1.index.intersection(m2.index)
-            x1 = _ratio(units.counts[m1[common].to_numpy()], units.denominators[m1[common].to_numpy()])
-            x2 = _ratio(units.counts[m2[common].to_numpy()], units.denominators[m2[common].to_numpy()])
+    for pair in comparison_pairs(units):
+        u1, u2 = pair.units_1, pair.units_2
+        if pair.family == "stage":
+            x1 = _ratio(units.counts[u1], units.denominators[u1])
+            x2 = _ratio(units.counts[u2], units.denominators[u2])
             p, exact = paired_pvalues(x1, x2, options, rng)
-            emit("stage", (mutant, conf, s1), (mutant, conf, s2), len(common), len(common), p, exact,
-                 paired_name)
-    # mutants: same conformation and stage, different models
-    for (conf, stage), sub in groups.groupby(["conformation", "stage"], sort=False):
-        for g1, g2 in itertools.combinations(sorted(sub["mutant"].tolist()), 2):
-            u1, u2 = by_group[(g1, conf, stage)], by_group[(g2, conf, stage)]
+        else:
             p, exact = independent_pvalues(units.counts[u1], units.denominators[u1], units.counts[u2],
-                                        units.denominators[u2], options, rng)
-            emit("mutant", (g1, conf, stage), (g2, conf, stage), len(u1), len(u2), p, exact, indep_name)
-    # conformations: one mutant at one stage, classified models only
-    for (mutant, stage), sub in groups.groupby(["mutant", "stage"], sort=False):
-        confs = sorted(c for c in sub["conformation"].tolist() if c != "None")
-        for c1, c2 in itertools.combinations(confs, 2):
-            u1, u2 = by_group[(mutant, c1, stage)], by_group[(mutant, c2, stage)]
-            p, exact = independent_pvalues(units.counts[u1], units.denominators[u1], units.counts[u2],
-                                        units.denominators[u2], options, rng)
-            emit("conformation", (mutant, c1, stage), (mutant, c2, stage), len(u1), len(u2), p, exact,
-                 indep_name)
+                                           units.denominators[u2], options, rng)
+        g1, g2 = pair.group_1, pair.group_2
+        p1, p2 = pooled(g1), pooled(g2)
+        rows.append(pd.DataFrame({
+            "family": pair.family, "mutant_1": g1[0], "conformation_1": g1[1], "stage_1": g1[2],
+            "mutant_2": g2[0], "conformation_2": g2[1], "stage_2": g2[2], "key": key_names,
+            "p_1": p1, "p_2": p2, "delta": p1 - p2, "n_models_1": len(u1), "n_models_2": len(u2),
+            "p_value": p, "test": test_label(pair.family, options), "exact": exact}))
     if not rows:
         return pd.DataFrame(columns=["family", "mutant_1", "conformation_1", "stage_1", "mutant_2",
                                      "conformation_2", "stage_2", "key", "p_1", "p_2", "delta",
@@ -307,6 +333,67 @@ def compare(units: Units, keys: pd.DataFrame, probabilities: pd.DataFrame,
     for fam, ix in out.groupby("family").indices.items():
         out.loc[out.index[ix], "q_value"] = benjamini_hochberg(out["p_value"].to_numpy()[ix])
     return out
+
+
+def test_label(family: str, options: StatsOptions) -> str:
+    """The name of the test a comparison of ``family`` uses, as the tables state it."""
+    if family == "stage":
+        return "paired t" if options.test == "welch" else "sign-flip permutation (paired models)"
+    return "welch" if options.test == "welch" else "permutation (models relabelled)"
+
+
+# --------------------------------------------------------------------------- what the data can test
+def p_value_floor(family: str, n_1: int, n_2: int, options: StatsOptions) -> float:
+    """The smallest p-value the chosen test can give for ``n_1`` vs ``n_2`` models (NaN: no test).
+
+    Permutation over models, exact: the observed labelling is one of C(n_1 + n_2, n_1) (paired
+    stages: one of 2^n sign flips), and with equal sides its mirror image is as extreme, so
+    p >= 2 / C(2n, n) (paired: 2 / 2^n); Monte Carlo: p >= 1 / (1 + n_permutations).  Welch's
+    and the paired t-tests have no floor (0) from two models per side (paired: two models) on.
+    """
+    if family == "stage":
+        m = n_1
+        if options.test == "welch":
+            return 0.0 if m >= 2 else math.nan
+        if m == 0:
+            return math.nan
+        return 2.0 / 2 ** m if 2 ** m <= options.n_permutations else 1.0 / (1 + options.n_permutations)
+    if n_1 == 0 or n_2 == 0:
+        return math.nan
+    if options.test == "welch":
+        return 0.0 if min(n_1, n_2) >= 2 else math.nan
+    total = math.comb(n_1 + n_2, n_1)
+    if total > options.n_permutations:
+        return 1.0 / (1 + options.n_permutations)
+    return (2.0 if n_1 == n_2 else 1.0) / total
+
+
+def min_models_per_group(family: str, options: StatsOptions, limit: int = 64) -> int | None:
+    """Fewest models per group (equal groups; paired: models) for which p <= alpha is possible."""
+    for n in range(1, limit + 1):
+        floor = p_value_floor(family, n, n, options)
+        if np.isfinite(floor) and floor <= options.alpha:
+            return n
+    return None
+
+
+def testability(units: Units, options: StatsOptions) -> pd.DataFrame:
+    """One row per comparison: the models on each side, the test, the smallest p-value it can give
+    (``p_floor``) and whether that can reach ``alpha`` (``can_reach_alpha``); ``min_models`` is the
+    fewest models per group the family's test needs to reach ``alpha`` at all."""
+    rows = []
+    for pair in comparison_pairs(units):
+        n1, n2 = pair.n_models
+        floor = p_value_floor(pair.family, n1, n2, options)
+        rows.append({"family": pair.family, "mutant_1": pair.group_1[0], "conformation_1": pair.group_1[1],
+                     "stage_1": pair.group_1[2], "mutant_2": pair.group_2[0],
+                     "conformation_2": pair.group_2[1], "stage_2": pair.group_2[2],
+                     "n_models_1": n1, "n_models_2": n2, "test": test_label(pair.family, options),
+                     "p_floor": floor, "can_reach_alpha": bool(np.isfinite(floor) and floor <= options.alpha),
+                     "min_models": min_models_per_group(pair.family, options)})
+    columns = ["family", "mutant_1", "conformation_1", "stage_1", "mutant_2", "conformation_2", "stage_2",
+               "n_models_1", "n_models_2", "test", "p_floor", "can_reach_alpha", "min_models"]
+    return pd.DataFrame(rows, columns=columns).astype({"min_models": "Int64"})
 
 
 # --------------------------------------------------------------------------- signatures
