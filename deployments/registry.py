@@ -100,9 +100,12 @@ DEPLOYMENTS: list[FlowDeployment] = [
     FlowDeployment("mpflow.flows.stages:emmd_flow", "Energy minimisation on both clusters.", tags=("stages",)),
     FlowDeployment("mpflow.flows.stages:prmd_flow", "Position-restrained NPT on both clusters.", tags=("stages",)),
     FlowDeployment("mpflow.flows.stages:urmd_flow", "Production MD on both clusters.", tags=("stages",)),
+    FlowDeployment("mpflow.flows.analysis:analysis_flow",
+                   "Interaction statistics of the finished stages: tables, report and notebook.",
+                   parameters=lambda p: {"out_dir": str(p.root / "analysis")}, tags=("analysis",)),
     FlowDeployment("mpflow.flows.backup:backup_flow", "Finished stages copied to a backup location, verified.",
                    parameters=lambda p: {"destination": str(p.root / "backup")}, tags=("backup",)),
 ]
 
 # Flows in mpflow.flows that are not deployed on purpose (subflows that only other flows call).
-NOT_DEPLOYED: set[str] = set()
+NOT_DEPLOYED: set[str] = {"mpflow.flows.analysis:chunks_flow"}  # the analysis flow's chunk subflow

@@ -1,10 +1,12 @@
-"""The analysis flow: a manifest of models and stages → per-frame tables → statistics → report.
+"""The analysis flow: a project's finished stages (or a manifest) → per-frame tables → statistics → report.
 
-This module owns the orchestration of the analysis (the science is in ``mpflow.analysis``):
+This module owns the Prefect side of the analysis; the steps are the plain functions of
+:mod:`mpflow.analysis.run` (which ``mpflow analyse`` calls directly when no Prefect server runs):
 
-1. read the manifest (:class:`mpflow.analysis.frames.FrameSource` rows), pick each source's frames
-   with the per-stage selections, drop what the store already holds, cut the rest into chunks;
-2. run one ``analyse-chunk`` task per chunk in the subflow ``analysis-chunks``, whose task runner
+1. what to read (:func:`mpflow.analysis_sources.analysis_inputs`: the manifest given, else the
+   project's docked models and done stages) and the plan (:func:`mpflow.analysis.run.plan_analysis`:
+   each source's frames, what the store already holds, the chunks);
+2. one ``analyse-chunk`` task per chunk in the subflow ``analysis-chunks``, whose task runner
    is chosen per run (``executor``): ``dask-local`` (a local Dask cluster, prefect-dask's
    default, ``n_workers`` processes), ``dask-slurm`` (Dask workers as Slurm jobs of a local cluster
    block, dask-jobqueue) or ``threads`` (Prefect's thread pool, for tiny runs);
@@ -18,18 +20,18 @@ This module owns the orchestration of the analysis (the science is in ``mpflow.a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from mpflow.analysis.frame_pass import PassOptions
-from mpflow.analysis.frames import FrameSource, parse_frame_specs, plan_chunks, read_manifest, wanted_frames
-from mpflow.analysis.pca_filter import FilterOptions
-from mpflow.analysis.statistics import StatsOptions
-from mpflow.analysis.store import TableStore
+from mpflow.analysis.frames import FrameSource
+from mpflow.analysis.run import AnalysisSettings, outcome, plan_analysis
+from mpflow.analysis_sources import analysis_inputs
 from mpflow.clusters import ClusterSettings
 from mpflow.tasks.analysis import analyse_chunk_task, summarise_task
 
@@ -68,15 +70,24 @@ def chunks_flow(chunks: list, store_root: str, options: PassOptions) -> list:
     return [f.result() for f in futures]
 
 
-def _selected_frames(wanted: list[tuple[FrameSource, object]]) -> pd.DataFrame:
-    rows = [(s.model_id, s.stage, int(f)) for s, frames in wanted for f in frames]
-    return pd.DataFrame(rows, columns=["model_id", "stage", "frame"])
+def _run_name() -> str:
+    params = flow_run.parameters or {}
+    manifest = params.get("manifest")
+    what = (Path(manifest).name if isinstance(manifest, str) and manifest else
+            f"{len(manifest)} source(s)" if manifest else
+            f"project {Path(params.get('project') or os.environ.get('MPFLOW_PROJECT') or Path.cwd()).name}")
+    stages = ", ".join(params.get("stages") or []) or "all stages"
+    mutants = ", ".join(params.get("mutants") or []) or "all mutants"
+    return f"{what}: {mutants}, {stages}"
 
 
-@flow(name="analysis")
+@flow(name="analysis", flow_run_name=_run_name, log_prints=False)
 def analysis_flow(
-    manifest: list[FrameSource] | str,
-    out_dir: str,
+    manifest: list[FrameSource] | str | None = None,
+    out_dir: str | None = None,
+    project: str | None = None,
+    stages: list[str] | None = None,
+    mutants: list[str] | None = None,
     store_dir: str | None = None,
     frames: dict[str, str] | None = None,
     chunk_frames: int = 100,
@@ -103,12 +114,18 @@ def analysis_flow(
     seed: int = 0,
     title: str = "mpflow interaction analysis",
 ) -> dict:
-    """Interchain-interaction analysis of the models and stages of a manifest.
+    """Interchain-interaction analysis of a project's finished stages (or of a manifest).
 
     Args:
         manifest: The models and stages to analyse: FrameSource records (model_id, mutant, group,
-            name, stage, topology, trajectory) or the path of a manifest file (.csv or .json).
-        out_dir: Folder for tables/, csv/, summary.json, report.html and analysis.ipynb.
+            name, stage, topology, trajectory) or the path of a manifest file (.csv or .json);
+            empty: the project's docked models (status ok) and finished EMMD/PRMD/URMD stages.
+        out_dir: Folder for tables/, csv/, summary.json, report.html and analysis.ipynb (default:
+            <project>/analysis).
+        project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the current
+            directory).
+        stages: Only these stages: docked, emmd, prmd, urmd (default: all).
+        mutants: Only these mutants (default: all).
         store_dir: Folder of the per-frame tables (default <out_dir>/store); frames already there
             are not computed again.
         frames: Frame selection per stage, e.g. {"prmd": "last:50", "urmd": "windows:10:100"};
@@ -123,7 +140,8 @@ def analysis_flow(
         criteria: Interaction criteria of the engine: mpflow (default) or prolif.
         types: Interaction types to compute (default: all registered types).
         params: Per-type threshold overrides, e.g. {"hbond": {"distance_max_A": 3.2}}.
-        sel_a: MDAnalysis selection of side a.
+        sel_a: MDAnalysis selection of side a (default: the protein; lipids, water and ions are
+            left out).
         sel_b: MDAnalysis selection of side b.
         geometry: Also compute the helix geometry of every frame (same pass, same key).
         drop_p: A key whose occurrence probability is <= drop_p in every group is dropped as rare.
@@ -131,7 +149,8 @@ def analysis_flow(
         delta_discriminating: Smallest |difference| for a discriminating conformation comparison.
         delta_robust: Largest spread of a key's probability over stages for it to be robust.
         alpha: False-discovery rate (Benjamini-Hochberg, per comparison family).
-        test: permutation (exact or Monte Carlo over models) or welch (t-tests on per-model values).
+        test: permutation (exact or Monte Carlo over models; needs 4 models per group for
+            p <= 0.05) or welch (t-tests on per-model values).
         n_permutations: Permutations (Monte Carlo) or the largest exact enumeration.
         n_bootstrap: Cluster-bootstrap resamples (models) for the confidence intervals.
         pca_variance: Fraction of variance the kept principal components explain.
@@ -141,30 +160,19 @@ def analysis_flow(
         title: Title of the report and the notebook.
     """
     log = get_run_logger()
-    sources = read_manifest(manifest) if isinstance(manifest, (str, Path)) else \
-        [FrameSource.model_validate(s) for s in manifest]
-    if not sources:
-        raise ValueError("manifest: no rows")
-    specs = parse_frame_specs(frames)
-    stats = StatsOptions(drop_p=drop_p, delta_significant=delta_significant,
-                         delta_discriminating=delta_discriminating, delta_robust=delta_robust,
-                         alpha=alpha, test=test, n_permutations=n_permutations,
-                         n_bootstrap=n_bootstrap, seed=seed)
-    filt = FilterOptions(drop_p=drop_p, pca_variance=pca_variance,
-                         pca_max_components=pca_max_components, loading_min=loading_min, seed=seed)
-    options = PassOptions.make(types=types, params=params, sel_a=sel_a, sel_b=sel_b,
-                               criteria=criteria, geometry=geometry)
-    out = Path(out_dir)
-    store = TableStore(store_dir or out / "store")
-    removed = store.clean_incomplete()
-    if removed:
-        log.warning("removed %d file(s) of parts a previous run did not finish", len(removed))
-    wanted = [(s, wanted_frames(s, specs)) for s in sources]
-    chunks = plan_chunks(wanted, store.done_frames(), chunk_frames)
-    n_new = sum(c.n_frames for c in chunks)
-    log.info("%d source(s), %d frame(s) selected, %d new in %d chunk(s)", len(sources),
-             sum(len(f) for _, f in wanted), n_new, len(chunks))
-    if chunks:
+    sources, out = analysis_inputs(manifest, out_dir, project, stages=stages, mutants=mutants)
+    settings = AnalysisSettings(
+        frames=frames, chunk_frames=chunk_frames, criteria=criteria,
+        types=tuple(types) if types is not None else None, params=params, sel_a=sel_a, sel_b=sel_b,
+        geometry=geometry, drop_p=drop_p, delta_significant=delta_significant,
+        delta_discriminating=delta_discriminating, delta_robust=delta_robust, alpha=alpha, test=test,
+        n_permutations=n_permutations, n_bootstrap=n_bootstrap, pca_variance=pca_variance,
+        pca_max_components=pca_max_components, loading_min=loading_min, seed=seed, title=title)
+    plan = plan_analysis(sources, out, settings, store_dir=store_dir)
+    if plan.removed:
+        log.warning("removed %d file(s) of parts a previous run did not finish", len(plan.removed))
+    log.info("%s; output in %s", plan.describe(), out)
+    if plan.chunks:
         block = None
         if executor == "dask-slurm":
             if slurm_cluster is None:
@@ -176,12 +184,13 @@ def analysis_flow(
             else:
                 block = slurm_cluster
         runner = task_runner_for(executor, n_workers=n_workers, slurm_cluster=block,
-                                 log_dir=str(Path(store.root) / "dask-logs"))
-        chunks_flow.with_options(task_runner=runner)(chunks, str(store.root), options)
-    result = summarise_task(str(store.root), str(out), _selected_frames(wanted), stats, filt, title)
+                                 log_dir=str(Path(plan.store.root) / "dask-logs"))
+        chunks_flow.with_options(task_runner=runner)(plan.chunks, str(plan.store.root), plan.pass_options)
+    result = summarise_task(str(plan.store.root), str(out), plan.selected(), plan.stats, plan.filt, title)
     _artifacts(result)
-    return {**result.summary, "new_frames": n_new, "chunks": len(chunks),
-            "report": str(result.report) if result.report else None}
+    summary = outcome(plan, result)
+    log.info("report: %s", summary["report"])
+    return summary
 
 
 def _artifacts(result) -> None:

@@ -1,8 +1,15 @@
-"""``mpflow analyse``: run the analysis flow over a manifest file (models × stages → report).
+"""``mpflow analyse``: the interaction analysis of a project's finished stages, or of a manifest file.
 
-This module owns only the command line around :func:`mpflow.flows.analysis.analysis_flow`:
-options, their validation with one-line errors (exit 2 for bad options, 1 for unreadable inputs)
-and the closing summary line.  The flow runs in the configured Prefect API (ephemeral if none).
+This module owns the command line around the analysis: options and their one-line errors (exit 2
+for bad options, 1 for what cannot be read or done), which models and stages are read (a manifest
+file, else :func:`mpflow.analysis_sources.project_manifest`), and where the work runs:
+
+- the project's Prefect server runs (``mpflow server start``; ``use_project_server`` sets
+  ``PREFECT_API_URL``): the ``analysis`` flow, so the run shows in the UI;
+- no server: the same steps as plain functions (:func:`mpflow.analysis.run.run_analysis`) without
+  Prefect — no ephemeral server, no Prefect log lines — with a progress line per chunk.
+
+The last line printed is the report's path.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import fail, first_line
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, first_line, open_project, project_clusters
 
-COMMAND = dict(help="Interaction analysis of the models and stages listed in a manifest (.csv or .json "
-                    "with columns model_id, mutant, group, name, stage, topology, trajectory): "
-                    "per-frame tables, statistics, report.html and analysis.ipynb in --out.")
+COMMAND = dict(help="Interaction analysis of a project's docked models and finished MD stages (or of the "
+                    "models and stages listed in a manifest .csv/.json with columns model_id, mutant, "
+                    "group, name, stage, topology, trajectory): per-frame tables, statistics, report.html "
+                    "and analysis.ipynb in --out (default <project>/analysis).")
 
 
 def parse_frames_options(items: list[str]) -> dict[str, str]:
@@ -33,18 +41,27 @@ def parse_frames_options(items: list[str]) -> dict[str, str]:
 
 
 def analyse_command(
-    manifest: Path = typer.Argument(..., help="Manifest file (.csv or .json)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, csv, report, notebook)."),
+    manifest: Path = typer.Argument(None, help="Manifest file (.csv or .json); default: the project's "
+                                    "docked models (status ok) and its done EMMD/PRMD/URMD stages."),
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (tables, csv, report, notebook; "
+                             "default: <project>/analysis)."),
+    stage: list[str] = typer.Option([], "--stage", help="Only this stage (repeatable): docked, emmd, prmd, "
+                                    "urmd (or the project's name of a GROMACS stage)."),
+    mutant: list[str] = typer.Option([], "--mutant", help="Only this mutant (repeatable)."),
     frames: list[str] = typer.Option([], "--frames", help="STAGE=SPEC frame selection (repeatable): "
                                      "all, last:N[:STEP], START:STOP[:STEP], windows:SIZE:EVERY."),
-    chunk_frames: int = typer.Option(100, "--chunk-frames", min=1, help="Frames per chunk task."),
-    executor: str = typer.Option("dask-local", "--executor", help="dask-local or threads."),
+    chunk_frames: int = typer.Option(100, "--chunk-frames", min=1, help="Frames per chunk."),
+    executor: str = typer.Option("dask-local", "--executor", help="dask-local (a local Dask cluster when "
+                                 "there are several chunks) or threads (one after another)."),
     workers: int = typer.Option(2, "--workers", min=1, help="Dask workers (dask-local)."),
     criteria: str = typer.Option("mpflow", "--criteria", help="Interaction criteria: mpflow or prolif."),
+    test: str = typer.Option("permutation", "--test", help="permutation (over models; needs 4 models per "
+                             "group for p <= 0.05) or welch."),
     geometry: bool = typer.Option(True, "--geometry/--no-geometry", help="Also compute helix geometry."),
     title: str = typer.Option("mpflow interaction analysis", "--title", help="Report title."),
 ) -> None:
-    from mpflow.analysis.frames import read_manifest
+    from mpflow.analysis.run import AnalysisSettings
 
     try:
         frame_specs = parse_frames_options(frames)
@@ -53,20 +70,122 @@ def analyse_command(
                              "(dask-slurm: run the flow with a cluster block)")
         if criteria not in ("mpflow", "prolif"):
             raise ValueError(f"--criteria {criteria!r}: expected mpflow or prolif")
+        if test not in ("permutation", "welch"):
+            raise ValueError(f"--test {test!r}: expected permutation or welch")
+        settings = AnalysisSettings(frames=frame_specs, chunk_frames=chunk_frames, criteria=criteria,
+                                    test=test, geometry=geometry, title=title)
     except ValueError as exc:
         fail(str(exc), 2)
+    if manifest is not None:
+        root, sources, out = _from_manifest(manifest, project_dir, out, stage, mutant)
+    else:
+        root, sources, out = _from_project(project_dir, out, stage, mutant)
+    from mpflow.commands.common import use_project_server
+
+    api_url = use_project_server(root)
+    if api_url:
+        summary = _run_flow(api_url, manifest, root, out, stage, mutant, settings, executor, workers)
+    else:
+        summary = _run_plain(sources, out, settings, executor, workers)
+    typer.echo(f"analysed {summary['frames']} frame(s) of {summary['models']} model(s) "
+               f"({summary['new_frames']} new): {summary['kept_keys']} of {summary['superbase_keys']} keys kept, "
+               f"{summary['signatures']} signature(s)")
+    if summary.get("untestable_comparisons") and not summary.get("testable_comparisons"):
+        need = summary.get("min_models_per_group", {}).get("mutant")
+        typer.echo("note: too few models for any comparison to be significant"
+                   + (f" (the {test} test needs at least {need} models per group)" if need else "")
+                   + "; the report says what the numbers can and cannot show")
+    typer.echo(f"report: {summary['report']}")
+
+
+def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
+    from mpflow.analysis.frames import read_manifest
+    from mpflow.analysis_sources import ANALYSIS_DIR, filter_sources
+    from mpflow.project import Project, ProjectError
+
     try:
         sources = read_manifest(manifest)
     except ValueError as exc:
         fail(str(exc), 1)
-    from mpflow.flows.analysis import analysis_flow
+    try:
+        sources = filter_sources(sources, stages=stages, mutants=mutants)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if not sources:
+        fail(f"nothing to analyse: no row of {manifest} is of the stages and mutants asked", 1)
+    root = None
+    try:
+        root = Project.locate(project_dir).root
+    except ProjectError as exc:
+        if project_dir is not None:
+            fail(first_line(exc), 2)
+        if out is None:
+            fail(f"-o/--out: give an output folder (no project here: {first_line(exc)})", 2)
+    return root, sources, out or root / ANALYSIS_DIR
+
+
+def _from_project(project_dir, out, stages, mutants):
+    from mpflow.analysis_sources import ANALYSIS_DIR, analysis_stages, project_manifest, wanted_stages
+    from mpflow.project import ProjectError
+
+    project, Session = open_project(project_dir)
+    try:
+        wanted = wanted_stages(project, stages)
+    except ValueError as exc:
+        fail(f"--stage {exc}", 2)
+    unknown = [m for m in mutants if m not in project.config.mutants]
+    if unknown:
+        fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
+             f"{', '.join(project.config.mutants) or 'none yet'})", 2)
+    master = project_clusters(project)[0]
+    if master.kind != "local":
+        fail(f"the master cluster {master.name} is not on this machine: the analysis reads the master's "
+             "model tree (run it where the master's files are)", 2)
+    try:
+        sources = project_manifest(project, Session, stages=wanted, mutants=mutants or None,
+                                   master_workdir=master.workdir)
+    except (ValueError, ProjectError) as exc:
+        fail(first_line(exc), 1)
+    md = [s for s in sources if s.stage != "docked"]
+    if not sources:
+        asked = ", ".join(wanted)
+        fail(f"nothing to analyse in {project.root}: no docked model with status ok and no done stage "
+             f"(asked: {asked}); `mpflow status` shows where the models are", 1)
+    if not md and set(wanted) - {"docked"}:
+        md_names = ", ".join(analysis_stages(project)) or "none"
+        typer.echo(f"note: no MD stage is done yet ({md_names}): analysing the "
+                   f"{len(sources)} docked model(s) only")
+    return project.root, sources, out or project.root / ANALYSIS_DIR
+
+
+def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dict:
+    import warnings
+
+    from mpflow.analysis.run import run_analysis
 
     try:
-        summary = analysis_flow(sources, str(out), frames=frame_specs, chunk_frames=chunk_frames,
-                                executor=executor, n_workers=workers, criteria=criteria,
-                                geometry=geometry, title=title)
-    except Exception as exc:  # noqa: BLE001 - the flow's failure becomes one line
+        with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
+            warnings.simplefilter("ignore")
+            return run_analysis(sources, out, settings, executor=executor, n_workers=workers,
+                                progress=typer.echo)
+    except (ValueError, OSError, RuntimeError) as exc:
         fail(f"analysis failed: {first_line(exc)}", 1)
-    typer.echo(f"analysed {summary['frames']} frame(s) of {summary['models']} model(s) "
-               f"({summary['new_frames']} new), {summary['kept_keys']} of {summary['superbase_keys']} keys "
-               f"kept, {summary['signatures']} signature(s); report: {summary['report']}")
+
+
+def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings, executor: str,
+              workers: int) -> dict:
+    from mpflow.server import is_healthy
+
+    if not is_healthy(api_url):
+        fail(f"the Prefect server at {api_url} does not answer: start it with mpflow server start", 2)
+    from mpflow.flows.analysis import analysis_flow
+
+    typer.echo(f"running the analysis flow on the Prefect server at {api_url}")
+    try:
+        return analysis_flow(manifest=str(manifest) if manifest is not None else None, out_dir=str(out),
+                             project=str(root) if root is not None else None, stages=stages or None,
+                             mutants=mutants or None, frames=settings.frames, chunk_frames=settings.chunk_frames,
+                             executor=executor, n_workers=workers, criteria=settings.criteria,
+                             test=settings.test, geometry=settings.geometry, title=settings.title)
+    except Exception as exc:  # noqa: BLE001 - the flow run failed and is in the UI; one line here
+        fail(f"analysis failed: {first_line(exc)}", 1)

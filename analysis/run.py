@@ -1,0 +1,212 @@
+"""The analysis as plain functions: plan → chunks → summary, shared by the flow and the CLI.
+
+This module owns the order of the analysis and nothing of Prefect, so the logic exists once:
+
+- :class:`AnalysisSettings`: every knob of a run (frame selections, chunk size, what to compute,
+  thresholds and tests, report title), turned into the option objects of the science modules;
+- :func:`plan_analysis`: check the manifest, pick each source's frames, clean what a killed run
+  left in the store, drop the frames the store already holds, cut the rest into chunks;
+- :func:`run_chunks`: the chunks without Prefect — one after another in this process, or on a
+  local Dask cluster (``distributed``) — reporting each chunk as it finishes;
+- :func:`finish`: decomposition, filter, statistics, exports, report and notebook
+  (:func:`mpflow.analysis.pipeline.summarise`);
+- :func:`outcome`: the small dict a run returns (counts, paths);
+- :func:`run_analysis`: the four above in a row (``mpflow analyse`` when no Prefect server runs).
+
+The ``analysis`` flow (``mpflow.flows.analysis``) calls :func:`plan_analysis`, runs the chunks as
+Prefect tasks on its task runner, then :func:`finish` in a task and :func:`outcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from mpflow.analysis.frame_pass import ChunkSummary, PassOptions, analyse_chunk
+from mpflow.analysis.frames import (Chunk, FrameSource, FrameSpec, check_manifest, parse_frame_specs,
+                                    plan_chunks, wanted_frames)
+from mpflow.analysis.pca_filter import FilterOptions
+from mpflow.analysis.statistics import StatsOptions
+from mpflow.analysis.store import TableStore
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Every setting of an analysis run (the flow's parameters of the same names say what each is)."""
+
+    frames: dict[str, str] | None = None
+    chunk_frames: int = 100
+    criteria: Literal["mpflow", "prolif"] = "mpflow"
+    types: tuple[str, ...] | None = None
+    params: dict[str, dict[str, float]] | None = None
+    sel_a: str = "protein"
+    sel_b: str = "protein"
+    geometry: bool = True
+    drop_p: float = 0.05
+    delta_significant: float = 0.1
+    delta_discriminating: float = 0.1
+    delta_robust: float = 0.4
+    alpha: float = 0.05
+    test: Literal["permutation", "welch"] = "permutation"
+    n_permutations: int = 9999
+    n_bootstrap: int = 2000
+    pca_variance: float = 0.9
+    pca_max_components: int = 20
+    loading_min: float = 0.1
+    seed: int = 0
+    title: str = "mpflow interaction analysis"
+
+    def frame_specs(self) -> dict[str, FrameSpec]:
+        return parse_frame_specs(self.frames)
+
+    def pass_options(self) -> PassOptions:
+        return PassOptions.make(types=self.types, params=self.params, sel_a=self.sel_a, sel_b=self.sel_b,
+                                criteria=self.criteria, geometry=self.geometry)
+
+    def stats_options(self) -> StatsOptions:
+        return StatsOptions(drop_p=self.drop_p, delta_significant=self.delta_significant,
+                            delta_discriminating=self.delta_discriminating, delta_robust=self.delta_robust,
+                            alpha=self.alpha, test=self.test, n_permutations=self.n_permutations,
+                            n_bootstrap=self.n_bootstrap, seed=self.seed)
+
+    def filter_options(self) -> FilterOptions:
+        return FilterOptions(drop_p=self.drop_p, pca_variance=self.pca_variance,
+                             pca_max_components=self.pca_max_components, loading_min=self.loading_min,
+                             seed=self.seed)
+
+
+@dataclass
+class AnalysisPlan:
+    """What a run will do: the sources, their selected frames, and the chunks still to compute."""
+
+    sources: list[FrameSource]
+    wanted: list[tuple[FrameSource, np.ndarray]]
+    chunks: list[Chunk]
+    store: TableStore
+    out_dir: Path
+    settings: AnalysisSettings
+    pass_options: PassOptions
+    stats: StatsOptions
+    filt: FilterOptions
+    removed: list[Path] = field(default_factory=list)
+
+    @property
+    def n_selected(self) -> int:
+        return sum(len(f) for _, f in self.wanted)
+
+    @property
+    def n_new(self) -> int:
+        return sum(c.n_frames for c in self.chunks)
+
+    @property
+    def n_models(self) -> int:
+        return len({s.model_id for s in self.sources})
+
+    def selected(self) -> pd.DataFrame:
+        """(model_id, stage, frame) of every frame the selections ask for (what is summarised)."""
+        rows = [(s.model_id, s.stage, int(f)) for s, frames in self.wanted for f in frames]
+        return pd.DataFrame(rows, columns=["model_id", "stage", "frame"])
+
+    def describe(self) -> str:
+        return (f"{len(self.sources)} source(s) of {self.n_models} model(s), {self.n_selected} frame(s) "
+                f"selected, {self.n_new} new in {len(self.chunks)} chunk(s)")
+
+
+def plan_analysis(sources: list[FrameSource], out_dir: str | Path, settings: AnalysisSettings | None = None,
+                  *, store_dir: str | Path | None = None) -> AnalysisPlan:
+    """Check the sources and settings, and plan the chunks of the frames not yet in the store.
+
+    Raises ``ValueError`` (one line) for an empty manifest, a bad setting or a missing file.
+    """
+    settings = settings or AnalysisSettings()
+    if not sources:
+        raise ValueError("manifest: no rows")
+    check_manifest(sources)
+    specs = settings.frame_specs()
+    options, stats, filt = settings.pass_options(), settings.stats_options(), settings.filter_options()
+    out = Path(out_dir)
+    store = TableStore(store_dir or out / "store")
+    removed = store.clean_incomplete()
+    wanted = [(s, wanted_frames(s, specs)) for s in sources]
+    chunks = plan_chunks(wanted, store.done_frames(), settings.chunk_frames)
+    return AnalysisPlan(list(sources), wanted, chunks, store, out, settings, options, stats, filt, removed)
+
+
+def chunk_line(k: int, n: int, summary: ChunkSummary, done: int, total: int) -> str:
+    """A progress line for a finished chunk."""
+    return (f"chunk {k}/{n} done: {summary.frames} frame(s) of {summary.parts} part(s) in "
+            f"{summary.seconds:.1f} s ({done}/{total} new frames)")
+
+
+def run_chunks(plan: AnalysisPlan, *, executor: Literal["dask-local", "threads"] = "dask-local",
+               n_workers: int = 2, progress: Progress | None = None) -> list[ChunkSummary]:
+    """Compute the plan's chunks without Prefect; return their summaries in chunk order.
+
+    ``threads``, one chunk, or one worker: one after another in this process (no start-up cost);
+    ``dask-local``: a local Dask cluster of ``n_workers`` single-threaded processes (at most one
+    per chunk).
+    """
+    if executor not in ("dask-local", "threads"):
+        raise ValueError(f"executor {executor!r}: expected dask-local or threads without Prefect")
+    chunks, root, options = plan.chunks, str(plan.store.root), plan.pass_options
+    say = progress or (lambda line: None)
+    total, done = plan.n_new, 0
+    if executor == "threads" or len(chunks) <= 1 or n_workers <= 1:
+        out = []
+        for k, chunk in enumerate(chunks, start=1):
+            summary = analyse_chunk(chunk, root, options)
+            done += summary.frames
+            say(chunk_line(k, len(chunks), summary, done, total))
+            out.append(summary)
+        return out
+    from distributed import Client, LocalCluster, as_completed
+
+    workers = min(n_workers, len(chunks))
+    results: dict[int, ChunkSummary] = {}
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        futures = client.map(analyse_chunk, chunks, store_root=root, options=options, pure=False)
+        index = {f.key: k for k, f in enumerate(futures)}
+        for k_done, future in enumerate(as_completed(futures), start=1):
+            summary = future.result()
+            results[index[future.key]] = summary
+            done += summary.frames
+            say(chunk_line(k_done, len(chunks), summary, done, total))
+    return [results[k] for k in range(len(chunks))]
+
+
+def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True):
+    """Summarise the store's selected frames into tables, report and notebook (an ``AnalysisResult``)."""
+    from mpflow.analysis.pipeline import summarise
+
+    return summarise(plan.store.root, plan.out_dir, selected=plan.selected(), stats=plan.stats,
+                     filt=plan.filt, title=plan.settings.title, report=report, notebook=notebook)
+
+
+def outcome(plan: AnalysisPlan, result) -> dict:
+    """What a run returns: the summary counts, the new frames and chunks, and the output paths."""
+    return {**result.summary, "new_frames": plan.n_new, "chunks": len(plan.chunks),
+            "out_dir": str(plan.out_dir),
+            "report": str(result.report) if result.report else None,
+            "notebook": str(result.notebook) if result.notebook else None}
+
+
+def run_analysis(sources: list[FrameSource], out_dir: str | Path, settings: AnalysisSettings | None = None, *,
+                 store_dir: str | Path | None = None, executor: Literal["dask-local", "threads"] = "dask-local",
+                 n_workers: int = 2, progress: Progress | None = None) -> dict:
+    """The whole analysis without Prefect (see the module docstring); returns :func:`outcome`."""
+    say = progress or (lambda line: None)
+    plan = plan_analysis(sources, out_dir, settings, store_dir=store_dir)
+    if plan.removed:
+        say(f"removed {len(plan.removed)} file(s) of parts a previous run did not finish")
+    say(plan.describe())
+    run_chunks(plan, executor=executor, n_workers=n_workers, progress=say)
+    say("statistics, report and notebook ...")
+    return outcome(plan, finish(plan))

@@ -1,0 +1,166 @@
+"""The analysis manifest of a project: its models and finished stages as ``FrameSource`` records.
+
+This module owns what the analysis reads from a project (the analysis itself knows nothing of
+projects and databases):
+
+- every model with status ``ok`` is one **docked** frame, read from the master's copy of the
+  model, ``<master workdir>/<mutant>/<group>/<name>/model.pdb``;
+- every model-stage in state ``done`` of a GROMACS stage is a trajectory: topology
+  ``<stage>/<stage>.tpr`` (MDAnalysis reads GROMACS 2022 run inputs, which give chain ids, bonds
+  and masses), frames from ``<stage>/<stage>.xtc`` when the stage wrote one, else its final
+  coordinates ``<stage>/<stage>.gro`` (EMMD);
+- project stages map to the analysis's stage names (:func:`analysis_stages`): a GROMACS stage
+  named ``emmd``, ``prmd`` or ``urmd`` is that stage; another GROMACS stage is the stage of its
+  ``mdp`` template when no other stage claims it; anything else (preparation, scripts) is not read.
+
+:func:`analysis_inputs` resolves what a run analyses — a manifest given (list or file), else the
+project's — and where it writes (default ``<project>/analysis``); the flow and the CLI use it.
+Errors are ``ValueError``/``ProjectError`` with one line naming the model, file or option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mpflow.analysis.frames import STAGES, FrameSource, check_manifest, read_manifest
+from mpflow.db import Model, ModelStage, StageState
+from mpflow.model_groups import STATUS_OK
+from mpflow.model_tree import MODEL_FILE
+from mpflow.project import Project
+from mpflow.tags import ModelTag
+
+DOCKED = "docked"
+MD_STAGES = tuple(s for s in STAGES if s != DOCKED)
+ANALYSIS_DIR = "analysis"
+
+
+def analysis_stages(project: Project) -> dict[str, str]:
+    """Project GROMACS stage → analysis stage (see the module docstring), in pipeline order."""
+    stages = project.config.stages
+    gromacs = [n for n in project.config.stage_order() if stages[n].kind == "gromacs"]
+    mapped = {n: n for n in gromacs if n in MD_STAGES}
+    for n in gromacs:
+        template = stages[n].mdp
+        if n not in mapped and template in MD_STAGES and template not in mapped.values():
+            mapped[n] = template
+    return {n: mapped[n] for n in gromacs if n in mapped}
+
+
+def wanted_stages(project: Project, stages: Sequence[str] | None) -> list[str]:
+    """Analysis stage names asked for (project or analysis names), all by default; one-line errors."""
+    mapping = analysis_stages(project)
+    if not stages:
+        return [DOCKED, *mapping.values()]
+    out = []
+    for s in stages:
+        name = mapping.get(s, s)
+        if name != DOCKED and name not in mapping.values():
+            known = ", ".join([DOCKED, *mapping]) if mapping else DOCKED
+            raise ValueError(f"stage {s!r} is not analysed (stages: {known})")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def project_manifest(project: Project, Session, *, stages: Sequence[str] | None = None,
+                     mutants: Sequence[str] | None = None, master_workdir: str | Path | None = None
+                     ) -> list[FrameSource]:
+    """The project's docked models and finished GROMACS stages as manifest rows (model id, then stage).
+
+    ``stages``: only these (analysis or project stage names; ``docked`` for the models);
+    ``mutants``: only these.  ``master_workdir``: where the master's model tree is (default: the
+    project's master cluster, which must be on this machine).  Every file is checked.
+    """
+    to_analysis = analysis_stages(project)
+    wanted = wanted_stages(project, stages)
+    workdir = Path(master_workdir) if master_workdir is not None else _master_workdir(project)
+    with Session() as s:
+        models = s.execute(select(Model.id, Model.mutant, Model.group, Model.name, Model.status)
+                           .order_by(Model.id)).all()
+        done = s.execute(select(ModelStage.model_id, ModelStage.stage)
+                         .where(ModelStage.state == StageState.DONE.value)).all()
+    if mutants:
+        known = set(project.config.mutants) | {m.mutant for m in models}
+        unknown = [m for m in mutants if m not in known]
+        if unknown:
+            raise ValueError(f"mutant {unknown[0]!r} is not in the project (mutants: "
+                             f"{', '.join(sorted(known)) or 'none yet'})")
+    done_by_model: dict[int, set[str]] = {}
+    for model_id, stage in done:
+        if stage in to_analysis:
+            done_by_model.setdefault(model_id, set()).add(to_analysis[stage])
+    project_stage = {a: p for p, a in to_analysis.items()}
+    sources: list[FrameSource] = []
+    for model_id, mutant, group, name, status in models:
+        if mutants and mutant not in mutants:
+            continue
+        model_dir = Path(ModelTag(mutant, group, name).model_dir(str(workdir)))
+        common = dict(model_id=model_id, mutant=mutant, group=group, name=name)
+        if DOCKED in wanted and status == STATUS_OK:
+            sources.append(FrameSource(**common, stage=DOCKED, topology=model_dir / MODEL_FILE))
+        for stage in MD_STAGES:
+            if stage in wanted and stage in done_by_model.get(model_id, ()):
+                sources.append(stage_source(model_dir, project_stage[stage], stage, **common))
+    check_manifest(sources, f"project {project.config.project.name}")
+    return sources
+
+
+def stage_source(model_dir: Path, project_stage: str, stage: str, **model) -> FrameSource:
+    """The manifest row of one finished GROMACS stage (files named by ``-deffnm <project_stage>``)."""
+    folder = model_dir / project_stage
+    xtc = folder / f"{project_stage}.xtc"
+    trajectory = xtc if xtc.is_file() else folder / f"{project_stage}.gro"
+    return FrameSource(**model, stage=stage, topology=folder / f"{project_stage}.tpr", trajectory=trajectory)
+
+
+def _master_workdir(project: Project) -> Path:
+    from mpflow.project import ProjectError
+
+    master = project.cluster_settings()[0]
+    if master.kind != "local":
+        raise ProjectError(f"the master cluster {master.name} is not on this machine: the analysis reads "
+                           "the master's model tree (run it where the master's files are)")
+    return Path(master.workdir)
+
+
+def filter_sources(sources: list[FrameSource], *, stages: Sequence[str] | None = None,
+                   mutants: Sequence[str] | None = None) -> list[FrameSource]:
+    """Manifest rows of only these analysis stages and mutants (unknown names are one-line errors)."""
+    for s in stages or ():
+        if s not in STAGES:
+            raise ValueError(f"stage {s!r} is not analysed (stages: {', '.join(STAGES)})")
+    present = {x.mutant for x in sources}
+    for m in mutants or ():
+        if m not in present:
+            raise ValueError(f"mutant {m!r} is not in the manifest (mutants: {', '.join(sorted(present))})")
+    return [x for x in sources if (not stages or x.stage in stages) and (not mutants or x.mutant in mutants)]
+
+
+def analysis_inputs(manifest: list | str | Path | None, out_dir: str | Path | None, project: str | Path | None,
+                    *, stages: Sequence[str] | None = None, mutants: Sequence[str] | None = None
+                    ) -> tuple[list[FrameSource], Path]:
+    """The sources and output folder of a run.
+
+    ``manifest``: FrameSource records (or dicts) or a manifest file; empty → the project's manifest
+    (:func:`project_manifest`).  ``out_dir``: default ``<project>/analysis``.  ``project``: the
+    project folder (default ``$MPFLOW_PROJECT``, else the current directory).
+    """
+    from mpflow.db import open_database
+
+    proj = None
+    if manifest:
+        if isinstance(manifest, (str, Path)):
+            sources = read_manifest(manifest)
+        else:
+            sources = [FrameSource.model_validate(s) for s in manifest]
+        sources = filter_sources(sources, stages=stages, mutants=mutants)
+    else:
+        proj = Project.locate(project)
+        sources = project_manifest(proj, open_database(proj.database_url), stages=stages, mutants=mutants)
+    if out_dir:
+        return sources, Path(out_dir)
+    proj = proj or Project.locate(project)
+    return sources, proj.root / ANALYSIS_DIR
