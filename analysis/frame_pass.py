@@ -8,7 +8,10 @@ once, computes
   types, parameters and ``criteria`` of :class:`PassOptions`),
 - the geometry table (:func:`mpflow.analysis.geometry.geometry_table`, one row per frame),
 - the *occurrences*: per frame and normalised interaction key (:func:`interaction_keys`), the
-  number of distinct chain pairs showing it,
+  number of distinct chain pairs showing it; keys use force-field-neutral names
+  (:func:`canonical_names`: ``HSD``/``HIE``/... → ``HIS``, ``OT1``/``OC1`` → ``O``,
+  ``OT2``/``OC2`` → ``OXT``), so a docked model (PDB names) and its MD frames (CHARMM names from
+  ``pdb2gmx``) give the same key for the same contact,
 - the *keys*: what each key stands for (type, offset, residues, atoms),
 - the *frames*: one row per analysed frame (ids, mutant, group, name, stage, tag, time, number of
   chains) — written last, it is the part's commit mark and the denominator of every probability,
@@ -129,6 +132,24 @@ def n_chains_of(universe, options: PassOptions) -> int:
     return len(set(chain_labels(atoms, options.chain_attr).tolist()))
 
 
+#: C-terminal oxygens under their PDB names (CHARMM: OT1/OT2, GROMACS: OC1/OC2)
+TERMINAL_OXYGEN_NAMES = {"OT1": "O", "OC1": "O", "OT2": "OXT", "OC2": "OXT"}
+
+
+def canonical_names(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with residue and atom names a key is made of in force-field-neutral form."""
+    from mpflow.analysis.residue_tables import canonical_residue
+
+    out = table.copy()
+    for side in ("a", "b"):
+        names = out[f"resname_{side}"].astype(str)
+        out[f"resname_{side}"] = names.map({n: canonical_residue(n)[0] for n in names.unique()})
+        atoms = out[f"atoms_{side}"].astype(str)
+        out[f"atoms_{side}"] = atoms.map({a: ",".join(TERMINAL_OXYGEN_NAMES.get(x, x) for x in a.split(","))
+                                          for a in atoms.unique()})
+    return out
+
+
 def occurrences_of(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(occurrences, keys) of an interaction table.
 
@@ -143,6 +164,7 @@ def occurrences_of(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         occ = pd.DataFrame({"frame": pd.Series([], dtype="int64"), "key": pd.Series([], dtype="object"),
                             "count": pd.Series([], dtype="uint8")})
         return occ, empty_keys()
+    table = canonical_names(table)
     keys = interaction_keys(table)
     typ = table["type"].astype(str)
     residue_level = typ.map({n: not c.key_atoms for n, c in INTERACTION_TYPES.items()}).astype(bool)

@@ -6,9 +6,12 @@ projects and databases):
 - every model with status ``ok`` is one **docked** frame, read from the master's copy of the
   model, ``<master workdir>/<mutant>/<group>/<name>/model.pdb``;
 - every model-stage in state ``done`` of a GROMACS stage is a trajectory: topology
-  ``<stage>/<stage>.tpr`` (MDAnalysis reads GROMACS 2022 run inputs, which give chain ids, bonds
-  and masses), frames from ``<stage>/<stage>.xtc`` when the stage wrote one, else its final
-  coordinates ``<stage>/<stage>.gro`` (EMMD);
+  ``<stage>/<stage>.gro`` (the stage's final coordinates: the same atoms, in the same order, as
+  its trajectory), frames from ``<stage>/<stage>.xtc`` when the stage wrote one, else that final
+  structure alone (EMMD).  Not the ``.tpr``: MDAnalysis reads GROMACS 2022 run inputs, but numbers
+  their residues 1, 2, ... across all chains instead of the model's numbers (MDAnalysis issue
+  4224), so keys of MD frames would not match those of the docked models; the GRO file keeps the
+  numbers ``pdb2gmx`` kept, and chains are found at the peptide-bond breaks;
 - project stages map to the analysis's stage names (:func:`analysis_stages`): a GROMACS stage
   named ``emmd``, ``prmd`` or ``urmd`` is that stage; another GROMACS stage is the stage of its
   ``mdp`` template when no other stage claims it; anything else (preparation, scripts) is not read.
@@ -112,8 +115,8 @@ def stage_source(model_dir: Path, project_stage: str, stage: str, **model) -> Fr
     """The manifest row of one finished GROMACS stage (files named by ``-deffnm <project_stage>``)."""
     folder = model_dir / project_stage
     xtc = folder / f"{project_stage}.xtc"
-    trajectory = xtc if xtc.is_file() else folder / f"{project_stage}.gro"
-    return FrameSource(**model, stage=stage, topology=folder / f"{project_stage}.tpr", trajectory=trajectory)
+    return FrameSource(**model, stage=stage, topology=folder / f"{project_stage}.gro",
+                       trajectory=xtc if xtc.is_file() else None)
 
 
 def _master_workdir(project: Project) -> Path:
