@@ -125,14 +125,14 @@ def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
 
 
 def _from_project(project_dir, out, stages, mutants):
-    from mpflow.analysis_sources import ANALYSIS_DIR, analysis_stages, project_manifest, wanted_stages
+    from mpflow.analysis_sources import ANALYSIS_DIR, project_manifest, wanted_stages
     from mpflow.project import ProjectError
 
     project, Session = open_project(project_dir)
     try:
         wanted = wanted_stages(project, stages)
     except ValueError as exc:
-        fail(f"--stage {exc}", 2)
+        fail(f"--stage: {exc}", 2)
     unknown = [m for m in mutants if m not in project.config.mutants]
     if unknown:
         fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
@@ -146,14 +146,15 @@ def _from_project(project_dir, out, stages, mutants):
                                    master_workdir=master.workdir)
     except (ValueError, ProjectError) as exc:
         fail(first_line(exc), 1)
-    md = [s for s in sources if s.stage != "docked"]
+    md_wanted = [w for w in wanted if w != "docked"]
     if not sources:
-        asked = ", ".join(wanted)
-        fail(f"nothing to analyse in {project.root}: no docked model with status ok and no done stage "
-             f"(asked: {asked}); `mpflow status` shows where the models are", 1)
-    if not md and set(wanted) - {"docked"}:
-        md_names = ", ".join(analysis_stages(project)) or "none"
-        typer.echo(f"note: no MD stage is done yet ({md_names}): analysing the "
+        missing = ["no model with status ok"] if "docked" in wanted else []
+        if md_wanted:
+            missing.append(f"no {'/'.join(md_wanted)} stage done")
+        fail(f"nothing to analyse in {project.root}: {' and '.join(missing)} "
+             "(`mpflow status` shows where the models are)", 1)
+    if md_wanted and all(s.stage == "docked" for s in sources):
+        typer.echo(f"note: no {'/'.join(md_wanted)} stage is done yet: analysing the "
                    f"{len(sources)} docked model(s) only")
     return project.root, sources, out or project.root / ANALYSIS_DIR
 

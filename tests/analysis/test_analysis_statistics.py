@@ -242,3 +242,57 @@ def test_pca_filter_drops_a_key_unrelated_to_every_main_pattern():
     assert fr.n_components == 1
     assert (fr.loadings.set_index("key").loc[tab.keys["key"][:6], "max_abs_loading"] > 0.8).all()
     assert set(fr.scores.columns) >= {"PC1", "mutant", "conformation", "stage", "tag"}
+
+
+# --------------------------------------------------------------------------- what the data can test
+def test_p_value_floor_of_each_test():
+    from mpflow.analysis.statistics import min_models_per_group, p_value_floor
+
+    perm, welch = StatsOptions(), StatsOptions(test="welch")
+    assert p_value_floor("mutant", 2, 2, perm) == pytest.approx(2 / 6)      # C(4,2) = 6, mirror as extreme
+    assert p_value_floor("mutant", 4, 4, perm) == pytest.approx(2 / 70)
+    assert p_value_floor("conformation", 3, 5, perm) == pytest.approx(1 / 56)  # unequal: no mirror
+    assert p_value_floor("stage", 2, 2, perm) == 0.5 and p_value_floor("stage", 6, 6, perm) == 2 / 64
+    assert p_value_floor("mutant", 20, 20, perm) == pytest.approx(1 / 10000)  # Monte Carlo
+    assert p_value_floor("mutant", 2, 2, welch) == 0.0 and math.isnan(p_value_floor("mutant", 1, 3, welch))
+    assert [min_models_per_group(f, perm) for f in ("mutant", "conformation", "stage")] == [4, 4, 6]
+    assert min_models_per_group("mutant", StatsOptions(alpha=0.01)) == 5   # 2/252
+    assert min_models_per_group("stage", welch) == 2
+
+
+def test_two_models_per_mutant_cannot_reach_alpha_however_different_they_are():
+    """Key 0 present in every frame of the wild type and never in G83I: p is still 1/3."""
+    truth = {(m, "Conformation1", s): np.array([1.0 if m == "GpA-WT" else 0.0, 0.4])
+             for m in MUTANTS for s in STAGES}
+    tab = synthetic_tables(truth, models_per_group=2, frames_per_stage={"prmd": 20, "urmd": 20}, seed=1)
+    stats = StatsOptions(n_bootstrap=50)
+    c = compute(decompose(tab.frames, tab.occurrences, tab.keys), stats, FilterOptions())
+    mutants = c.comparisons[(c.comparisons.family == "mutant") & (c.comparisons.key == tab.keys.key[0])]
+    assert mutants["delta"].abs().tolist() == [1.0, 1.0]
+    assert mutants["p_value"].tolist() == pytest.approx([1 / 3, 1 / 3])
+    tb = c.testability
+    assert tb.groupby("family")["p_floor"].unique().map(list).to_dict() == {"mutant": [pytest.approx(1 / 3)],
+                                                                            "stage": [0.5]}
+    assert not tb["can_reach_alpha"].any() and len(c.signatures) == 0
+    assert tb["min_models"].tolist() == [6, 6, 4, 4]  # stages of each mutant, then the two mutant comparisons
+
+
+def test_report_sentences_for_enough_and_partly_enough_models():
+    from mpflow.analysis.report import empty_notes, testability_notes
+
+    def row(family, n1, n2, floor, ok, need):
+        return {"family": family, "n_models_1": n1, "n_models_2": n2, "test": "permutation (models relabelled)",
+                "p_floor": floor, "can_reach_alpha": ok, "min_models": need}
+
+    summary = {"stats_options": {"alpha": 0.05}}
+    tb = pd.DataFrame([row("mutant", 5, 5, 2 / 252, True, 4), row("mutant", 5, 2, 1 / 21, True, 4),
+                       row("conformation", 3, 3, 0.1, False, 4), row("conformation", 4, 4, 2 / 70, True, 4)])
+    notes = testability_notes(tb, summary)
+    assert notes == [
+        "Mutants: 2 comparison(s) (5 vs 2, 5 vs 5 model(s), permutation (models relabelled) test), each able "
+        "to reach alpha = 0.05.",
+        "Conformations: 1 of 2 comparisons have enough models to reach alpha = 0.05; the other 1 cannot be "
+        "significant. At least 4 models per group are needed for this test to reach alpha = 0.05.",
+        "Stages: no model was analysed at two stages: no stage comparison."]
+    assert empty_notes(tb, summary)["signatures"] == ("none: no key passes the thresholds (|delta| and "
+                                                      "q <= alpha) at any stage.")
