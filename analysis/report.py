@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
@@ -61,6 +60,7 @@ pre { background: #f6f6f6; padding: 0.8em; font-size: 12px; white-space: pre-wra
 <p class="note">count / (chain pairs × frames), pooled over the models of each group; keys ordered by
 their spread between groups (at most {{ max_keys }} shown per stage; all in tables/probabilities.parquet).</p>
 {% for fig in heatmaps %}<figure><img alt="{{ fig.alt }}" src="{{ fig.src }}"></figure>{% endfor %}
+{% if not heatmaps %}<p class="note">No key is left after the filter (see Dropped keys): no heatmap to draw.</p>{% endif %}
 <h2>PCA of the frames' interaction vectors</h2>
 {% for fig in pca %}<figure><img alt="{{ fig.alt }}" src="{{ fig.src }}"></figure>{% endfor %}
 <h2>Geometry per conformation</h2>
@@ -149,8 +149,14 @@ def report_tables(out_dir: str | Path) -> dict[str, pd.DataFrame]:
         "dropped": dropped,
         "signature_probabilities": sig_probs.reset_index(drop=True),
         "options": pd.DataFrame({"option": list(opts), "value": [str(v) for v in opts.values()]}),
-        "testability": pd.read_parquet(t / "testability.parquet"),
+        "testability": _families_first(pd.read_parquet(t / "testability.parquet")),
     }
+
+
+def _families_first(tb: pd.DataFrame) -> pd.DataFrame:
+    """Mutant comparisons first, then conformations, then stages (the order of the sentences)."""
+    order = {"mutant": 0, "conformation": 1, "stage": 2}
+    return tb.sort_values("family", key=lambda f: f.map(order), kind="stable").reset_index(drop=True)
 
 
 FAMILY_WORDS = {"mutant": ("Mutants", "mutant"), "conformation": ("Conformations", "conformation"),
