@@ -20,6 +20,8 @@ Prefect tasks on its task runner, then :func:`finish` in a task and :func:`outco
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -170,8 +172,9 @@ def run_chunks(plan: AnalysisPlan, *, executor: Literal["dask-local", "threads"]
 
     workers = min(n_workers, len(chunks))
     results: dict[int, ChunkSummary] = {}
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with _environ_restored(), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         futures = client.map(analyse_chunk, chunks, store_root=root, options=options, pure=False)
         index = {f.key: k for k, f in enumerate(futures)}
         for k_done, future in enumerate(as_completed(futures), start=1):
@@ -180,6 +183,19 @@ def run_chunks(plan: AnalysisPlan, *, executor: Literal["dask-local", "threads"]
             done += summary.frames
             say(chunk_line(k_done, len(chunks), summary, done, total))
     return [results[k] for k in range(len(chunks))]
+
+
+@contextmanager
+def _environ_restored():
+    """Put ``os.environ`` back as it was: Dask's nanny sets OMP_NUM_THREADS=1 (and more) in this
+    process before it spawns its workers, which would reach every later subprocess (GROMACS refuses
+    ``-ntomp 2`` under OMP_NUM_THREADS=1)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True):

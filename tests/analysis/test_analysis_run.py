@@ -48,3 +48,13 @@ def test_plan_refuses_an_empty_manifest_and_a_bad_setting(sources, tmp_path):
         plan_analysis(sources, tmp_path, AnalysisSettings(alpha=2.0))
     with pytest.raises(ValueError, match="frame selection 'last:x'"):
         plan_analysis(sources, tmp_path, AnalysisSettings(frames={"urmd": "last:x"}))
+
+
+def test_a_local_dask_run_leaves_the_environment_as_it_was(sources, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = dict(os.environ)
+    run_analysis(sources[:6], tmp_path, AnalysisSettings(chunk_frames=4, n_bootstrap=20, n_permutations=20),
+                 executor="dask-local", n_workers=2)
+    assert dict(os.environ) == before

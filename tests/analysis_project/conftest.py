@@ -19,7 +19,11 @@ def real_system(tmp_path_factory):
         if IN_CI:
             pytest.fail("gmx (Debian's gromacs) is needed under CI=true")
         pytest.skip("gmx not installed (apt-get install gromacs)")
-    return build_real_system(tmp_path_factory.mktemp("real-system"))
+    # mdrun -ntomp 2 refuses to run under OMP_NUM_THREADS=1, which Dask's nanny leaves in the
+    # environment of a process that started a local cluster (e.g. an earlier test's)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("OMP_NUM_THREADS", raising=False)
+        return build_real_system(tmp_path_factory.mktemp("real-system"))
 
 
 @pytest.fixture(scope="session")
