@@ -18,7 +18,8 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, first_line, open_project, project_clusters
+from mpflow.commands.common import (PROJECT_OPTION_HELP, fail, first_line, open_project, project_clusters,
+                                    use_project_server)
 
 COMMAND = dict(help="Interaction analysis of a project's docked models and finished MD stages (or of the "
                     "models and stages listed in a manifest .csv/.json with columns model_id, mutant, "
@@ -80,8 +81,6 @@ def analyse_command(
         root, sources, out = _from_manifest(manifest, project_dir, out, stage, mutant)
     else:
         root, sources, out = _from_project(project_dir, out, stage, mutant)
-    from mpflow.commands.common import use_project_server
-
     api_url = use_project_server(root)
     if api_url:
         summary = _run_flow(api_url, manifest, root, out, stage, mutant, settings, executor, workers)
@@ -169,7 +168,7 @@ def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dic
             warnings.simplefilter("ignore")
             return run_analysis(sources, out, settings, executor=executor, n_workers=workers,
                                 progress=typer.echo)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, OSError, EOFError, RuntimeError) as exc:  # bad input files, a failing engine
         fail(f"analysis failed: {first_line(exc)}", 1)
 
 

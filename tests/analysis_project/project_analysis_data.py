@@ -89,10 +89,8 @@ def make_project(folder: Path, *, done: dict[str, list[int]] | None = None,
     """A dev-cluster project with the two mutants and the four models registered; ``done``: stage →
     model ids in state done (default: every stage of every model; prep is always done); ``status``:
     model id → status (default ok).  Returns (project, Session)."""
-    from sqlalchemy import update
-
-    from mpflow.db import ModelStage, open_database
-    from mpflow.jobs_store import ensure_model_stages
+    from mpflow.db import open_database
+    from mpflow.jobs_store import ensure_model_stages, stage_records, update_stages
     from mpflow.project import init_project
     from mpflow.project_mutants import add_mutant, example_mutant
     from mpflow.registry import register_model
@@ -108,7 +106,7 @@ def make_project(folder: Path, *, done: dict[str, list[int]] | None = None,
         for k, (mutant, group, name) in enumerate(MODELS, start=1):
             assert register_model(s, mutant, name, group=group, status=status.get(k, "ok")) == k
         ensure_model_stages(s, project.config.stage_order())
-        for stage, model_ids in {"prep": ids, **done}.items():
-            s.execute(update(ModelStage).where(ModelStage.stage == stage, ModelStage.model_id.in_(model_ids))
-                      .values(state="done"))
+        finished = {"prep": ids, **done}
+        update_stages(s, [{"id": st.id, "state": "done"} for st in stage_records(s)
+                          if st.model_id in finished.get(st.stage, ())])
     return project, Session
