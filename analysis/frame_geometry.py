@@ -30,26 +30,40 @@ _KEY_STRIDE = np.int64(1 << 31)
 _SEARCH_SLACK_A = 1e-4
 
 
-def _tree_search_is_exact(points: np.ndarray, cutoff: float, mat: np.ndarray | None) -> bool:
-    """True when no periodic image of one point can be within ``cutoff`` of another point."""
-    if mat is None:
-        return True
-    if len(points) == 0:
-        return True
-    frac = points @ np.linalg.inv(mat)
-    extent = frac.max(axis=0) - frac.min(axis=0)
-    volume = abs(np.linalg.det(mat))
-    heights = volume / np.linalg.norm(np.cross(mat[[1, 2, 0]], mat[[2, 0, 1]]), axis=1)
-    return bool(np.all((1.0 - extent) * heights >= cutoff))
+class BoxInfo:
+    """One frame's box: vectors, inverse, heights between opposite faces (None: no box)."""
+
+    def __init__(self, box):
+        self.mat = box_matrix(box)
+        self.box = np.asarray(box, dtype=np.float32) if self.mat is not None else None
+        if self.mat is not None:
+            self.inv = np.linalg.inv(self.mat)
+            self.orthorhombic = bool(np.allclose(self.mat, np.diag(np.diag(self.mat))))
+            volume = abs(np.linalg.det(self.mat))
+            self.heights = volume / np.linalg.norm(
+                np.cross(self.mat[[1, 2, 0]], self.mat[[2, 0, 1]]), axis=1)
+
+    def fractional_extent(self, points: np.ndarray) -> np.ndarray:
+        """Extent of ``points`` along each box direction, in box fractions."""
+        if len(points) == 0:
+            return np.zeros(3)
+        if self.orthorhombic:
+            return (points.max(axis=0) - points.min(axis=0)) / np.diag(self.mat)
+        frac = points @ self.inv
+        return frac.max(axis=0) - frac.min(axis=0)
+
+    def tree_search_is_exact(self, extent: np.ndarray, cutoff: float) -> bool:
+        """True when points of fractional ``extent`` have no periodic image within ``cutoff``."""
+        return self.mat is None or bool(np.all((1.0 - extent) * self.heights >= cutoff))
 
 
-def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float, box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float, box: BoxInfo,
+                 direct: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, d): pairs within ``cutoff`` (minimum image), i into ``xa``, j into ``xb``; with
-    ``xb=None`` the unordered pairs i < j of ``xa`` with itself."""
-    mat = box_matrix(box)
+    ``xb=None`` the unordered pairs i < j of ``xa`` with itself.  ``direct``: a k-d tree search
+    without the box is exact (see :meth:`BoxInfo.tree_search_is_exact`)."""
     r = cutoff + _SEARCH_SLACK_A
-    points = xa if xb is None else np.concatenate([xa, xb])
-    if _tree_search_is_exact(points, r, mat):
+    if direct:
         if xb is None:
             pairs = cKDTree(xa).query_pairs(r, output_type="ndarray").astype(np.int64)
             i, j = pairs[:, 0], pairs[:, 1]
@@ -58,11 +72,11 @@ def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float, box) -> t
             res = cKDTree(xa).sparse_distance_matrix(cKDTree(xb), r, output_type="ndarray")
             i, j, d = res["i"].astype(np.int64), res["j"].astype(np.int64), res["v"]
     else:
-        b = np.asarray(box, dtype=np.float32)
         if xb is None:
-            pairs, d = self_capped_distance(xa.astype(np.float32), r, box=b)
+            pairs, d = self_capped_distance(xa.astype(np.float32), r, box=box.box)
         else:
-            pairs, d = capped_distance(xa.astype(np.float32), xb.astype(np.float32), r, box=b)
+            pairs, d = capped_distance(xa.astype(np.float32), xb.astype(np.float32), r,
+                                       box=box.box)
         i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     keep = d <= cutoff
     return i[keep], j[keep], d[keep]
@@ -86,15 +100,15 @@ class PairSearch:
         self.chain, self.resid = chain, resid
         self.intra, self.min_sep = intra, min_sep
 
-    def search(self, positions: np.ndarray, cutoff: float, box):
+    def search(self, positions: np.ndarray, cutoff: float, box: BoxInfo, direct: bool):
         if len(self.ia) == 0 or len(self.ib) == 0 or cutoff <= 0:
             z = np.zeros(0, np.int64)
             return z, z, np.zeros(0)
         if self.mode == "disjoint":
-            i, j, d = pairs_within(positions[self.ia], positions[self.ib], cutoff, box)
+            i, j, d = pairs_within(positions[self.ia], positions[self.ib], cutoff, box, direct)
             i, j = self.ia[i], self.ib[j]
         else:
-            i, j, d = pairs_within(positions[self.iu], None, cutoff, box)
+            i, j, d = pairs_within(positions[self.iu], None, cutoff, box, direct)
             i, j = self.iu[i], self.iu[j]
             if self.mode == "overlap":
                 ab = self.in_a[i] & self.in_b[j]
@@ -117,8 +131,10 @@ class FrameContext:
     def __init__(self, tables, positions: np.ndarray, box):
         self.tables = tables
         self.positions = np.asarray(positions, dtype=np.float64)
-        self.box = np.asarray(box, dtype=np.float64) if box_matrix(box) is not None else None
+        self.box_info = BoxInfo(box)
+        self.box = np.asarray(box, dtype=np.float64) if self.box_info.mat is not None else None
         self.cache: dict = {}
+        self._extent = None
         self._atom_pairs: dict[str, tuple] = {}
         self._group_positions = None
         self._group_pairs = None
@@ -129,12 +145,23 @@ class FrameContext:
             return v
         return minimize_vectors(np.ascontiguousarray(v, dtype=np.float64), self.box)
 
+    def direct_search(self, cutoff: float) -> bool:
+        """Whether a search without the box is exact this frame: the selected atoms (and so the
+        group centroids inside them) sit in one periodic image with ``cutoff`` to spare."""
+        if self.box is None:
+            return True
+        if self._extent is None:
+            self._extent = self.box_info.fractional_extent(self.positions[self.tables.union_idx])
+        return self.box_info.tree_search_is_exact(self._extent, cutoff + _SEARCH_SLACK_A)
+
     def atom_pairs(self, atom_set: str = "heavy"):
         """(i, j, d): unordered atom pairs of ``atom_set`` within its cut-off, i on the sel-a side."""
         got = self._atom_pairs.get(atom_set)
         if got is None:
             t = self.tables
-            got = t.atom_search[atom_set].search(self.positions, t.atom_cutoff[atom_set], self.box)
+            cut = t.atom_cutoff[atom_set]
+            got = t.atom_search[atom_set].search(self.positions, cut, self.box_info,
+                                                 self.direct_search(cut))
             self._atom_pairs[atom_set] = got
         return got
 
@@ -160,7 +187,8 @@ class FrameContext:
         t = self.tables
         if self._group_pairs is None:
             self._group_pairs = t.group_search.search(self.group_positions, t.group_cutoff,
-                                                      self.box)
+                                                      self.box_info,
+                                                      self.direct_search(t.group_cutoff))
         i, j, d = self._group_pairs
         k = t.group_kind
         k1, k2 = t.group_kinds.index(kind_1), t.group_kinds.index(kind_2)

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import mpflow.analysis.interaction_types  # noqa: F401  - registers the types
@@ -78,6 +79,9 @@ def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col, dtype in INTERACTION_SCHEMA.items():
         s = df[col]
+        if col in STRING_COLUMNS and isinstance(dtype, str) and _canonical_categorical(s):
+            out[col] = s
+            continue
         if col in STRING_COLUMNS:
             if not isinstance(s.dtype, pd.CategoricalDtype):
                 s = s.astype("object").where(s.notna(), None)
@@ -91,6 +95,31 @@ def apply_schema(df: pd.DataFrame) -> pd.DataFrame:
     result = pd.DataFrame(out)
     result.attrs = dict(df.attrs)
     return result
+
+
+def _canonical_categorical(s: pd.Series) -> bool:
+    """Already a categorical of exactly its used values, sorted (nothing for apply_schema to do)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return False
+    cats = s.cat.categories
+    codes = s.cat.codes.to_numpy()
+    used = np.zeros(len(cats), bool)
+    used[codes[codes >= 0]] = True
+    return bool(used.all() and cats.is_monotonic_increasing and cats.is_unique)
+
+
+def sorted_categorical(codes: np.ndarray, values) -> pd.Categorical:
+    """Categorical of ``values[codes]`` (code -1: NA) whose categories are the used values, sorted
+    (the canonical form of the table's string columns, built without pandas round trips)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    valid = codes >= 0
+    used = np.unique(codes[valid])
+    names = np.asarray(values, dtype=object)[used].astype(str)
+    order = np.argsort(names, kind="stable")
+    remap = np.full(len(values), -1, dtype=np.int64)
+    remap[used[order]] = np.arange(len(used))
+    new = np.where(valid, remap[np.where(valid, codes, 0)], -1)
+    return pd.Categorical.from_codes(new, categories=list(names[order]))
 
 
 def table_metadata(df: pd.DataFrame) -> dict:
@@ -122,6 +151,11 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+def _temporary_name(path: Path, tag: str) -> Path:
+    """A fresh hidden name next to ``path`` (created by the caller with the umask's permissions)."""
+    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.{tag}"
+
+
 def check_writable(path: str | Path) -> Path:
     """Raise ``ValueError`` (naming ``path``) unless a table can be written there.
 
@@ -132,20 +166,19 @@ def check_writable(path: str | Path) -> Path:
     path = Path(path)
     _suffix(path)
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a table file")
+        raise ValueError(f"{path}: is a folder, not a table file")
     folder = path.parent
-    while not folder.exists():
-        if folder == folder.parent:
-            break
+    while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"cannot write {path}: {folder} is not a folder")
+        raise ValueError(f"{path}: cannot write there ({folder} is not a folder)")
+    probe = folder / _temporary_name(path, "probe").name
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        with open(probe, "x"):
+            pass
+        probe.unlink()
     except OSError as exc:
-        raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ValueError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     return path
 
 
@@ -159,12 +192,10 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     suffix = _suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = table_metadata(df)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary_name(path, "tmp")
     try:
         if suffix == ".csv":
-            with open(tmp, "w", newline="") as fh:
+            with open(tmp, "x", newline="") as fh:
                 if meta:
                     fh.write(f"# {METADATA_KEY} {json.dumps(meta, sort_keys=True)}\n")
                 df.to_csv(fh, index=False)

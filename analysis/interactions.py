@@ -60,6 +60,7 @@ from mpflow.analysis.interaction_table import (  # noqa: F401 - public re-export
     empty_table,
     interaction_keys,
     read_table,
+    sorted_categorical,
     table_metadata,
     write_table,
 )
@@ -83,9 +84,9 @@ def select_frames(n_frames: int, start: int | None, stop: int | None, step: int 
     frames = np.arange(n_frames)[slice(start, stop, step)]
     if len(frames) == 0:
         fmt = lambda v: "" if v is None else str(v)  # noqa: E731
-        raise NothingToCompute(
-            f"frames {fmt(start)}:{fmt(stop)}:{fmt(step)} select no frame of the {n_frames} in "
-            f"the trajectory (0-{n_frames - 1})")
+        reason = f"selects no frame of the {n_frames} in the trajectory (0-{n_frames - 1})"
+        raise NothingToCompute(f"frames {fmt(start)}:{fmt(stop)}:{fmt(step)}: {reason}",
+                               option="frames", reason=reason)
     return frames
 
 
@@ -97,7 +98,7 @@ def available_cpus() -> int:
 
 
 def plan_workers(n_jobs: int, n_frames: int) -> tuple[int, str | None]:
-    """Worker processes for ``n_jobs`` (-1: one per CPU) and a note when it had to be capped.
+    """Worker processes for ``n_jobs`` (-1: one per CPU) and, when it had to be capped, why.
 
     ``n_jobs`` 0 or below -1 raises ``ValueError``; more than the available CPUs is capped to them
     (processes beyond the cores only add overhead); never more than ``n_frames``.
@@ -114,7 +115,7 @@ def plan_workers(n_jobs: int, n_frames: int) -> tuple[int, str | None]:
         n = int(n_jobs)
     note = None
     if n > cpus:
-        note = f"n_jobs={n_jobs} is more than the {cpus} CPU(s) available; using {cpus}"
+        note = f"is more than the {cpus} CPU(s) available; using {cpus}"
         n = cpus
     return max(1, min(n, n_frames)), note
 
@@ -182,17 +183,17 @@ class FrameRunner:
             "time_ps": np.repeat([c[1] for c in chunks], lens).astype(np.float64),
             "type": pd.Categorical.from_codes(np.repeat([c[2] for c in chunks], lens),
                                               dtype=TYPE_DTYPE),
-            "chain_a": pd.Categorical.from_codes(ca, t.chain_names),
+            "chain_a": sorted_categorical(ca, t.chain_names),
             "resid_a": t.resid[a],
-            "resname_a": pd.Categorical.from_codes(t.resname_code[a], t.resnames),
-            "atoms_a": pd.Categorical.from_codes(cat("label_a"), names),
+            "resname_a": sorted_categorical(t.resname_code[a], t.resnames),
+            "atoms_a": sorted_categorical(cat("label_a"), names),
             "index_a": a,
-            "chain_b": pd.Categorical.from_codes(cb, t.chain_names),
+            "chain_b": sorted_categorical(cb, t.chain_names),
             "resid_b": t.resid[b],
-            "resname_b": pd.Categorical.from_codes(t.resname_code[b], t.resnames),
-            "atoms_b": pd.Categorical.from_codes(cat("label_b"), names),
+            "resname_b": sorted_categorical(t.resname_code[b], t.resnames),
+            "atoms_b": sorted_categorical(cat("label_b"), names),
             "index_b": b,
-            "hydrogen": pd.Categorical.from_codes(np.where(hyd >= 0, t.atom_label[hyd], -1), names),
+            "hydrogen": sorted_categorical(np.where(hyd >= 0, t.atom_label[hyd], -1), names),
             "offset": offset,
             "distance_A": cat("distance").astype(np.float32),
             "angle_deg": cat("angle").astype(np.float32),
@@ -351,7 +352,7 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
     frames = select_frames(len(trajectory), start, stop, step)
     workers, note = plan_workers(n_jobs, len(frames))
     if note:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+        warnings.warn(f"n_jobs={n_jobs} {note}", RuntimeWarning, stacklevel=2)
     original_frame = trajectory.ts.frame
     try:
         ts = trajectory[int(frames[0])]

@@ -33,6 +33,8 @@ def box_matrix(box) -> np.ndarray | None:
     box = np.asarray(box, dtype=np.float64)
     if box.shape[0] < 6 or not np.all(box[:3] > 0):
         return None
+    if box[3] == 90.0 and box[4] == 90.0 and box[5] == 90.0:
+        return np.diag(box[:3])
     from MDAnalysis.lib.mdamath import triclinic_vectors
 
     return np.asarray(triclinic_vectors(box), dtype=np.float64)
@@ -100,8 +102,10 @@ class WholeMolecules:
         mat = box_matrix(box)
         if mat is None or len(self.bond_i) == 0:
             return False
-        frac = (positions[self.bond_j] - positions[self.bond_i]) @ np.linalg.inv(mat)
-        return bool(np.any(np.abs(frac) > 0.5))
+        d = positions[self.bond_j] - positions[self.bond_i]
+        if np.allclose(mat, np.diag(np.diag(mat))):
+            return bool(np.any(np.abs(d) > 0.5 * np.diag(mat).astype(d.dtype)))
+        return bool(np.any(np.abs(d @ np.linalg.inv(mat)) > 0.5))
 
     def make_whole(self, positions: np.ndarray, box) -> np.ndarray:
         """A copy of ``positions`` with every bonded molecule whole (its root atom stays put)."""

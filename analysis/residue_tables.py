@@ -220,8 +220,8 @@ def hydrogen_table(bonds: np.ndarray, is_h: np.ndarray, selected: np.ndarray, po
         k = order[first]
         heavy_of = np.concatenate([heavy_of, heavy_idx[p[k, 1]]])
         h_of = np.concatenate([h_of, loose[p[k, 0]]])
-    order = np.lexsort((h_of, heavy_of))
-    heavy_of, h_of = heavy_of[order], h_of[order]
+    pairs = np.unique(np.stack([heavy_of, h_of], axis=1), axis=0)  # sorted, each bond once
+    heavy_of, h_of = pairs[:, 0], pairs[:, 1]
     if len(heavy_of):
         start = np.r_[0, np.flatnonzero(np.diff(heavy_of)) + 1]
         rank = np.arange(len(heavy_of)) - np.repeat(start, np.diff(np.r_[start, len(heavy_of)]))
