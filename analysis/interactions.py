@@ -83,10 +83,10 @@ def select_frames(n_frames: int, start: int | None, stop: int | None, step: int 
         raise ValueError(f"frame step {step}: must be positive")
     frames = np.arange(n_frames)[slice(start, stop, step)]
     if len(frames) == 0:
-        fmt = lambda v: "" if v is None else str(v)  # noqa: E731
+        spec = ":".join("" if v is None else str(v) for v in (start, stop))
+        spec += "" if step is None else f":{step}"
         reason = f"selects no frame of the {n_frames} in the trajectory (0-{n_frames - 1})"
-        raise NothingToCompute(f"frames {fmt(start)}:{fmt(stop)}:{fmt(step)}: {reason}",
-                               option="frames", reason=reason)
+        raise NothingToCompute(f"frames {spec}: {reason}", option="frames", reason=reason)
     return frames
 
 
