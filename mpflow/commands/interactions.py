@@ -91,6 +91,18 @@ COMMAND = dict(
 )
 
 
+def _os_reason(exc: BaseException) -> str:
+    """The system's words for an I/O error (pyarrow wraps them as "... [errno 27] ...")."""
+    import os
+    import re
+
+    code = getattr(exc, "errno", None)
+    if not code:
+        found = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(found.group(1)) if found else None
+    return os.strerror(code) if code else first_line(exc)
+
+
 def _read_universe(topology: Path, trajectory: list[Path]):
     import MDAnalysis as mda
 
@@ -200,8 +212,8 @@ def interactions_command(
     try:
         write_table(table, out)
     except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
-        fail(f"cannot write {out}: {reason} (nothing written; any previous file is unchanged)", 1)
+        fail(f"cannot write {out}: {_os_reason(exc)} (nothing written; any previous file is "
+             "unchanged)", 1)
     meta = table_metadata(table)
     n_frames = meta["frames"]["count"]
     if meta.get("frames_made_whole"):

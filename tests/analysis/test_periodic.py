@@ -26,7 +26,7 @@ from mpflow.analysis.interactions import (
 )
 from mpflow.analysis.periodic import WholeMolecules
 
-from analysis_helpers import mini_universe
+from analysis_helpers import mini_universe, write_wrapped
 
 KEY_COLUMNS = ["frame", "type", "chain_a", "resid_a", "atoms_a", "chain_b", "resid_b", "atoms_b"]
 
@@ -37,24 +37,12 @@ def _quiet_universe(*files, **kw):
         return mda.Universe(*[str(f) for f in files], **kw)
 
 
-def _wrap_broken(u, frames, path, shift_frac=0.5):
-    """Write ``frames`` of ``u`` to ``path`` moved by ``shift_frac`` of the box from centred, every
-    atom wrapped into the box: molecules cross the box faces."""
-    with mda.Writer(str(path), n_atoms=u.atoms.n_atoms) as w:
-        for ts in u.trajectory[frames]:
-            box = ts.dimensions[:3]
-            pos = ts.positions - u.atoms.center_of_geometry() + shift_frac * box + box / 2
-            ts.positions = np.mod(pos, box)
-            w.write(u.atoms)
-    return path
-
-
 @pytest.fixture(scope="module")
 def broken_gpcr(tmp_path_factory):
     import prolif.datafiles as data
 
     u = _quiet_universe(data.TOP, data.TRAJ)
-    path = _wrap_broken(u, slice(0, 4), tmp_path_factory.mktemp("pbc") / "broken.trr")
+    path = write_wrapped(u, slice(0, 4), tmp_path_factory.mktemp("pbc") / "broken.trr")
     return data.TOP, path
 
 
@@ -136,7 +124,7 @@ def test_gro_helix_crossing_the_box_is_one_chain(tmp_path):
     no bonds): one chain, made whole."""
     u = to_universe(build_oligomer(WZA_LIKE_SEQUENCE, 1, 0.0, hydrogens=True))
     u.dimensions = np.array([60.0, 60.0, 60.0, 90.0, 90.0, 90.0], dtype=np.float32)
-    gro = _wrap_broken(u, slice(0, 1), tmp_path / "helix.gro")
+    gro = write_wrapped(u, slice(0, 1), tmp_path / "helix.gro")
     g = _quiet_universe(gro)
     with pytest.raises(NothingToCompute, match="both only chain A"):
         compute_interactions(g)
