@@ -31,45 +31,59 @@ _SEARCH_SLACK_A = 1e-4
 
 
 class BoxInfo:
-    """One frame's box: vectors, inverse, heights between opposite faces (None: no box)."""
+    """One frame's box: vectors, inverse, heights between opposite faces (``mat`` None: no box)."""
 
     def __init__(self, box):
         self.mat = box_matrix(box)
         self.box = np.asarray(box, dtype=np.float32) if self.mat is not None else None
         if self.mat is not None:
             self.inv = np.linalg.inv(self.mat)
-            self.orthorhombic = bool(np.allclose(self.mat, np.diag(np.diag(self.mat))))
+            self.orthorhombic = not np.any(self.mat - np.diag(np.diag(self.mat)))
             volume = abs(np.linalg.det(self.mat))
             self.heights = volume / np.linalg.norm(
                 np.cross(self.mat[[1, 2, 0]], self.mat[[2, 0, 1]]), axis=1)
 
-    def fractional_extent(self, points: np.ndarray) -> np.ndarray:
-        """Extent of ``points`` along each box direction, in box fractions."""
-        if len(points) == 0:
-            return np.zeros(3)
+    def tree_search_is_exact(self, lo: np.ndarray, hi: np.ndarray, cutoff: float) -> bool:
+        """True when points inside the Cartesian bounding box ``lo``-``hi`` have no periodic image
+        within ``cutoff`` of one another (their extent along each box direction plus ``cutoff``
+        fits in the box; for a triclinic box the corners of the bounding box are used)."""
+        if self.mat is None:
+            return True
         if self.orthorhombic:
-            return (points.max(axis=0) - points.min(axis=0)) / np.diag(self.mat)
-        frac = points @ self.inv
-        return frac.max(axis=0) - frac.min(axis=0)
+            extent = (hi - lo) / np.diag(self.mat)
+        else:
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                                for z in (lo[2], hi[2])])
+            frac = corners @ self.inv
+            extent = frac.max(axis=0) - frac.min(axis=0)
+        return bool(np.all((1.0 - extent) * self.heights >= cutoff))
 
-    def tree_search_is_exact(self, extent: np.ndarray, cutoff: float) -> bool:
-        """True when points of fractional ``extent`` have no periodic image within ``cutoff``."""
-        return self.mat is None or bool(np.all((1.0 - extent) * self.heights >= cutoff))
+
+def _tree(x: np.ndarray) -> cKDTree:
+    # unbalanced, non-compact nodes: built in a fraction of the default time; queries stay fast
+    return cKDTree(x, balanced_tree=False, compact_nodes=False)
 
 
-def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float, box: BoxInfo,
-                 direct: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, d): pairs within ``cutoff`` (minimum image), i into ``xa``, j into ``xb``; with
-    ``xb=None`` the unordered pairs i < j of ``xa`` with itself.  ``direct``: a k-d tree search
-    without the box is exact (see :meth:`BoxInfo.tree_search_is_exact`)."""
+def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float,
+                 box: BoxInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(i, j, d, direct): pairs within ``cutoff`` (minimum image), i into ``xa``, j into ``xb``;
+    with ``xb=None`` the unordered pairs i < j of ``xa`` with itself.  ``direct``: the points
+    were compact enough for a k-d tree search without the box (exact, and several times faster
+    than a box-aware grid), else MDAnalysis' ``capped_distance`` with the box was used."""
     r = cutoff + _SEARCH_SLACK_A
+    ta = _tree(xa)
+    tb = _tree(xb) if xb is not None else None
+    lo, hi = ta.mins, ta.maxes
+    if tb is not None:
+        lo, hi = np.minimum(lo, tb.mins), np.maximum(hi, tb.maxes)
+    direct = box.tree_search_is_exact(lo, hi, r)
     if direct:
-        if xb is None:
-            pairs = cKDTree(xa).query_pairs(r, output_type="ndarray").astype(np.int64)
+        if tb is None:
+            pairs = ta.query_pairs(r, output_type="ndarray").astype(np.int64)
             i, j = pairs[:, 0], pairs[:, 1]
             d = np.linalg.norm(xa[i] - xa[j], axis=1)
         else:
-            res = cKDTree(xa).sparse_distance_matrix(cKDTree(xb), r, output_type="ndarray")
+            res = ta.sparse_distance_matrix(tb, r, output_type="ndarray")
             i, j, d = res["i"].astype(np.int64), res["j"].astype(np.int64), res["v"]
     else:
         if xb is None:
@@ -79,7 +93,7 @@ def pairs_within(xa: np.ndarray, xb: np.ndarray | None, cutoff: float, box: BoxI
                                        box=box.box)
         i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     keep = d <= cutoff
-    return i[keep], j[keep], d[keep]
+    return i[keep], j[keep], d[keep], direct
 
 
 class PairSearch:
@@ -100,15 +114,16 @@ class PairSearch:
         self.chain, self.resid = chain, resid
         self.intra, self.min_sep = intra, min_sep
 
-    def search(self, positions: np.ndarray, cutoff: float, box: BoxInfo, direct: bool):
+    def search(self, positions: np.ndarray, cutoff: float, box: BoxInfo):
+        """(i, j, d, direct): see :func:`pairs_within`; i, j are item indices."""
         if len(self.ia) == 0 or len(self.ib) == 0 or cutoff <= 0:
             z = np.zeros(0, np.int64)
-            return z, z, np.zeros(0)
+            return z, z, np.zeros(0), True
         if self.mode == "disjoint":
-            i, j, d = pairs_within(positions[self.ia], positions[self.ib], cutoff, box, direct)
+            i, j, d, direct = pairs_within(positions[self.ia], positions[self.ib], cutoff, box)
             i, j = self.ia[i], self.ib[j]
         else:
-            i, j, d = pairs_within(positions[self.iu], None, cutoff, box, direct)
+            i, j, d, direct = pairs_within(positions[self.iu], None, cutoff, box)
             i, j = self.iu[i], self.iu[j]
             if self.mode == "overlap":
                 ab = self.in_a[i] & self.in_b[j]
@@ -122,7 +137,7 @@ class PairSearch:
             keep = ~same | (np.abs(self.resid[i] - self.resid[j]) >= self.min_sep)
         else:
             keep = ~same
-        return i[keep], j[keep], d[keep]
+        return i[keep], j[keep], d[keep], direct
 
 
 class FrameContext:
@@ -134,25 +149,18 @@ class FrameContext:
         self.box_info = BoxInfo(box)
         self.box = np.asarray(box, dtype=np.float64) if self.box_info.mat is not None else None
         self.cache: dict = {}
-        self._extent = None
+        #: every search so far was direct (no periodic image near): vectors need no minimum image
+        self.direct = True
         self._atom_pairs: dict[str, tuple] = {}
         self._group_positions = None
         self._group_pairs = None
 
     def minimize(self, v: np.ndarray) -> np.ndarray:
-        """Minimum-image form of displacement vectors ``v`` (unchanged without a box)."""
-        if self.box is None or len(v) == 0:
+        """Minimum-image form of displacement vectors ``v`` between candidates of this frame's
+        searches (unchanged without a box, or when the searched points sat in one image)."""
+        if self.box is None or self.direct or len(v) == 0:
             return v
         return minimize_vectors(np.ascontiguousarray(v, dtype=np.float64), self.box)
-
-    def direct_search(self, cutoff: float) -> bool:
-        """Whether a search without the box is exact this frame: the selected atoms (and so the
-        group centroids inside them) sit in one periodic image with ``cutoff`` to spare."""
-        if self.box is None:
-            return True
-        if self._extent is None:
-            self._extent = self.box_info.fractional_extent(self.positions[self.tables.union_idx])
-        return self.box_info.tree_search_is_exact(self._extent, cutoff + _SEARCH_SLACK_A)
 
     def atom_pairs(self, atom_set: str = "heavy"):
         """(i, j, d): unordered atom pairs of ``atom_set`` within its cut-off, i on the sel-a side."""
@@ -160,8 +168,12 @@ class FrameContext:
         if got is None:
             t = self.tables
             cut = t.atom_cutoff[atom_set]
-            got = t.atom_search[atom_set].search(self.positions, cut, self.box_info,
-                                                 self.direct_search(cut))
+            for it in t.atom_cutoff_types[atom_set]:
+                extra = it.frame_cutoff_A(self)
+                if extra is not None:
+                    cut = max(cut, extra)
+            *got, direct = t.atom_search[atom_set].search(self.positions, cut, self.box_info)
+            self.direct &= direct
             self._atom_pairs[atom_set] = got
         return got
 
@@ -186,9 +198,9 @@ class FrameContext:
         kinds one orientation per pair (sel-a group first), or both with ``both=True``."""
         t = self.tables
         if self._group_pairs is None:
-            self._group_pairs = t.group_search.search(self.group_positions, t.group_cutoff,
-                                                      self.box_info,
-                                                      self.direct_search(t.group_cutoff))
+            *self._group_pairs, direct = t.group_search.search(self.group_positions,
+                                                               t.group_cutoff, self.box_info)
+            self.direct &= direct
         i, j, d = self._group_pairs
         k = t.group_kind
         k1, k2 = t.group_kinds.index(kind_1), t.group_kinds.index(kind_2)
@@ -219,8 +231,7 @@ class FrameContext:
         pa = self.positions[np.maximum(ra, 0)]
         pb = self.positions[np.maximum(rb, 0)]
         diff = pa[:, :, None, :] - pb[:, None, :, :]
-        if self.box is not None:
-            diff = self.minimize(diff.reshape(-1, 3)).reshape(diff.shape)
+        diff = self.minimize(diff.reshape(-1, 3)).reshape(diff.shape)
         d2 = np.einsum("kabx,kabx->kab", diff, diff)
         valid = (ra >= 0)[:, :, None] & (rb >= 0)[:, None, :]
         d2 = np.where(valid, d2, np.inf)

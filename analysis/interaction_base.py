@@ -172,6 +172,11 @@ class Interaction:
         """The largest distance this type needs from the shared neighbour search."""
         return float(self.distance_max_A)  # type: ignore[attr-defined]
 
+    def frame_cutoff_A(self, frame: "FrameContext") -> float | None:
+        """A larger cut-off this type needs from the shared atom search in this frame (None: the
+        topology-time :meth:`search_cutoff_A` suffices)."""
+        return None
+
     def detect(self, frame: "FrameContext") -> Hits:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -274,21 +274,50 @@ class VdWContact(AtomDistanceInteraction):
 
     def __init__(self, criteria: str = "mpflow", **overrides: float):
         super().__init__(criteria, **overrides)
-        role = "all" if criteria == "prolif" else "heavy"
-        self.roles = (role, role)
-        self.search_atoms = role
+        # prolif: every atom counts, hydrogens included.  The shared heavy-atom search finds the
+        # pairs of anchors (heavy atoms, and hydrogens bonded to none) close enough for any of
+        # their atoms to touch (see frame_cutoff_A); each pair is expanded to anchor + hydrogens
+        self.with_hydrogens = criteria == "prolif"
+        self.roles = ("anchor", "anchor") if self.with_hydrogens else ("heavy", "heavy")
 
     def search_cutoff_A(self, tables: "InteractionTables") -> float:
         r = tables.props.vdw_radius[tables.union_mask & tables.props.roles[self.roles[0]]]
         return 2 * float(np.nanmax(r)) + self.tolerance_A if len(r) else self.tolerance_A
+
+    def frame_cutoff_A(self, frame: "FrameContext") -> float | None:
+        """prolif: anchors within this distance can carry touching atoms: a hydrogen's contact
+        distance (its radius + the other's + tolerance) plus the bond(s) to its anchor, with the
+        frame's longest hydrogen bond."""
+        t = frame.tables
+        if not self.with_hydrogens or len(t.h_child) == 0:
+            return None
+        pos = frame.positions
+        b = float(np.sqrt(np.max(np.einsum("ij,ij->i", pos[t.h_child] - pos[t.h_parent],
+                                           pos[t.h_child] - pos[t.h_parent]))))
+        r = t.props.vdw_radius
+        r_h = float(np.max(r[t.h_child]))
+        r_any = float(np.nanmax(r[t.union_mask]))
+        return max(r_h + r_any + self.tolerance_A + b, 2 * r_h + self.tolerance_A + 2 * b)
 
     def detect(self, frame: "FrameContext") -> Hits:
         t = frame.tables
         i, j, d = frame.atom_pairs(self.search_atoms)
         r = t.props.vdw_radius
         role = t.props.roles[self.roles[0]]
-        m = role[i] & role[j] & (d <= r[i] + r[j] + self.tolerance_A)
-        return self.residue_hits(frame, i[m], j[m], d[m])
+        m = role[i] & role[j]
+        if not self.with_hydrogens:
+            m &= d <= r[i] + r[j] + self.tolerance_A
+            return self.residue_hits(frame, i[m], j[m], d[m])
+        mi, mj = t.h_members[i[m]], t.h_members[j[m]]  # (k, 5): anchor, its hydrogens
+        pi = frame.positions[np.maximum(mi, 0)]
+        pj = frame.positions[np.maximum(mj, 0)]
+        diff = frame.minimize((pi[:, :, None, :] - pj[:, None, :, :]).reshape(-1, 3))
+        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff)).reshape(len(mi), 5, 5)
+        limit = r[np.maximum(mi, 0)][:, :, None] + r[np.maximum(mj, 0)][:, None, :] \
+            + self.tolerance_A
+        hit = (mi >= 0)[:, :, None] & (mj >= 0)[:, None, :] & (dist <= limit)
+        k, p, q = np.nonzero(hit)
+        return self.residue_hits(frame, mi[k, p], mj[k, q], dist[k, p, q])
 
 
 def _in_window(a: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -25,16 +25,18 @@ overlapping ones (default ``protein`` against ``protein``) the row is turned so 
 rather than -1, and for offsets 0 / None / dimers so that (resid, atom rank) of *a* is the
 smaller.  Symmetric copies in a C_n ring therefore share one key (:func:`interaction_keys`).
 
-Parallel runs (:func:`compute_interactions` with ``n_jobs``): the topology tables are built once
-in the calling process and shipped with a pickled trajectory reader to the workers; the calling
-process computes the first chunk itself.  Workers are forked when the caller has no other thread,
-else started by a fork server.
+Parallel runs (:func:`compute_interactions` with ``n_jobs``): the topology tables are built once,
+in the calling process, which computes the first chunk of frames itself while the workers do the
+others.  When the caller runs no other thread the workers are forked and inherit the tables
+(nothing rebuilt or copied; each opens its own trajectory reader); otherwise (e.g. inside a
+Prefect task) a fork server starts them and the tables and a reader are shipped pickled.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -162,42 +164,57 @@ class FrameRunner:
             chunks.append((frame, time, code, hits))
         return chunks, repaired
 
-    def build_table(self, chunks: list) -> pd.DataFrame:
-        t = self.tables
+    @staticmethod
+    def pack(chunks: list) -> dict[str, np.ndarray]:
+        """Chunks as one set of row arrays (cheap to send between processes)."""
         if not chunks:
-            return empty_table()
+            return {}
         lens = np.array([len(h) for *_, h in chunks])
 
         def cat(attr):
             return np.concatenate([getattr(h, attr) for *_, h in chunks])
 
-        a, b = cat("a"), cat("b")
-        hyd = cat("hydrogen")
+        return {
+            "frame": np.repeat([c[0] for c in chunks], lens).astype(np.int64),
+            "time": np.repeat([c[1] for c in chunks], lens).astype(np.float64),
+            "code": np.repeat([c[2] for c in chunks], lens).astype(np.int64),
+            "fallback": np.repeat([h.fallback for *_, h in chunks], lens).astype(bool),
+            **{k: cat(k) for k in ("a", "b", "label_a", "label_b", "distance", "angle",
+                                   "hydrogen")},
+        }
+
+    def build_table(self, packed: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+        """The table from packed row arrays (see :meth:`pack`), in the given order."""
+        t = self.tables
+        packed = [p for p in packed if p]
+        if not packed:
+            return empty_table()
+        rows = {k: np.concatenate([p[k] for p in packed]) for k in packed[0]}
+        a, b, hyd = rows["a"], rows["b"], rows["hydrogen"]
         names = t.labels.values
         ca, cb = t.chain[a], t.chain[b]
         off = self.offsets[ca, cb].astype(np.int64)
         offset = pd.array(off, dtype="Int64")
         offset[off == OFFSET_NONE] = pd.NA
         df = pd.DataFrame({
-            "frame": np.repeat([c[0] for c in chunks], lens).astype(np.int64),
-            "time_ps": np.repeat([c[1] for c in chunks], lens).astype(np.float64),
-            "type": pd.Categorical.from_codes(np.repeat([c[2] for c in chunks], lens),
-                                              dtype=TYPE_DTYPE),
+            "frame": rows["frame"],
+            "time_ps": rows["time"],
+            "type": pd.Categorical.from_codes(rows["code"], dtype=TYPE_DTYPE),
             "chain_a": sorted_categorical(ca, t.chain_names),
             "resid_a": t.resid[a],
             "resname_a": sorted_categorical(t.resname_code[a], t.resnames),
-            "atoms_a": sorted_categorical(cat("label_a"), names),
+            "atoms_a": sorted_categorical(rows["label_a"], names),
             "index_a": a,
             "chain_b": sorted_categorical(cb, t.chain_names),
             "resid_b": t.resid[b],
             "resname_b": sorted_categorical(t.resname_code[b], t.resnames),
-            "atoms_b": sorted_categorical(cat("label_b"), names),
+            "atoms_b": sorted_categorical(rows["label_b"], names),
             "index_b": b,
             "hydrogen": sorted_categorical(np.where(hyd >= 0, t.atom_label[hyd], -1), names),
             "offset": offset,
-            "distance_A": cat("distance").astype(np.float32),
-            "angle_deg": cat("angle").astype(np.float32),
-            "fallback": np.repeat([h.fallback for *_, h in chunks], lens).astype(bool),
+            "distance_A": rows["distance"].astype(np.float32),
+            "angle_deg": rows["angle"].astype(np.float32),
+            "fallback": rows["fallback"],
         })
         return apply_schema(df)
 
@@ -289,7 +306,7 @@ class InteractionAnalysis(AnalysisBase):
         self._made_whole += repaired
 
     def _conclude(self):
-        table = self._runner.build_table(self._chunks)
+        table = self._runner.build_table([self._runner.pack(self._chunks)])
         table.attrs[METADATA_KEY] = _metadata(self._runner, frames=np.array(self._frames),
                                               made_whole=self._made_whole, **self._options)
         self.results.table = table
@@ -306,25 +323,83 @@ def first_frame_ring_order(tables: InteractionTables, ts) -> list[str]:
 
 
 # --------------------------------------------------------------------------- chunks, processes
-def _run_chunk(runner: FrameRunner, reader, frames: np.ndarray) -> tuple[list, int]:
+def _run_chunk(runner: FrameRunner, reader, frames: np.ndarray) -> tuple[dict, int]:
+    """Packed rows of ``frames`` read with ``reader``, and how many frames were made whole."""
     chunks: list = []
     made_whole = 0
     for ts in reader[frames]:
         got, repaired = runner.process(ts.frame, ts.time, ts.positions, ts.dimensions)
         chunks += got
         made_whole += repaired
-    return chunks, made_whole
+    return runner.pack(chunks), made_whole
 
 
-def _mp_context():
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
+def _forked_worker(runner: FrameRunner, trajectory, frames: np.ndarray, conn) -> None:
+    """Worker body in a forked child: its own reader (the inherited file handle is shared with the
+    parent), the chunk, the packed rows back through ``conn``."""
+    try:
+        reader = pickle.loads(pickle.dumps(trajectory))
+        conn.send(("ok", _run_chunk(runner, reader, frames)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        try:
+            conn.send(("error", exc))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+def _run_forked(runner: FrameRunner, trajectory, parts: list[np.ndarray]) -> list:
+    """Chunks 1.. in forked children (they inherit the runner: nothing to rebuild or unpickle),
+    chunk 0 here, at the same time."""
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for part in parts[1:]:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_forked_worker, args=(runner, trajectory, part, send),
+                               daemon=True)
+            proc.start()
+            send.close()
+            children.append((proc, recv))
+        results = [_run_chunk(runner, trajectory, parts[0])]
+        for proc, recv in children:
+            try:
+                status, payload = recv.recv()
+            except EOFError:
+                proc.join()
+                raise RuntimeError(f"interaction worker process died (exit code {proc.exitcode})")
+            if status == "error":
+                raise payload
+            results.append(payload)
+        return results
+    finally:
+        for proc, recv in children:
+            recv.close()
+            if proc.is_alive():
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+def _run_pool(runner: FrameRunner, trajectory, parts: list[np.ndarray]) -> list:
+    """Chunks 1.. in fork-server (or spawned) workers, which unpickle the shipped runner and
+    reader; chunk 0 here, at the same time."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["mpflow.analysis.interactions"])
-        return ctx
-    return multiprocessing.get_context("spawn")  # pragma: no cover - not Linux
+    else:  # pragma: no cover - not Linux
+        ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=ctx) as pool:
+        futures = [pool.submit(_run_chunk, runner, trajectory, p) for p in parts[1:]]
+        results = [_run_chunk(runner, trajectory, parts[0])]
+        return results + [f.result() for f in futures]
+
+
+def _can_fork() -> bool:
+    """Forking is safe (and fastest) when this process runs no other thread."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein",
@@ -364,15 +439,13 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
         parts = [p for p in np.array_split(frames, workers) if len(p)]
         if len(parts) == 1:
             results = [_run_chunk(runner, trajectory, frames)]
+        elif _can_fork():
+            results = _run_forked(runner, trajectory, parts)
         else:
-            with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=_mp_context()) as pool:
-                futures = [pool.submit(_run_chunk, runner, trajectory, p) for p in parts[1:]]
-                results = [_run_chunk(runner, trajectory, parts[0])]
-                results += [f.result() for f in futures]
+            results = _run_pool(runner, trajectory, parts)
     finally:
         trajectory[original_frame]
-    chunks = [c for got, _ in results for c in got]
-    table = runner.build_table(chunks)
+    table = runner.build_table([packed for packed, _ in results])
     table.attrs[METADATA_KEY] = _metadata(
         runner, sel_a=sel_a, sel_b=sel_b, intra=intra, min_residue_separation=min_residue_separation,
         chain_attr=chain_attr, ring_sel=ring_sel, frames=frames,

@@ -40,6 +40,17 @@ def box_matrix(box) -> np.ndarray | None:
     return np.asarray(triclinic_vectors(box), dtype=np.float64)
 
 
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Index pairs (k, 2) sorted within each pair, each pair once, in lexicographic order (a
+    PDB's CONECT records list every bond from both ends)."""
+    pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
+    if len(pairs) == 0:
+        return pairs
+    stride = np.int64(pairs.max()) + 1
+    keys = np.unique(pairs[:, 0] * stride + pairs[:, 1])
+    return np.stack([keys // stride, keys % stride], axis=1)
+
+
 def guess_bonds(positions: np.ndarray, elements: np.ndarray, indices: np.ndarray, box) -> np.ndarray:
     """(k, 2) bonds (universe indices) among ``indices`` from their distances (minimum image).
 
@@ -63,8 +74,7 @@ def guess_bonds(positions: np.ndarray, elements: np.ndarray, indices: np.ndarray
                                     max_cutoff=2.0 * float(r.max()), min_cutoff=BOND_LOWER_A,
                                     box=box if box_matrix(box) is not None else None)
     keep = d < BOND_FUDGE * (r[pairs[:, 0]] + r[pairs[:, 1]])
-    out = np.sort(indices[pairs[keep]], axis=1)
-    return out[np.lexsort((out[:, 1], out[:, 0]))] if len(out) else out.reshape(0, 2)
+    return unique_pairs(indices[pairs[keep]])
 
 
 class WholeMolecules:
@@ -103,8 +113,9 @@ class WholeMolecules:
         if mat is None or len(self.bond_i) == 0:
             return False
         d = positions[self.bond_j] - positions[self.bond_i]
-        if np.allclose(mat, np.diag(np.diag(mat))):
-            return bool(np.any(np.abs(d) > 0.5 * np.diag(mat).astype(d.dtype)))
+        if not np.any(mat - np.diag(np.diag(mat))):  # orthorhombic: compare with half the edges
+            np.abs(d, out=d)
+            return bool((d > (0.5 * np.diag(mat)).astype(d.dtype)).any())
         return bool(np.any(np.abs(d @ np.linalg.inv(mat)) > 0.5))
 
     def make_whole(self, positions: np.ndarray, box) -> np.ndarray:

@@ -220,8 +220,10 @@ def hydrogen_table(bonds: np.ndarray, is_h: np.ndarray, selected: np.ndarray, po
         k = order[first]
         heavy_of = np.concatenate([heavy_of, heavy_idx[p[k, 1]]])
         h_of = np.concatenate([h_of, loose[p[k, 0]]])
-    pairs = np.unique(np.stack([heavy_of, h_of], axis=1), axis=0)  # sorted, each bond once
-    heavy_of, h_of = pairs[:, 0], pairs[:, 1]
+    if len(heavy_of):  # sorted by heavy atom then hydrogen, each bond once
+        stride = np.int64(n)
+        keys = np.unique(heavy_of * stride + h_of)
+        heavy_of, h_of = keys // stride, keys % stride
     if len(heavy_of):
         start = np.r_[0, np.flatnonzero(np.diff(heavy_of)) + 1]
         rank = np.arange(len(heavy_of)) - np.repeat(start, np.diff(np.r_[start, len(heavy_of)]))

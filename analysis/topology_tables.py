@@ -21,11 +21,12 @@ worker processes (it keeps no reference to the Universe):
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from mpflow.analysis.frame_geometry import PairSearch
 from mpflow.analysis.interaction_base import GROUP_TABLES, Interaction
-from mpflow.analysis.periodic import ResidueSpanCheck, WholeMolecules, guess_bonds
+from mpflow.analysis.periodic import ResidueSpanCheck, WholeMolecules, guess_bonds, unique_pairs
 from mpflow.analysis.residue_tables import AtomProperties, atom_properties, elements_of
 from mpflow.analysis.ring_order import chain_labels, ring_order_from_positions
 
@@ -86,8 +87,7 @@ def _topology_bonds(universe) -> np.ndarray:
         raise
     except Exception:  # noqa: BLE001 - a private layout we do not know: the public route
         return np.asarray(universe.bonds.indices, dtype=np.int64).reshape(-1, 2)
-    b = np.sort(np.asarray(values, dtype=np.int64).reshape(-1, 2), axis=1)
-    return np.unique(b, axis=0)  # a PDB's CONECT records list every bond from both ends
+    return unique_pairs(np.asarray(values, dtype=np.int64).reshape(-1, 2))
 
 
 class InteractionTables:
@@ -149,10 +149,12 @@ class InteractionTables:
             universe, union.indices, criteria=criteria, bonds=ub, molecule_bonds=ub[same_side],
             box=box)
 
+        self._anchors()
+
         # strings
-        uniq, inverse = np.unique(self.names.astype(str), return_inverse=True)
+        codes, uniq = pd.factorize(self.names)
         self.labels = Labels([str(s) for s in uniq])
-        self.atom_label = inverse.astype(np.int64)
+        self.atom_label = codes.astype(np.int64)
         self.group_label = self.atom_label.copy()
         g = self.props.charge_group
         used = np.flatnonzero(g >= 0)
@@ -220,6 +222,26 @@ class InteractionTables:
             self.whole = None
             self.span_check = ResidueSpanCheck(idx, self.resindex)
 
+    def _anchors(self) -> None:
+        """Anchors: selected heavy atoms, and selected hydrogens bonded to none.  ``h_members``
+        (n_atoms, 5): an anchor, then its selected hydrogens (-1 padded); ``h_child``/``h_parent``:
+        every selected hydrogen with its anchor (for the per-frame hydrogen bond-length bound)."""
+        p = self.props
+        sel = self.union_mask
+        hyd = np.where(sel[np.maximum(p.hydrogens, 0)], p.hydrogens, -1)
+        heavy = p.roles["heavy"] & sel
+        hyd[~heavy] = -1
+        has_parent = np.zeros(self.n_atoms, bool)
+        has_parent[hyd[hyd >= 0]] = True
+        is_h = sel & ~p.roles["heavy"]
+        anchor = heavy | (is_h & ~has_parent)
+        p.roles["anchor"] = anchor
+        self.h_members = np.concatenate([np.where(anchor, np.arange(self.n_atoms), -1)[:, None],
+                                         hyd], axis=1)
+        rows, cols = np.nonzero(hyd >= 0)
+        self.h_parent = rows.astype(np.int64)
+        self.h_child = hyd[rows, cols].astype(np.int64)
+
     def _check_pairs_possible(self) -> None:
         if self.intra:
             return
@@ -245,10 +267,13 @@ class InteractionTables:
             sets[it.search_atoms] = (mask, max(cut, it.search_cutoff_A(self)))
         self.atom_search: dict[str, PairSearch] = {}
         self.atom_cutoff: dict[str, float] = {}
+        self.atom_cutoff_types: dict[str, list[Interaction]] = {}
         for name, (mask, cut) in sets.items():
             self.atom_search[name] = PairSearch(self.in_a & mask, self.in_b & mask, self.chain,
                                                 self.resid, self.intra, min_sep)
             self.atom_cutoff[name] = cut
+            self.atom_cutoff_types[name] = [it for it in interactions
+                                            if it.level == "atoms" and it.search_atoms == name]
 
     def _groups(self, interactions: list[Interaction], min_sep: int) -> None:
         """Build and stack the group tables the enabled types declare."""

@@ -79,6 +79,26 @@ def test_two_processes_equal_one(prolif_universe, criteria):
     assert table_metadata(one) == table_metadata(two)
 
 
+def test_workers_started_by_a_fork_server_when_threads_run(prolif_universe):
+    """With another thread alive (as inside a Prefect task) forking is unsafe: the workers come
+    from a fork server and get the tables and a reader pickled.  Same table."""
+    import threading
+
+    from mpflow.analysis import interactions
+
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)
+    helper.start()
+    try:
+        assert not interactions._can_fork()
+        two = compute_interactions(prolif_universe, A, B, start=0, stop=12, n_jobs=2)
+    finally:
+        stop.set()
+        helper.join()
+    one = compute_interactions(prolif_universe, A, B, start=0, stop=12)
+    pd.testing.assert_frame_equal(_sorted(one), _sorted(two))
+
+
 def test_a_chunk_is_a_slice_of_the_whole(prolif_universe, ab_table):
     chunk = interactions_for_frames(prolif_universe, (10, 20, 1), sel_a=A, sel_b=B)
     whole = ab_table[(ab_table["frame"] >= 10) & (ab_table["frame"] < 20)]
