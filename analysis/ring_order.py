@@ -30,10 +30,11 @@ def chain_labels(atoms, attr: str = "auto", bonds: np.ndarray | None = None) -> 
     """Chain label per atom of ``atoms``, from the topology only (a box crossing is never a break).
 
     ``attr``: ``chainIDs``, ``segids``, ``molnums`` (GROMACS TPR molecules) or ``fragments``
-    (connected components of ``bonds``, indices into the universe).  ``auto``: the first of
-    chainIDs, segids, molnums that splits ``atoms`` into more than one value, else the bonded
-    fragments (``ValueError`` when there are no bonds).  Molecule and fragment labels are letters
-    in order of first atom (``M<k>`` beyond 26).
+    (connected components of ``bonds``, indices into the universe; default: the topology's bonds,
+    else bonds guessed with the box, see :func:`mpflow.analysis.periodic.bonds_of`).  ``auto``:
+    the first of chainIDs, segids, molnums that splits ``atoms`` into more than one value, else
+    the bonded fragments (``ValueError`` when no bonds can be had).  Molecule and fragment labels
+    are letters in order of first atom (``M<k>`` beyond 26).
     """
     if attr not in ("auto", "chainIDs", "segids", "molnums", "fragments"):
         raise ValueError(f"chain attribute {attr!r} unknown; valid: auto, chainIDs, segids, "
@@ -58,8 +59,12 @@ def chain_labels(atoms, attr: str = "auto", bonds: np.ndarray | None = None) -> 
 
 def _fragment_letters(atoms, bonds: np.ndarray | None) -> np.ndarray:
     if bonds is None:
-        raise ValueError("no chain ids, segments or molecules tell the chains apart and there are "
-                         "no bonds to find them")
+        from mpflow.analysis.periodic import bonds_of
+
+        bonds, _, error = bonds_of(atoms)
+        if bonds is None:
+            raise ValueError("no chain ids, segments or molecules tell the chains apart and the "
+                             f"bonds that would cannot be known: {error}")
     return _letters(bonded_components(atoms.indices, bonds))
 
 

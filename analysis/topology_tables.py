@@ -26,8 +26,8 @@ from scipy import sparse
 
 from mpflow.analysis.frame_geometry import PairSearch
 from mpflow.analysis.interaction_base import GROUP_TABLES, Interaction
-from mpflow.analysis.periodic import ResidueSpanCheck, WholeMolecules, guess_bonds, unique_pairs
-from mpflow.analysis.residue_tables import AtomProperties, atom_properties, elements_of
+from mpflow.analysis.periodic import ResidueSpanCheck, WholeMolecules, bonds_of
+from mpflow.analysis.residue_tables import AtomProperties, atom_properties
 from mpflow.analysis.ring_order import chain_labels, ring_order_from_positions
 
 
@@ -77,17 +77,6 @@ def _select(universe, option: str, selection: str):
     if ag.n_atoms == 0:
         raise SelectionProblem(option, selection, "matches no atom")
     return ag
-
-
-def _topology_bonds(universe) -> np.ndarray:
-    """(k, 2) bond indices of the topology (AttributeError when it has none)."""
-    try:  # the raw bond list: building MDAnalysis' Bond objects costs ~20 ms per 5,000 bonds
-        values = universe._topology.bonds.values
-    except AttributeError:
-        raise
-    except Exception:  # noqa: BLE001 - a private layout we do not know: the public route
-        return np.asarray(universe.bonds.indices, dtype=np.int64).reshape(-1, 2)
-    return unique_pairs(np.asarray(values, dtype=np.int64).reshape(-1, 2))
 
 
 class InteractionTables:
@@ -185,42 +174,13 @@ class InteractionTables:
     # ------------------------------------------------------------------ bonds and boxes
     def _bonds_and_pbc(self, universe, labelled, positions, box) -> None:
         """Bonds among ``labelled`` atoms and the per-frame whole-molecule machinery."""
-        n = self.n_atoms
-        idx = labelled.indices
-        is_lab = np.zeros(n, bool)
-        is_lab[idx] = True
-        topo = None
-        try:
-            b = _topology_bonds(universe)
-            b = b[is_lab[b[:, 0]] & is_lab[b[:, 1]]]
-            # topology bonds count when every atom of a multi-atom residue takes part in one
-            counts = np.bincount(self.resindex[idx], minlength=universe.residues.n_residues)
-            need = idx[counts[self.resindex[idx]] > 1]
-            bonded = np.zeros(n, bool)
-            bonded[b.ravel()] = True
-            if len(b) and bonded[need].all():
-                topo = b
-        except (AttributeError, Exception):  # noqa: BLE001 - no bonds in this topology
-            topo = None
-        self.bonds_source = "topology"
-        self.bonds_error = None
-        if topo is None:
-            elements = np.full(n, "X", dtype=object)
-            elements[idx] = elements_of(labelled)
-            try:
-                topo = guess_bonds(positions, elements, idx, box)
-                self.bonds_source = "guessed"
-            except ValueError as exc:
-                topo = None
-                self.bonds_source = "none"
-                self.bonds_error = str(exc)
-        self.bonds = topo
-        if topo is not None:
-            self.whole: WholeMolecules | None = WholeMolecules(topo, n)
+        self.bonds, self.bonds_source, self.bonds_error = bonds_of(labelled, positions, box)
+        if self.bonds is not None:
+            self.whole: WholeMolecules | None = WholeMolecules(self.bonds, self.n_atoms)
             self.span_check: ResidueSpanCheck | None = None
         else:
             self.whole = None
-            self.span_check = ResidueSpanCheck(idx, self.resindex)
+            self.span_check = ResidueSpanCheck(labelled.indices, self.resindex)
 
     def _anchors(self) -> None:
         """Anchors: selected heavy atoms, and selected hydrogens bonded to none.  ``h_members``
