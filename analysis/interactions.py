@@ -79,6 +79,10 @@ class BrokenMolecules(ValueError):
     """A frame's molecules cross the periodic box and cannot be made whole (no bonds)."""
 
 
+class MoleculesMadeWhole(UserWarning):
+    """Some frames had molecules split across the periodic box; they were made whole."""
+
+
 def select_frames(n_frames: int, start: int | None, stop: int | None, step: int | None) -> np.ndarray:
     """Frame indices ``range(n_frames)[start:stop:step]``; :class:`NothingToCompute` when empty."""
     if step is not None and step <= 0:
@@ -220,7 +224,9 @@ class FrameRunner:
 
 
 def _metadata(runner: FrameRunner, *, sel_a, sel_b, intra, min_residue_separation, chain_attr,
-              ring_sel, frames: np.ndarray, made_whole: int) -> dict:
+              ring_sel) -> dict:
+    """How a table was made.  Only what is the same for every chunk of one analysis (no frame
+    numbers), so tables of chunks concatenated with pandas keep it."""
     from mpflow import __version__
 
     t = runner.tables
@@ -234,13 +240,16 @@ def _metadata(runner: FrameRunner, *, sel_a, sel_b, intra, min_residue_separatio
         "vicinity_A": t.vicinity_A,
         "sel_a": sel_a, "sel_b": sel_b, "intra": bool(intra),
         "min_residue_separation": int(min_residue_separation), "chain_attr": chain_attr,
-        "ring_sel": ring_sel, "ring_order": list(runner.ring_order),
-        "chains": list(t.chain_names), "bonds": t.bonds_source,
-        "frames": {"first": int(frames[0]), "last": int(frames[-1]), "count": int(len(frames))}
-        if len(frames) else {"first": None, "last": None, "count": 0},
-        "frames_made_whole": int(made_whole),
+        "ring_sel": ring_sel, "chains": list(t.chain_names), "bonds": t.bonds_source,
         "mpflow_version": __version__,
     }
+
+
+def _note_made_whole(made_whole: int, n_frames: int, tables: InteractionTables) -> None:
+    if made_whole:
+        warnings.warn(f"{made_whole} of {n_frames} frame(s) had molecules split across the "
+                      f"periodic box; made whole from the {tables.bonds_source} bonds",
+                      MoleculesMadeWhole, stacklevel=3)
 
 
 # --------------------------------------------------------------------------- MDAnalysis style
@@ -307,8 +316,8 @@ class InteractionAnalysis(AnalysisBase):
 
     def _conclude(self):
         table = self._runner.build_table([self._runner.pack(self._chunks)])
-        table.attrs[METADATA_KEY] = _metadata(self._runner, frames=np.array(self._frames),
-                                              made_whole=self._made_whole, **self._options)
+        table.attrs[METADATA_KEY] = _metadata(self._runner, **self._options)
+        _note_made_whole(self._made_whole, len(self._frames), self.tables)
         self.results.table = table
         self.results.frames_made_whole = self._made_whole
 
@@ -412,7 +421,10 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
     """The interaction table of ``universe`` over ``start:stop:step``, in ``n_jobs`` processes.
 
     ``criteria``: "mpflow" (default) or "prolif"; recorded with every type's parameters in
-    ``table.attrs[METADATA_KEY]`` (and by :func:`write_table` in the file).  The topology tables
+    ``table.attrs[METADATA_KEY]`` (and by :func:`write_table` in the file; the same for every
+    chunk of one analysis, so ``pd.concat`` of chunk tables keeps it).  Frames whose molecules
+    were split across the periodic box and made whole are reported with a
+    :class:`MoleculesMadeWhole` warning.  The topology tables
     are built once; the frame range is cut into contiguous chunks, the first computed here and
     the others in worker processes (``n_jobs=-1``: one per CPU; more than the CPUs is capped with
     a ``RuntimeWarning``).  The ring order is fixed from the first frame of the range so every
@@ -448,8 +460,8 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
     table = runner.build_table([packed for packed, _ in results])
     table.attrs[METADATA_KEY] = _metadata(
         runner, sel_a=sel_a, sel_b=sel_b, intra=intra, min_residue_separation=min_residue_separation,
-        chain_attr=chain_attr, ring_sel=ring_sel, frames=frames,
-        made_whole=sum(m for _, m in results))
+        chain_attr=chain_attr, ring_sel=ring_sel)
+    _note_made_whole(sum(m for _, m in results), len(frames), tables)
     return table
 
 

@@ -148,6 +148,7 @@ def interactions_command(
     from mpflow.analysis.interaction_base import make_interactions
     from mpflow.analysis.interactions import (
         BrokenMolecules,
+        MoleculesMadeWhole,
         NothingToCompute,
         SelectionProblem,
         check_writable,
@@ -190,8 +191,8 @@ def interactions_command(
 
     # 3. the run
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             table = compute_interactions(universe, sel_a, sel_b, type_names, params,
                                          criteria=crit, start=start, stop=stop, step=step,
                                          n_jobs=workers, intra=intra)
@@ -215,10 +216,10 @@ def interactions_command(
         fail(f"cannot write {out}: {_os_reason(exc)} (nothing written; any previous file is "
              "unchanged)", 1)
     meta = table_metadata(table)
-    n_frames = meta["frames"]["count"]
-    if meta.get("frames_made_whole"):
-        typer.echo(f"note: {meta['frames_made_whole']} of {n_frames} frame(s) had molecules split "
-                   f"across the periodic box; made whole from the {meta['bonds']} bonds", err=True)
+    n_frames = len(sliced)
+    for w in caught:
+        if issubclass(w.category, MoleculesMadeWhole):
+            typer.echo(f"note: {w.message}", err=True)
     if len(table) == 0:
         typer.echo(f"wrote 0 interactions to {out}: no {' or '.join(type_names)} within the "
                    f"cut-offs between {sel_a!r} and {sel_b!r} in {n_frames} frame(s) "

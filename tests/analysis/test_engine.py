@@ -113,7 +113,12 @@ def test_metadata_records_profile_and_parameters(prolif_universe, tmp_path):
     assert meta["parameters"] == {"hbond": {"distance_max_A": 3.2, "angle_min_deg": 130.0,
                                             "angle_max_deg": 180.0}, "vdw": {"tolerance_A": 0.0}}
     assert meta["sources"]["vdw"].startswith("ProLIF 2.2 VdWContact")
-    assert meta["frames"] == {"first": 0, "last": 2, "count": 3} and meta["vicinity_A"] == 6.0
+    assert meta["vicinity_A"] == 6.0 and meta["chains"] == ["A", "B"]
+    # the same for every chunk: tables of chunks concatenated with pandas keep it
+    other = compute_interactions(prolif_universe, A, B, ["hbond", "vdw"],
+                                 {"hbond": {"distance_max_A": 3.2}}, criteria="prolif", start=3,
+                                 stop=6)
+    assert pd.concat([table, other]).attrs[METADATA_KEY] == meta
     for name in ("t.parquet", "t.csv"):
         back = read_table(write_table(table, tmp_path / name))
         assert table_metadata(back) == meta

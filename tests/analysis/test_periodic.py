@@ -19,6 +19,8 @@ from MDAnalysis import transformations
 from mpflow.analysis.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer, to_universe
 from mpflow.analysis.interactions import (
     BrokenMolecules,
+    InteractionAnalysis,
+    MoleculesMadeWhole,
     NothingToCompute,
     compute_interactions,
     interaction_keys,
@@ -51,14 +53,15 @@ def test_broken_trajectory_is_made_whole_on_the_fly(broken_gpcr):
     broken = _quiet_universe(top, traj)
     wm = WholeMolecules(np.sort(broken.bonds.indices, axis=1), broken.atoms.n_atoms)
     assert all(wm.broken(ts.positions, ts.dimensions) for ts in broken.trajectory)
-    table = compute_interactions(broken, "chainID A", "chainID B")
-    assert table_metadata(table)["frames_made_whole"] == 4
+    with pytest.warns(MoleculesMadeWhole, match="4 of 4 frame"):
+        table = compute_interactions(broken, "chainID A", "chainID B")
     # reference: the same file made whole by MDAnalysis' own unwrap transformation
     reference_u = _quiet_universe(top, traj)
     reference_u.trajectory.add_transformations(transformations.unwrap(reference_u.atoms))
     assert not any(wm.broken(ts.positions, ts.dimensions) for ts in reference_u.trajectory)
-    reference = compute_interactions(reference_u, "chainID A", "chainID B")
-    assert table_metadata(reference)["frames_made_whole"] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MoleculesMadeWhole)  # nothing to repair there
+        reference = compute_interactions(reference_u, "chainID A", "chainID B")
     assert len(table) > 300 and set(table["type"].astype(str)) >= {"kih", "hbond", "saltbridge"}
     cols = KEY_COLUMNS + ["index_a", "index_b"]
     pd.testing.assert_frame_equal(table[cols].astype(str), reference[cols].astype(str))
@@ -71,7 +74,8 @@ def test_broken_trajectory_without_repair_would_be_wrong(broken_gpcr):
 
     top, traj = broken_gpcr
     broken = _quiet_universe(top, traj)
-    repaired = compute_interactions(broken, "chainID A", "chainID B", stop=2)
+    with pytest.warns(MoleculesMadeWhole):
+        repaired = compute_interactions(broken, "chainID A", "chainID B", stop=2)
     original = topology_tables.InteractionTables._bonds_and_pbc
 
     def no_repair(self, *args):
@@ -103,22 +107,37 @@ def test_make_whole_equals_mdanalysis_make_whole(broken_gpcr):
 
 
 def test_chains_in_different_images_keep_their_ring(ring_universe):
-    """A C8 ring whose chains (whole) sit in different periodic images: same ring order, same rows."""
+    """A C8 ring whose chains (whole) sit in different periodic images: same ring order, same rows.
+    (The ideal ring's side chains touch across chains, so bonds guessed from distances would join
+    the chains: the universe gets each chain's own bonds as its topology.)"""
+    from mpflow.analysis.periodic import guess_bonds
+    from mpflow.analysis.residue_tables import elements_of
+
     box = np.array([90.0, 90.0, 90.0, 90.0, 90.0, 90.0], dtype=np.float32)
     ring_universe.dimensions = box
-    whole = compute_interactions(ring_universe)
+    atoms = ring_universe.atoms
+    bonds = guess_bonds(atoms.positions, elements_of(atoms), atoms.indices, box)
+    chains = atoms.chainIDs
+    bonds = bonds[chains[bonds[:, 0]] == chains[bonds[:, 1]]]
+    ring_universe.add_TopologyAttr("bonds", [tuple(b) for b in bonds.tolist()])
+    ana = InteractionAnalysis(ring_universe).run()
+    whole, whole_order = ana.results.table, ana.results.ring_order
     rng = np.random.default_rng(1)
     pos = ring_universe.atoms.positions.copy()
-    chains = ring_universe.atoms.chainIDs
     for c in sorted(set(chains)):
         pos[chains == c] += rng.integers(-1, 2, size=3) * box[:3]
     ring_universe.atoms.positions = pos
-    apart = compute_interactions(ring_universe)
-    assert table_metadata(apart)["ring_order"] == table_metadata(whole)["ring_order"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MoleculesMadeWhole)  # chains are whole: nothing to repair
+        ana = InteractionAnalysis(ring_universe).run()
+    apart = ana.results.table
+    assert ana.results.ring_order == whole_order == list("ABCDEFGH")
+    assert len(apart) == len(whole) > 300
     assert interaction_keys(apart).value_counts().sort_index().equals(
         interaction_keys(whole).value_counts().sort_index())
 
 
+@pytest.mark.filterwarnings("ignore:Reader has no dt information")
 def test_gro_helix_crossing_the_box_is_one_chain(tmp_path):
     """A single 48 A helix centred on a corner of a 60 A box and wrapped, in a GRO (no chain ids,
     no bonds): one chain, made whole."""
@@ -128,10 +147,10 @@ def test_gro_helix_crossing_the_box_is_one_chain(tmp_path):
     g = _quiet_universe(gro)
     with pytest.raises(NothingToCompute, match="both only chain A"):
         compute_interactions(g)
-    table = compute_interactions(g, types=["hbond"], intra=True)
+    with pytest.warns(MoleculesMadeWhole, match="1 of 1 frame"):
+        table = compute_interactions(g, types=["hbond"], intra=True)
     assert set(table["chain_a"].astype(str)) | set(table["chain_b"].astype(str)) == {"A"}
     assert table_metadata(table)["bonds"] == "guessed"
-    assert table_metadata(table)["frames_made_whole"] == 1
     # every backbone N-H(i+4) -> O(i) of the 32-residue helix, and nothing else
     assert set(zip(table["resid_a"], table["resid_b"])) == {(r + 4, r) for r in range(1, 29)}
     assert len(table) == 28
