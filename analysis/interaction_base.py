@@ -224,6 +224,9 @@ def make_interactions(types: list[str] | None = None,
                          f"valid: {', '.join(INTERACTION_TYPES)}")
     if not types:
         raise ValueError(f"no interaction type given; valid: {', '.join(INTERACTION_TYPES)}")
+    unused = [t for t in params if t not in types]
+    if unused:
+        raise ValueError(f"parameters given for type(s) not computed: {', '.join(sorted(unused))}")
     return [INTERACTION_TYPES[name](criteria, **params.get(name, {}))
             for name in dict.fromkeys(types)]
 

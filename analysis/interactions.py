@@ -75,12 +75,27 @@ from mpflow.analysis.topology_tables import (  # noqa: F401 - public re-exports
 )
 
 
+__all__ = [
+    "CRITERIA", "INTERACTION_SCHEMA", "INTERACTION_TYPES", "METADATA_KEY", "TYPE_DTYPE",
+    "BrokenMolecules", "FrameRunner", "Hits", "Interaction", "InteractionAnalysis",
+    "InteractionTables", "MoleculesMadeWhole", "NothingToCompute", "OutsideProlifCoverage",
+    "SelectionProblem",
+    "apply_schema", "available_cpus", "check_writable", "compute_interactions", "empty_table",
+    "interaction_keys", "interactions_for_frames", "make_interactions", "plan_workers",
+    "read_table", "select_frames", "table_metadata", "write_table",
+]
+
+
 class BrokenMolecules(ValueError):
     """A frame's molecules cross the periodic box and cannot be made whole (no bonds)."""
 
 
 class MoleculesMadeWhole(UserWarning):
     """Some frames had molecules split across the periodic box; they were made whole."""
+
+
+class OutsideProlifCoverage(UserWarning):
+    """criteria prolif on residues other than the 20 standard amino acids (agreement unverified)."""
 
 
 def select_frames(n_frames: int, start: int | None, stop: int | None, step: int | None) -> np.ndarray:
@@ -241,6 +256,7 @@ def _metadata(runner: FrameRunner, *, sel_a, sel_b, intra, min_residue_separatio
         "sel_a": sel_a, "sel_b": sel_b, "intra": bool(intra),
         "min_residue_separation": int(min_residue_separation), "chain_attr": chain_attr,
         "ring_sel": ring_sel, "chains": list(t.chain_names), "bonds": t.bonds_source,
+        "nonstandard_residues": list(t.props.uncovered),
         "mpflow_version": __version__,
     }
 
@@ -446,6 +462,11 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
         tables = InteractionTables(universe, sel_a, sel_b, interactions, criteria=criteria,
                                    intra=intra, min_residue_separation=min_residue_separation,
                                    chain_attr=chain_attr, ring_sel=ring_sel)
+        if tables.props.uncovered:
+            warnings.warn(f"criteria prolif: residue(s) {', '.join(tables.props.uncovered)} are "
+                          "not standard amino acids; ProLIF's definitions are reproduced (and "
+                          "tested) for the 20 standard amino acids only", OutsideProlifCoverage,
+                          stacklevel=2)
         order = first_frame_ring_order(tables, ts)
         runner = FrameRunner(tables, interactions, order)
         parts = [p for p in np.array_split(frames, workers) if len(p)]

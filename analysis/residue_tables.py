@@ -213,8 +213,10 @@ def hydrogen_table(bonds: np.ndarray, is_h: np.ndarray, selected: np.ndarray, po
     loose = h_idx[~bonded[h_idx]]
     heavy_idx = np.flatnonzero(selected & ~is_h)
     if len(loose) and len(heavy_idx):
+        from mpflow.analysis.periodic import box_matrix
+
         p, d = capped_distance(positions[loose], positions[heavy_idx], HYDROGEN_BOND_LENGTH_MAX_A,
-                               box=box)
+                               box=box if box_matrix(box) is not None else None)
         order = np.lexsort((d, p[:, 0]))
         first = np.unique(p[order, 0], return_index=True)[1]
         k = order[first]

@@ -111,8 +111,14 @@ class InteractionTables:
         box = universe.trajectory.ts.dimensions
         positions = atoms.positions
 
-        # ring atoms: every chain of the assembly, selected or not
-        ring_atoms = _select(universe, "ring_sel", ring_sel) if ring_sel else union
+        # ring atoms: every chain of the assembly, selected or not (the selections when none)
+        ring_atoms = union
+        if ring_sel:
+            try:
+                ring_atoms = _select(universe, "ring_sel", ring_sel)
+            except SelectionProblem as exc:
+                if exc.reason != "matches no atom":
+                    raise
         labelled = ring_atoms | union
         self._bonds_and_pbc(universe, labelled, positions, box)
 

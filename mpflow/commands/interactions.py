@@ -150,6 +150,7 @@ def interactions_command(
         BrokenMolecules,
         MoleculesMadeWhole,
         NothingToCompute,
+        OutsideProlifCoverage,
         SelectionProblem,
         check_writable,
         compute_interactions,
@@ -220,6 +221,8 @@ def interactions_command(
     for w in caught:
         if issubclass(w.category, MoleculesMadeWhole):
             typer.echo(f"note: {w.message}", err=True)
+        elif issubclass(w.category, OutsideProlifCoverage):
+            typer.echo(f"warning: {w.message}", err=True)
     if len(table) == 0:
         typer.echo(f"wrote 0 interactions to {out}: no {' or '.join(type_names)} within the "
                    f"cut-offs between {sel_a!r} and {sel_b!r} in {n_frames} frame(s) "

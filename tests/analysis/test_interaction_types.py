@@ -197,6 +197,8 @@ def test_parameters_override_per_type():
         make_interactions(["hbond"], {"hbond": {"cutoff": 3.0}})
     with pytest.raises(ValueError, match="valid: hbond, saltbridge"):
         make_interactions(["hbond", "nope"])
+    with pytest.raises(ValueError, match="parameters given for type.s. not computed: vdw"):
+        make_interactions(["hbond"], {"vdw": {"tolerance_A": 1.0}})
 
 
 def test_schema_of_empty_and_full_tables():
