@@ -75,6 +75,18 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def parse_n_jobs(text: str) -> int:
+    """A positive number of worker processes, or -1 for one per CPU."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n == 0 or n < -1:
+        raise ValueError(f"--n-jobs {text}: must be a positive number of processes, or -1 for one "
+                         "per CPU")
+    return n
+
+
 def parse_criteria(text: str) -> str:
     if text not in CRITERIA:
         raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(CRITERIA)}")
@@ -143,7 +155,7 @@ def interactions_command(
     frames: str = typer.Option("::", "--frames", help="START:STOP:STEP (Python slice)."),
     param: list[str] = typer.Option([], "--param", help="Override: TYPE.NAME=VALUE (repeatable)."),
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
-    n_jobs: int = typer.Option(1, "--n-jobs", help="Worker processes (-1: one per CPU)."),
+    n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
 ) -> None:
     from mpflow.analysis.interaction_base import make_interactions
     from mpflow.analysis.interactions import (
@@ -169,9 +181,7 @@ def interactions_command(
             make_interactions(type_names, params, crit)
         except ValueError as exc:
             raise ValueError(f"--param {exc}" if params else str(exc)) from None
-        if n_jobs == 0 or n_jobs < -1:
-            raise ValueError(f"--n-jobs {n_jobs}: must be a positive number of processes, or -1 "
-                             "for one per CPU")
+        n_jobs = parse_n_jobs(n_jobs_text)
         try:
             check_writable(out)
         except ValueError as exc:

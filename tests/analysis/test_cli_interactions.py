@@ -177,6 +177,8 @@ def test_bad_parameters_are_refused_naming_them(ring_pdb, tmp_path, param, messa
     (["--n-jobs", "0"], "--n-jobs 0: must be a positive number of processes, or -1 for one per CPU"),
     (["--n-jobs", "-3"], "--n-jobs -3: must be a positive number of processes, or -1 for one per "
                          "CPU"),
+    (["--n-jobs", "two"], "--n-jobs two: must be a positive number of processes, or -1 for one "
+                          "per CPU"),
 ])
 def test_bad_options_are_refused(ring_pdb, tmp_path, args, message):
     out = tmp_path / "x.csv"
