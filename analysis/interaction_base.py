@@ -134,7 +134,8 @@ class Interaction:
     level: ClassVar[str] = "atoms"
     #: atom roles (names in ``AtomProperties.roles``) of side a and side b
     roles: ClassVar[tuple[str, ...]] = ()
-    #: which atoms the shared atom search covers for this type: "heavy" or "all" (hydrogens too)
+    #: name of the shared atom search this type reads (one search per name; its atoms are the
+    #: union of the roles of the types reading it)
     search_atoms: ClassVar[str] = "heavy"
     #: group tables (kinds in :data:`GROUP_TABLES`) this type reads
     groups: ClassVar[tuple[str, ...]] = ()

@@ -7,11 +7,13 @@ worker processes (it keeps no reference to the Universe):
 - the selections (a bad one raises :class:`SelectionProblem` naming ``sel_a``/``sel_b``), their
   union, and the pair mode (same atoms, disjoint, overlapping);
 - bonds: the topology's when they cover the selected residues, else guessed with the box
-  (:func:`mpflow.analysis.periodic.guess_bonds`); the molecules-whole machinery built from them;
+  (:func:`mpflow.analysis.periodic.bonds_of`); the molecules-whole machinery built from them;
 - chains from the topology (:func:`mpflow.analysis.ring_order.chain_labels`), and the check that
   some interchain pair is possible at all (:class:`NothingToCompute` otherwise);
 - per-atom chemistry under the profile (:func:`mpflow.analysis.residue_tables.atom_properties`);
-- one atom search per atom set the enabled types read ("heavy", "all") with its cut-off, and the
+- anchors (heavy atoms, and hydrogens bonded to none) with their hydrogens, for types that
+  expand heavy-atom pairs to hydrogens (prolif's vdW contacts);
+- one atom search per atom set the enabled types read (all use "heavy") with its cut-off, and the
   group tables the types declare (:data:`mpflow.analysis.interaction_base.GROUP_TABLES`), stacked
   into one centroid matrix and one group search; each type's ``prepare`` hook;
 - labels (interned atom-name strings), residue names, the canonical rank of an atom, and for the
