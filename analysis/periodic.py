@@ -18,6 +18,8 @@ This module owns the engine's answer to a trajectory whose molecules cross the p
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 FIX_HINT = ("make molecules whole first, e.g. `gmx trjconv -pbc mol` (or give a topology with "
@@ -81,11 +83,13 @@ def topology_bonds(universe) -> np.ndarray:
     """(k, 2) bond indices of the topology, each bond once (AttributeError when it has none)."""
     try:  # the raw bond list: building MDAnalysis' Bond objects costs ~20 ms per 5,000 bonds
         values = universe._topology.bonds.values
+        flat = np.fromiter(itertools.chain.from_iterable(values), dtype=np.int64,
+                           count=2 * len(values))
     except AttributeError:
         raise
     except Exception:  # noqa: BLE001 - a private layout we do not know: the public route
-        values = universe.bonds.indices
-    return unique_pairs(np.asarray(values, dtype=np.int64).reshape(-1, 2))
+        flat = np.asarray(universe.bonds.indices, dtype=np.int64)
+    return unique_pairs(flat.reshape(-1, 2))
 
 
 def bonds_of(atoms, positions: np.ndarray | None = None, box=None

@@ -125,9 +125,9 @@ def mdanalysis_vdw_radii() -> dict[str, float]:
 def elements_of(atoms) -> np.ndarray:
     """Upper-case element symbols: the topology's elements when present, else guessed from names."""
     try:
-        el = np.asarray(atoms.elements, dtype=object)
-        if len(el) and all(isinstance(e, str) and e.strip() for e in el):
-            return np.array([e.strip().upper() for e in el], dtype=object)
+        el = np.char.upper(np.char.strip(np.asarray(atoms.elements).astype(str)))
+        if len(el) and (np.char.str_len(el) > 0).all():
+            return el.astype(object)
     except Exception:  # noqa: BLE001 - topology without elements: guess below
         pass
     out = []
