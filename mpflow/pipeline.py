@@ -9,8 +9,10 @@ and each model moves to its next stage as soon as its previous one is done.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,32 +185,41 @@ class PipelineResult:
 
 def run_pipeline(project: Project, Session, *, tick: Callable[[], object], prepare: Callable[[list], object],
                  mutants: Sequence[str] | None = None, until: str | None = None, interval_s: float | None = None,
-                 timeout_s: float | None = None, prepare_batch: int = 2,
+                 timeout_s: float | None = None, prepare_batch: int = 1,
                  echo: Callable[[str], None] = print) -> PipelineResult:
     """Prepare and tick until every selected model is through ``until`` (default: the last stage).
 
-    ``prepare(items)`` prepares a batch of protocol model-stages; ``tick()`` runs one manager tick.
+    ``prepare(items)`` prepares a batch of protocol model-stages; it runs in a background thread (with
+    the caller's context, so Prefect tasks called there belong to the caller's flow run) while the
+    manager keeps ticking, so models already prepared keep moving. ``tick()`` runs one manager tick.
     Between rounds it waits ``interval_s`` (default: the manager's interval), less the round's time."""
     interval_s = project.config.manager.interval_s if interval_s is None else interval_s
     t0 = time.monotonic()
     rounds = 0
     last_line = ""
-    while True:
-        rounds += 1
-        started = time.monotonic()
-        batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
-        if batch:
-            echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on the master")
-            prepare(batch)
-        tick()
-        prog = progress(Session, project, mutants)
-        line = prog.line()
-        if line != last_line:
-            echo(f"[{time.monotonic() - t0:6.0f} s] {line}")
-            last_line = line
-        if prog.done(until):
-            return PipelineResult(prog, rounds, time.monotonic() - t0)
-        if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-            return PipelineResult(prog, rounds, time.monotonic() - t0, timed_out=True)
-        if not preparation_candidates(Session, project, mutants=mutants, limit=1):
+    running: Future | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpflow-prepare") as pool:
+        while True:
+            rounds += 1
+            started = time.monotonic()
+            if running is not None and running.done():
+                running.result()  # a definition error (bad protocol) stops the run here
+                running = None
+            if running is None:
+                batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
+                if batch:
+                    echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on the master")
+                    running = pool.submit(contextvars.copy_context().run, prepare, batch)
+            tick()
+            prog = progress(Session, project, mutants)
+            line = prog.line()
+            if line != last_line:
+                echo(f"[{time.monotonic() - t0:6.0f} s] {line}")
+                last_line = line
+            if running is None and prog.done(until):
+                return PipelineResult(prog, rounds, time.monotonic() - t0)
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                if running is not None:
+                    running.result()
+                return PipelineResult(prog, rounds, time.monotonic() - t0, timed_out=True)
             time.sleep(max(0.0, interval_s - (time.monotonic() - started)))

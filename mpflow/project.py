@@ -227,7 +227,23 @@ class Project:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
             raise ProjectError(_format_validation_error(exc, str(path))) from None
-        return cls(root, config)
+        project = cls(root, config)
+        project.check_stage_templates()
+        return project
+
+    def check_stage_templates(self) -> None:
+        """Render every GROMACS stage's .mdp once, so a bad override or template is refused here,
+        before anything is prepared or submitted."""
+        from mpflow.mdp import MdpError, render_mdp
+
+        for name, spec in self.config.stages.items():
+            if spec.kind != "gromacs":
+                continue
+            try:
+                render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides,
+                           search_dirs=[self.root / "templates"])
+            except MdpError as exc:
+                raise ProjectError(f"{self.file}: stages.{name}: {str(exc).splitlines()[0]}") from None
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None) -> "Project":
