@@ -111,6 +111,33 @@ def project_manifest(project: Project, Session, *, stages: Sequence[str] | None 
     return sources
 
 
+class NothingToAnalyse(ValueError):
+    """The project has no model with status ok and no done stage of the stages asked."""
+
+
+def project_sources(project: Project, Session, *, stages: Sequence[str] | None = None,
+                    mutants: Sequence[str] | None = None) -> tuple[list[FrameSource], list[str]]:
+    """The project's manifest (:func:`project_manifest`) and notes for the user.
+
+    Raises :class:`NothingToAnalyse` (one line saying what is missing) for an empty manifest; a
+    note says when no MD stage asked for is done yet, so only the docked models are analysed.
+    """
+    wanted = wanted_stages(project, stages)
+    md_wanted = [w for w in wanted if w != DOCKED]
+    sources = project_manifest(project, Session, stages=wanted, mutants=mutants)
+    if not sources:
+        missing = ["no model with status ok"] if DOCKED in wanted else []
+        if md_wanted:
+            missing.append(f"no {'/'.join(md_wanted)} stage done")
+        raise NothingToAnalyse(f"nothing to analyse in {project.root}: {' and '.join(missing)} "
+                               "(`mpflow status` shows where the models are)")
+    notes = []
+    if md_wanted and all(s.stage == DOCKED for s in sources):
+        notes.append(f"note: no {'/'.join(md_wanted)} stage is done yet: analysing the "
+                     f"{len(sources)} docked model(s) only")
+    return sources, notes
+
+
 def stage_source(model_dir: Path, project_stage: str, stage: str, **model) -> FrameSource:
     """The manifest row of one finished GROMACS stage (files named by ``-deffnm <project_stage>``)."""
     folder = model_dir / project_stage

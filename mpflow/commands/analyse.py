@@ -9,7 +9,8 @@ file, else :func:`mpflow.analysis_sources.project_manifest`), and where the work
 - no server: the same steps as plain functions (:func:`mpflow.analysis.run.run_analysis`) without
   Prefect — no ephemeral server, no Prefect log lines — with a progress line per chunk.
 
-The last line printed is the report's path.
+The last line printed is the report's path.  :func:`analyse_project` is the project's analysis
+without Prefect as a function (``mpflow demo`` ends with it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import (PROJECT_OPTION_HELP, fail, first_line, open_project, project_clusters,
-                                    use_project_server)
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, first_line, open_project, use_project_server
 
 COMMAND = dict(help="Interaction analysis of a project's docked models and finished MD stages (or of the "
                     "models and stages listed in a manifest .csv/.json with columns model_id, mutant, "
@@ -86,14 +86,8 @@ def analyse_command(
         summary = _run_flow(api_url, manifest, root, out, stage, mutant, settings, executor, workers)
     else:
         summary = _run_plain(sources, out, settings, executor, workers)
-    typer.echo(f"analysed {summary['frames']} frame(s) of {summary['models']} model(s) "
-               f"({summary['new_frames']} new): {summary['kept_keys']} of {summary['superbase_keys']} keys kept, "
-               f"{summary['signatures']} signature(s)")
-    if summary.get("untestable_comparisons") and not summary.get("testable_comparisons"):
-        need = summary.get("min_models_per_group", {}).get("mutant")
-        typer.echo("note: too few models for any comparison to be significant"
-                   + (f" (the {test} test needs at least {need} models per group)" if need else "")
-                   + "; the report says what the numbers can and cannot show")
+    for line in closing_lines(summary, test):
+        typer.echo(line)
     typer.echo(f"report: {summary['report']}")
 
 
@@ -124,50 +118,78 @@ def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
 
 
 def _from_project(project_dir, out, stages, mutants):
-    from mpflow.analysis_sources import ANALYSIS_DIR, project_manifest, wanted_stages
+    from mpflow.analysis_sources import ANALYSIS_DIR, NothingToAnalyse, project_sources, wanted_stages
     from mpflow.project import ProjectError
 
     project, Session = open_project(project_dir)
     try:
-        wanted = wanted_stages(project, stages)
+        wanted_stages(project, stages)
     except ValueError as exc:
         fail(f"--stage: {exc}", 2)
     unknown = [m for m in mutants if m not in project.config.mutants]
     if unknown:
         fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
              f"{', '.join(project.config.mutants) or 'none yet'})", 2)
-    master = project_clusters(project)[0]
-    if master.kind != "local":
-        fail(f"the master cluster {master.name} is not on this machine: the analysis reads the master's "
-             "model tree (run it where the master's files are)", 2)
     try:
-        sources = project_manifest(project, Session, stages=wanted, mutants=mutants or None,
-                                   master_workdir=master.workdir)
-    except (ValueError, ProjectError) as exc:
+        sources, notes = project_sources(project, Session, stages=stages, mutants=mutants or None)
+    except NothingToAnalyse as exc:
+        fail(str(exc), 1)
+    except ProjectError as exc:  # the clusters' settings (no server for blocks, a remote master)
+        fail(first_line(exc), 2)
+    except ValueError as exc:  # a missing file
         fail(first_line(exc), 1)
-    md_wanted = [w for w in wanted if w != "docked"]
-    if not sources:
-        missing = ["no model with status ok"] if "docked" in wanted else []
-        if md_wanted:
-            missing.append(f"no {'/'.join(md_wanted)} stage done")
-        fail(f"nothing to analyse in {project.root}: {' and '.join(missing)} "
-             "(`mpflow status` shows where the models are)", 1)
-    if md_wanted and all(s.stage == "docked" for s in sources):
-        typer.echo(f"note: no {'/'.join(md_wanted)} stage is done yet: analysing the "
-                   f"{len(sources)} docked model(s) only")
+    for note in notes:
+        typer.echo(note)
     return project.root, sources, out or project.root / ANALYSIS_DIR
 
 
-def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dict:
+def closing_lines(summary: dict, test: str) -> list[str]:
+    """What a run found, in one line, and a note when no comparison can be significant."""
+    lines = [f"analysed {summary['frames']} frame(s) of {summary['models']} model(s) ({summary['new_frames']} "
+             f"new): {summary['kept_keys']} of {summary['superbase_keys']} keys kept, "
+             f"{summary['signatures']} signature(s)"]
+    if summary.get("untestable_comparisons") and not summary.get("testable_comparisons"):
+        need = summary.get("min_models_per_group", {}).get("mutant")
+        lines.append("note: too few models for any comparison to be significant"
+                     + (f" (the {test} test needs at least {need} models per group)" if need else "")
+                     + "; the report says what the numbers can and cannot show")
+    return lines
+
+
+def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None, settings=None,
+                    executor: str = "dask-local", n_workers: int = 2) -> Path:
+    """The analysis of a project's docked models and done stages without Prefect (``mpflow demo``
+    ends with it), with progress lines through ``echo``; returns the report's path.
+
+    Raises :class:`mpflow.analysis_sources.NothingToAnalyse`, ``ValueError`` or ``ProjectError``
+    (one line) when it cannot run.
+    """
+    from mpflow.analysis.run import AnalysisSettings
+    from mpflow.analysis_sources import ANALYSIS_DIR, project_sources
+
+    settings = settings or AnalysisSettings()
+    sources, notes = project_sources(project, Session)
+    for note in notes:
+        echo(note)
+    summary = _run_quietly(sources, out_dir or project.root / ANALYSIS_DIR, settings, executor, n_workers, echo)
+    for line in closing_lines(summary, settings.test):
+        echo(line)
+    return Path(summary["report"])
+
+
+def _run_quietly(sources, out: Path, settings, executor: str, workers: int, echo) -> dict:
     import warnings
 
     from mpflow.analysis.run import run_analysis
 
+    with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
+        warnings.simplefilter("ignore")
+        return run_analysis(sources, out, settings, executor=executor, n_workers=workers, progress=echo)
+
+
+def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dict:
     try:
-        with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
-            warnings.simplefilter("ignore")
-            return run_analysis(sources, out, settings, executor=executor, n_workers=workers,
-                                progress=typer.echo)
+        return _run_quietly(sources, out, settings, executor, workers, typer.echo)
     except (ValueError, OSError, EOFError, RuntimeError) as exc:  # bad input files, a failing engine
         fail(f"analysis failed: {first_line(exc)}", 1)
 

@@ -277,3 +277,19 @@ def test_the_analysis_deployment_opens_on_the_project_and_its_analysis_folder(tm
     assert d.parameters == {"project": str(project.root), "out_dir": str(project.root / "analysis")}
     flow_ = entry.load_flow()
     assert form_problems(flow_, deployment_parameters(entry, flow_, project)) == []
+
+
+def test_analyse_project_is_the_plain_analysis_the_demo_ends_with(real_system, dev_master, tmp_path):
+    from mpflow.analysis_sources import NothingToAnalyse
+    from mpflow.commands.analyse import analyse_project
+
+    project, Session = make_project(tmp_path / "demo", done={"emmd": [1, 2, 3, 4]})
+    lines: list[str] = []
+    report = analyse_project(project, Session, echo=lines.append, executor="threads")
+    assert report == project.root / "analysis" / "report.html" and report.is_file()
+    assert lines[0] == "8 source(s) of 4 model(s), 8 frame(s) selected, 8 new in 1 chunk(s)"
+    assert lines[-1].startswith("note: too few models for any comparison to be significant")
+    empty, Session2 = make_project(tmp_path / "empty", done={}, status={k: "waiting" for k in range(1, 5)})
+    with pytest.raises(NothingToAnalyse, match=r"^nothing to analyse in .*empty: no model with status ok and "
+                                               r"no emmd/prmd/urmd stage done"):
+        analyse_project(empty, Session2)
