@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mpflow.clusters import ClusterSettings
-from mpflow.jobscript import exitcode_name, stage_job_options
-from mpflow.slurm import JobState
-from mpflow.slurm_client import SlurmClient
+from mpflow.jobscript import stage_job_options
+from mpflow.slurm import TERMINAL, JobState
+from mpflow.slurm_client import JobRef, SlurmClient
 from mpflow.submission import SubmitRequest, submit_batch
 from mpflow.transport import open_transport
-
-TERMINAL = {JobState.D, JobState.F}
 
 
 @dataclass
@@ -30,7 +28,7 @@ class DemoJob:
     job_dir: str
     state: JobState = JobState.NS
     slurm_state: str = ""
-    exit_code: str | None = None
+    exit_code: int | None = None
     output: str = ""
 
 
@@ -44,8 +42,8 @@ def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
             'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',
         ],
     )
-    request = SubmitRequest(key="waterbox", token=f"demo-{run_id}-{settings.name}", tag="None", options=opts)
-    [outcome] = submit_batch(client, [request])
+    request = SubmitRequest(key="waterbox", token=f"demo-{run_id}-{settings.name}", options=opts)
+    outcome = submit_batch(client, [request])["waterbox"]
     if outcome.error:
         raise RuntimeError(f"{settings.name}: demo job not submitted: {outcome.error}")
     job_id = outcome.job_id
@@ -71,15 +69,17 @@ def run_demo(clusters: list[ClusterSettings], *, timeout_s: float = 300, interva
             for name, job in jobs.items():
                 if job.state in TERMINAL:
                     continue
-                status = clients[name].poll([job.job_id]).states.get(job.job_id)
-                if status is not None and (status.state, status.slurm_state) != (job.state, job.slurm_state):
-                    job.state, job.slurm_state = status.state, status.slurm_state
-                    echo(f"{name:>6}: job {job.job_id} {job.slurm_state} → {job.state.value}")
+                ref = JobRef("waterbox", job.job_dir, "solvate", job_id=job.job_id)
+                obs = clients[name].observe([ref]).observations["waterbox"]
+                slurm_state = obs.slurm.slurm_state if obs.slurm else "(files)"
+                job.exit_code = obs.exit_code
+                if (obs.state, slurm_state) != (job.state, job.slurm_state):
+                    job.state, job.slurm_state = obs.state, slurm_state
+                    echo(f"{name:>6}: job {job.job_id} {job.slurm_state} → {job.state.value}"
+                         + (f" ({obs.detail})" if obs.detail else ""))
             time.sleep(interval_s)
         for name, job in jobs.items():
             t = transports[name]
-            code = t.run(["cat", posixpath.join(job.job_dir, exitcode_name("solvate", name))])
-            job.exit_code = code.stdout.strip() or None
             out = t.run(["bash", "-c", 'cat "$1"/solvate."$2".*.out', "_", job.job_dir, name])
             job.output = out.stdout.strip()
             echo(f"{name:>6}: exit code {job.exit_code}; {job.output.splitlines()[-1] if job.output else '(no output)'}")

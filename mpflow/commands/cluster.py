@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.commands.common import dev_clusters_or_exit, fail
+from mpflow.commands.common import dev_clusters_or_exit, fail, first_line
 
 app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 
@@ -15,12 +15,17 @@ def _settings_for(name: str, dev: bool):
         if name not in found:
             fail(f"no dev cluster {name!r} (have: {', '.join(found)})", 2)
         return found[name]
+    from pydantic import ValidationError
+
     from mpflow.blocks.cluster import SlurmCluster
+    from mpflow.clusters import validation_message
 
     try:
         return SlurmCluster.load(name).settings()
+    except ValidationError as exc:  # saved before a check existed, or edited by hand
+        fail(f"cluster block {name!r} has invalid settings: {validation_message(exc)}", 2)
     except ValueError as exc:
-        fail(f"no mpflow-slurm-cluster block named {name!r} ({str(exc).splitlines()[0]})", 2)
+        fail(f"no mpflow-slurm-cluster block named {name!r} ({first_line(exc)})", 2)
 
 
 @app.command("check")
@@ -28,7 +33,7 @@ def check(
     name: str = typer.Argument(..., help="Name of the cluster's block (or of a dev cluster with --dev)."),
     dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
 ) -> None:
-    """Connect, show sinfo, check the workdir is writable and gmx is found."""
+    """Connect, check the partition, the workdir, the job-script templates and gmx; one line each."""
     from mpflow.cluster_check import check_cluster
 
     report = check_cluster(_settings_for(name, dev))
