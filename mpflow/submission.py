@@ -88,7 +88,7 @@ def submit_batch(client: SlurmClient, requests: Sequence[SubmitRequest], *, test
             scripts[paths[req.key]] = render_job_script(settings, req.options).encode()
         except (ValueError, PathOutsideWorkdir) as exc:
             errors[req.key] = str(exc)
-    for path, error in transport.write_files(scripts).items():
+    for path, error in (transport.write_files(scripts) if scripts else {}).items():
         errors[key_of_path[path]] = f"job script not written: {error}"
     jobs = [slurm.SbatchJob(r.key, r.options.job_dir,
                             tuple(slurm.sbatch_argv(paths[r.key], token=r.token, comment=r.tag, test_only=test_only)))

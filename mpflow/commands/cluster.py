@@ -22,7 +22,11 @@ def _settings_for(name: str, dev: bool):
 
     try:
         return SlurmCluster.load(name).settings()
-    except ValidationError as exc:  # saved before a check existed, or edited by hand
+    except RuntimeError as exc:  # Prefect's "failed validation": a block saved before a check existed, or edited
+        if isinstance(exc.__cause__, ValidationError):
+            fail(f"cluster block {name!r} has invalid settings: {validation_message(exc.__cause__)}", 2)
+        raise
+    except ValidationError as exc:
         fail(f"cluster block {name!r} has invalid settings: {validation_message(exc)}", 2)
     except ValueError as exc:
         fail(f"no mpflow-slurm-cluster block named {name!r} ({first_line(exc)})", 2)

@@ -135,7 +135,9 @@ class SSHTransport:
                 raise ClusterUnreachable(f"no answer from {where} within {s.connect_timeout_s:.0f} s",
                                          cluster=s.name) from exc
             except OSError as exc:  # refused, unreachable, name resolution
-                raise ClusterUnreachable(f"cannot connect to {where}: {exc.strerror or exc}", cluster=s.name,
+                # Paramiko gathers the errors of every address tried; the first one says why.
+                cause = next(iter(getattr(exc, "errors", {}).values()), exc)
+                raise ClusterUnreachable(f"cannot connect to {where}: {cause.strerror or cause}", cluster=s.name,
                                          hint="check `host` and `port`, and that the login node is up") from exc
             self._conn = conn
             return conn

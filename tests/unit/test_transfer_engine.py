@@ -1,6 +1,6 @@
 """The transfer engine (mpflow.transfer) on two local transports: copies, skips, retries, faults, confinement.
 
-Faults are injected through a transport (``faults.Damaging``): the bytes that land in the destination
+Faults are injected through a transport (``transport_wrappers.Damaging``): the bytes that land in the destination
 file are really damaged, and the engine must catch it by size and sha256.
 """
 
@@ -11,7 +11,7 @@ import os
 import threading
 
 import pytest
-from faults import Damaging
+from transport_wrappers import Damaging
 
 from mpflow.transfer import Action, SourceMissing, TransferError, transfer_file, transfer_tree
 from mpflow.transport import PathOutsideWorkdir

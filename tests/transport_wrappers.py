@@ -1,15 +1,22 @@
-"""Faults injected through a transport, for the transfer engine's tests.
+"""Wrappers around a real transport, for tests: faults injected through it, and its calls counted.
 
 ``Damaging`` wraps a real transport (local or SSH) and, for the first ``times`` files written through
 ``open_write``, really damages the bytes that land on the cluster: it flips 16 bytes in the middle
 of the stream, or withholds the last 100 bytes (a partial copy). Everything else goes to the real
 transport unchanged. It also records which files it wrote and from which threads.
+
+``Counting`` passes every call through and counts them by operation (a command, an upload...), so a
+test can check how many round trips an action cost.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from contextlib import contextmanager
+
+OPERATIONS = ("run", "write_files", "open_read", "open_write", "stat", "rename", "remove", "chmod", "makedirs",
+              "sha256", "list_files")
 
 FLIP_AT = 1000
 
@@ -58,3 +65,25 @@ class Damaging:
             harm = self.times is None or len(self.written) <= self.times
         with self.inner.open_write(path) as f:
             yield _DamagingWriter(f, self.damage) if harm else f
+
+
+class Counting:
+    """A real transport whose operations are counted in ``calls`` (``calls["run"]``: commands run)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.commands: list[tuple[str, ...]] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name not in OPERATIONS:
+            return attr
+
+        def counted(*args, **kwargs):
+            self.calls[name] += 1
+            if name == "run":
+                self.commands.append(tuple(args[0]))
+            return attr(*args, **kwargs)
+
+        return counted
