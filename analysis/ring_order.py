@@ -73,15 +73,18 @@ def backbone_segments(atoms, max_peptide_bond_A: float = 2.0) -> np.ndarray:
 
 
 def assembly_axis(centroids: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
-    """Unit axis of a ring of chain centroids (n >= 3), sign along the summed chain directions."""
-    centred = centroids - centroids.mean(axis=0)
+    """Unit axis of a ring of chain centroids (n >= 3), sign along the summed chain directions.
+
+    ``centroids`` (n, 3) gives (3,); a stack (..., n, 3), e.g. one ring per frame, gives (..., 3).
+    """
+    centroids = np.asarray(centroids, dtype=float)
+    centred = centroids - centroids.mean(axis=-2, keepdims=True)
     _, _, vt = np.linalg.svd(centred)
-    axis = vt[-1]
+    axis = vt[..., -1, :]
     if directions is not None:
-        s = directions.sum(axis=0)
-        if np.dot(axis, s) < 0:
-            axis = -axis
-    return axis / np.linalg.norm(axis)
+        s = np.asarray(directions, dtype=float).sum(axis=-2)
+        axis = np.where((np.sum(axis * s, axis=-1) < 0)[..., None], -axis, axis)
+    return axis / np.linalg.norm(axis, axis=-1, keepdims=True)
 
 
 def ring_order(labels: list[str], centroids: np.ndarray, directions: np.ndarray | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions
+from mpflow.commands import cluster, demo, interactions, manage, project
 
 app = typer.Typer(
     name="mpflow",
@@ -30,6 +30,9 @@ def main(
     """mpflow command line."""
 
 
+app.command("init")(project.init)
+app.command("manage")(manage.manage)
+app.command("status")(manage.status)
 app.add_typer(cluster.app, name="cluster")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)

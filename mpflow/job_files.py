@@ -113,6 +113,6 @@ def resolve_state(job_id: str | None, status: SlurmStatus | None, ev: FileEviden
         return Verdict(JobState.NS)
     if own_exit is not None:
         return _from_exit_code(own_exit, ev)
-    return Verdict(JobState.F, FailureKind.UNKNOWN,
+    return Verdict(JobState.F, FailureKind.LOST,
                    f"job {job_id} is no longer known to Slurm and wrote no exit-code file "
                    f"(cancelled before it started, or killed without a trace)")

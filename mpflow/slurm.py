@@ -49,31 +49,32 @@ class FailureKind(str, enum.Enum):
     failure or preemption is resubmitted at once, a non-zero exit counts as a failed attempt."""
 
     TIMEOUT = "timeout"  # reached its time limit
-    NODE_FAIL = "node_fail"  # a node of the job failed
-    PREEMPTED = "preempted"  # preempted by a higher-priority job
+    NODE_FAILURE = "node_failure"  # a node of the job failed
+    PREEMPTION = "preemption"  # preempted by a higher-priority job
     OUT_OF_MEMORY = "out_of_memory"
     CANCELLED = "cancelled"  # scancel (mpflow's own, a user's or an administrator's)
     NONZERO_EXIT = "nonzero_exit"  # the job script ended with a non-zero exit code
-    BOOT_FAIL = "boot_fail"  # the node could not boot for the job
+    BOOT_FAILURE = "boot_failure"  # the node could not boot for the job
     DEADLINE = "deadline"  # terminated on its --deadline
     MISSING_OUTPUT = "missing_output"  # Slurm or the exit code says success, but the stage's output is not there
-    UNKNOWN = "unknown"  # failed for a reason no one recorded (e.g. forgotten by Slurm without an exit-code file)
+    LOST = "lost"  # Slurm has forgotten the job and it left no exit-code file (cancelled before it ran, or killed)
+    UNKNOWN = "unknown"  # failed in a way Slurm does not name (SPECIAL_EXIT)
 
 
 # Slurm job state codes (squeue(1) "JOB STATE CODES", sacct(1) "JOB STATE CODES").
 # long name -> (short code, mpflow state, failure kind)
 SLURM_STATES: dict[str, tuple[str, JobState, FailureKind | None]] = {
-    "BOOT_FAIL": ("BF", JobState.F, FailureKind.BOOT_FAIL),  # terminated due to launch failure
+    "BOOT_FAIL": ("BF", JobState.F, FailureKind.BOOT_FAILURE),  # terminated due to launch failure
     "CANCELLED": ("CA", JobState.F, FailureKind.CANCELLED),  # cancelled by user or administrator
     "COMPLETED": ("CD", JobState.D, None),  # all processes terminated with exit code zero
     "CONFIGURING": ("CF", JobState.PD, None),  # allocated, waiting for resources to become ready
     "COMPLETING": ("CG", JobState.R, None),  # finishing; final state not known yet
     "DEADLINE": ("DL", JobState.F, FailureKind.DEADLINE),  # terminated on deadline
     "FAILED": ("F", JobState.F, FailureKind.NONZERO_EXIT),  # non-zero exit code or other failure
-    "NODE_FAIL": ("NF", JobState.F, FailureKind.NODE_FAIL),  # terminated due to failure of a node
+    "NODE_FAIL": ("NF", JobState.F, FailureKind.NODE_FAILURE),  # terminated due to failure of a node
     "OUT_OF_MEMORY": ("OOM", JobState.F, FailureKind.OUT_OF_MEMORY),  # out-of-memory error
     "PENDING": ("PD", JobState.PD, None),  # awaiting resource allocation
-    "PREEMPTED": ("PR", JobState.F, FailureKind.PREEMPTED),  # terminated due to preemption
+    "PREEMPTED": ("PR", JobState.F, FailureKind.PREEMPTION),  # terminated due to preemption
     "RUNNING": ("R", JobState.R, None),  # has an allocation and runs
     "RESV_DEL_HOLD": ("RD", JobState.PD, None),  # held because its reservation was deleted
     "REQUEUE_FED": ("RF", JobState.PD, None),  # requeued by a federation

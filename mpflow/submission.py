@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from mpflow import slurm
 from mpflow.jobscript import JobScriptOptions, render_job_script
@@ -27,13 +27,24 @@ from mpflow.validation import KEY, check, check_token
 
 class SubmitRequest(BaseModel):
     """One job to submit: the caller's key (a jobs-table row), a unique token and the job's options.
-    The model tag is ``options.tag``."""
+
+    The model tag (sent as the Slurm comment) is ``options.tag``; ``tag`` may be given too, and must
+    then be the same."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: str
     token: str
     options: JobScriptOptions
+    tag: str = ""
+
+    @model_validator(mode="after")
+    def _one_tag(self) -> "SubmitRequest":
+        if not self.tag:
+            object.__setattr__(self, "tag", self.options.tag)  # frozen: set once, while validating
+        elif self.tag != self.options.tag:
+            raise ValueError(f"tag {self.tag!r} differs from options.tag {self.options.tag!r}: give one model tag")
+        return self
 
     @field_validator("key")
     @classmethod
@@ -44,10 +55,6 @@ class SubmitRequest(BaseModel):
     @classmethod
     def _safe_token(cls, value: str) -> str:
         return check_token(value)
-
-    @property
-    def tag(self) -> str:
-        return self.options.tag
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,28 @@ def dev_clusters_or_exit():
         fail(str(exc), 2)
     except ValidationError as exc:
         fail(f"dev-cluster connection file: {validation_message(exc)}", 2)
+
+
+PROJECT_OPTION_HELP = "Project folder (default: $MPFLOW_PROJECT, else the current directory)."
+
+
+def open_project(folder):
+    """The project and a session factory on its database, or a one-line error (exit 2)."""
+    from mpflow.db import DatabaseError, open_database
+    from mpflow.project import Project, ProjectError
+
+    try:
+        project = Project.locate(folder)
+        return project, open_database(project.database_url)
+    except (ProjectError, DatabaseError) as exc:
+        fail(str(exc), 2)
+
+
+def project_clusters(project):
+    """The project's cluster settings (master first), or a one-line error (exit 2)."""
+    from mpflow.project import ProjectError
+
+    try:
+        return project.cluster_settings()
+    except ProjectError as exc:
+        fail(str(exc), 2)

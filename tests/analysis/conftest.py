@@ -28,3 +28,16 @@ def prolif_universe():
 @pytest.fixture
 def ring_universe(c8_ring):
     return to_universe(c8_ring)
+
+
+@pytest.fixture(scope="session")
+def g83i_models(tmp_path_factory):
+    """24 docked-model-like G83I dimers (4 packings × 6, noise) and one odd model, as PDB files."""
+    from mpflow.analysis.helix_builder import Packing, build_models
+    from mpflow.mutants import GPA_G83I
+
+    folder = tmp_path_factory.mktemp("g83i_models")
+    models = build_models(GPA_G83I, k=24, seed=3, out_dir=folder)
+    odd = build_models(GPA_G83I, k=1, seed=9, out_dir=folder, name_prefix="odd",
+                       packings=[Packing("odd", 5.0, 15.0)])
+    return models, odd[0]

@@ -129,7 +129,7 @@ def test_a_job_slurm_forgot_is_judged_by_its_own_exit_code_file(site):
     first, second = client.observe(refs), client.observe(refs)
     assert (first.observations["done"].state, first.observations["done"].exit_code) == (JobState.D, 0)
     stale = first.observations["stale"]
-    assert (stale.state, stale.failure_kind) == (JobState.F, FailureKind.UNKNOWN)
+    assert (stale.state, stale.failure_kind) == (JobState.F, FailureKind.LOST)
     assert stale.detail.startswith(f"job {gone} is no longer known to Slurm and wrote no exit-code file")
     if site.settings.kind == "local":  # accounting: one sacct by id on each poll that misses a job
         assert (first.accounting, first.commands, second.commands) == (True, 3, 3)

@@ -36,16 +36,16 @@ def st(state, slurm_state, kind=None, reason=None, exit_code=None):
          Verdict(F, FailureKind.NONZERO_EXIT, "exit code 2", 2)),
         ("7", st(F, "FAILED", FailureKind.NONZERO_EXIT, exit_code=3), ev(),
          Verdict(F, FailureKind.NONZERO_EXIT, "exit code 3", 3)),
-        ("7", st(F, "NODE_FAIL", FailureKind.NODE_FAIL), ev(), Verdict(F, FailureKind.NODE_FAIL, "NODE_FAIL")),
+        ("7", st(F, "NODE_FAIL", FailureKind.NODE_FAILURE), ev(), Verdict(F, FailureKind.NODE_FAILURE, "NODE_FAIL")),
         ("7", st(F, "CANCELLED", FailureKind.CANCELLED), ev(), Verdict(F, FailureKind.CANCELLED, "CANCELLED")),
         # forgotten by the scheduler: only this job's own exit-code file counts
         ("7", None, ev(gro=True, log=True, code=0), Verdict(D, None, None, 0)),
         ("7", None, ev(log=True, code=3), Verdict(F, FailureKind.NONZERO_EXIT, "exit code 3", 3)),
         ("7", None, ev(code=0), Verdict(F, FailureKind.MISSING_OUTPUT, "exit code 0 but no emmd.gro", 0)),
         ("8", None, ev(gro=True, code=0, job="7"),
-         Verdict(F, FailureKind.UNKNOWN, "job 8 is no longer known to Slurm and wrote no exit-code file "
+         Verdict(F, FailureKind.LOST, "job 8 is no longer known to Slurm and wrote no exit-code file "
                                          "(cancelled before it started, or killed without a trace)")),
-        ("7", None, ev(log=True), Verdict(F, FailureKind.UNKNOWN, "job 7 is no longer known to Slurm and wrote no "
+        ("7", None, ev(log=True), Verdict(F, FailureKind.LOST, "job 7 is no longer known to Slurm and wrote no "
                                                                   "exit-code file (cancelled before it started, or "
                                                                   "killed without a trace)")),
         # never submitted (or the token was not found): files of other attempts do not count

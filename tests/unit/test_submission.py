@@ -37,6 +37,10 @@ def test_requests_are_checked_when_built(fields, where):
 def test_the_tag_is_the_options_tag():
     req = SubmitRequest(key="m1", token="abc-123", options=options("/w/m1", tag="Conformation2"))
     assert req.tag == "Conformation2"
+    same = SubmitRequest(key="m1", token="abc-123", tag="Conformation2", options=options("/w/m1", tag="Conformation2"))
+    assert same == req
+    with pytest.raises(ValidationError, match="tag 'Conformation1' differs from options.tag 'Conformation2'"):
+        SubmitRequest(key="m1", token="abc-123", tag="Conformation1", options=options("/w/m1", tag="Conformation2"))
 
 
 def test_duplicates_are_refused_before_anything_is_sent(local_pair):

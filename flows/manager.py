@@ -1,0 +1,101 @@
+"""The manager flow: one tick of the dual-cluster manager, scheduled every 15 seconds.
+
+The tick itself is ``mpflow.manager.Manager.tick`` (the same code as ``mpflow manage --once``); this
+flow gives it Prefect tasks for the per-cluster I/O, emits a Prefect event for every transition
+(``mpflow.job.*`` and ``mpflow.stage.*``, with the model, stage and cluster as resources, for
+automations and notifications), and leaves a summary artifact per tick.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from mpflow.manager import ClusterConnections, Manager, TickReport
+from mpflow.tasks.manager import TaskIO
+
+EVENT_NAMES = {
+    "submitted": "mpflow.job.submitted",
+    "started": "mpflow.job.started",
+    "completed": "mpflow.job.completed",
+    "failed": "mpflow.job.failed",
+    "cancelled": "mpflow.job.cancelled",
+    "submit_refused": "mpflow.job.refused",
+    "not_submitted": "mpflow.job.not-submitted",
+    "recovered": "mpflow.job.recovered",
+    "won": "mpflow.stage.won",
+    "stage_done": "mpflow.stage.job-done",
+    "done": "mpflow.stage.done",
+    "failed_for_good": "mpflow.stage.failed-for-good",
+    "held": "mpflow.stage.held",
+    "ready": "mpflow.stage.ready",
+}
+
+
+def emit_transition_events(report: TickReport, project_name: str) -> int:
+    """One Prefect event per transition; returns how many were emitted."""
+    from prefect.events import emit_event
+
+    n = 0
+    for t in report.transitions:
+        name = EVENT_NAMES.get(t.kind)
+        if name is None or t.model_id is None:
+            continue
+        resource = {"prefect.resource.id": f"mpflow.{project_name}.model.{t.model_id}.{t.stage}",
+                    "prefect.resource.name": f"model {t.model_id} {t.stage}",
+                    "mpflow.model": str(t.model_id), "mpflow.stage": t.stage or ""}
+        related = [{"prefect.resource.id": f"mpflow.{project_name}.model.{t.model_id}",
+                    "prefect.resource.role": "model"}]
+        if t.cluster:
+            resource["mpflow.cluster"] = t.cluster
+            related.append({"prefect.resource.id": f"mpflow.{project_name}.cluster.{t.cluster}",
+                            "prefect.resource.role": "cluster"})
+        payload = {"from": t.from_state, "to": t.to_state, "why": t.why}
+        if t.value is not None:
+            payload["seconds"] = t.value
+        emit_event(event=name, resource=resource, related=related, payload=payload, occurred=t.time)
+        n += 1
+    return n
+
+
+def tick_markdown(report: TickReport, counts: list[tuple[str, str, str, int]]) -> str:
+    lines = [f"**{report.summary()}**", "", "| stage | state | cluster | jobs |", "|---|---|---|---|"]
+    lines += [f"| {st} | {state} | {c} | {n} |" for st, state, c, n in counts]
+    actions = Counter(t.kind for t in report.transitions)
+    if actions:
+        lines += ["", "| transition | count |", "|---|---|"] + [f"| {k} | {n} |" for k, n in sorted(actions.items())]
+    if report.unreachable:
+        lines += ["", "Unreachable this tick:"] + [f"- {c}: {why}" for c, why in report.unreachable.items()]
+    return "\n".join(lines)
+
+
+@flow(name="manager", flow_run_name="tick", log_prints=False)
+def manager_flow(project: str | None = None) -> dict:
+    """One manager tick: observe both clusters, reconcile, advance, decide, submit and cancel.
+
+    Args:
+        project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the worker's
+            current directory).
+    """
+    from mpflow.db import open_database
+    from mpflow.project import Project
+    from mpflow.status import count_jobs_by_stage_state_cluster
+
+    logger = get_run_logger()
+    proj = Project.locate(project)
+    Session = open_database(proj.database_url)
+    clusters = proj.cluster_settings()
+    with ClusterConnections(clusters) as conns:
+        report = Manager(proj, Session, clusters).tick(TaskIO(conns), conns)
+    logger.info(report.summary())
+    if report.skipped:
+        return {"skipped": report.skipped}
+    emit_transition_events(report, proj.config.project.name)
+    with Session() as s:
+        counts = count_jobs_by_stage_state_cluster(s)
+    create_markdown_artifact(key="manager-tick", markdown=tick_markdown(report, counts),
+                             description="Model-stages per state and cluster, and what this tick did")
+    return {"summary": report.summary(), "submitted": report.submitted, "cancelled": report.cancelled,
+            "unreachable": list(report.unreachable), "transitions": len(report.transitions)}

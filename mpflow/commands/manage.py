@@ -1,0 +1,88 @@
+"""``mpflow manage`` (manager ticks from the command line) and ``mpflow status``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from mpflow.commands.common import PROJECT_OPTION_HELP, open_project, project_clusters
+
+
+def manage(
+    once: bool = typer.Option(False, "--once", help="Run one tick and exit."),
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+    interval: float = typer.Option(None, "--interval", help="Seconds between ticks (default: the project's)."),
+) -> None:
+    """Run the dual-cluster manager: observe, reconcile, decide and act (the manager flow's code)."""
+    from mpflow.manager import ClusterConnections, DirectIO, Manager
+
+    project, Session = open_project(project_dir)
+    clusters = project_clusters(project)
+    manager = Manager(project, Session, clusters)
+    interval = interval or project.config.manager.interval_s
+    while True:
+        t0 = time.monotonic()
+        with ClusterConnections(clusters) as conns:
+            report = manager.tick(DirectIO(conns), conns)
+        typer.echo(f"{time.strftime('%H:%M:%S')} {report.summary()}")
+        if once:
+            return
+        time.sleep(max(0.0, interval - (time.monotonic() - t0)))
+
+
+def status(
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per model-stage, in a list."),
+    summary: bool = typer.Option(False, "--summary", help="What dual submission bought, per cluster."),
+    mutant: str = typer.Option(None, "--mutant", help="Only this mutant."),
+    stage: str = typer.Option(None, "--stage", help="Only this stage."),
+) -> None:
+    """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
+    from mpflow.status import count_table, dual_submission_summary, stage_statuses
+
+    project, Session = open_project(project_dir)
+    with Session() as s:
+        if summary:
+            data = dual_submission_summary(s, project.cluster_names)
+            if as_json:
+                typer.echo(json.dumps(data, indent=2))
+                return
+            _print_summary(data)
+            return
+        rows = stage_statuses(s, mutant=mutant, stage=stage, stage_order=project.config.stage_order())
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no models yet: import some with `mpflow import MUTANT FILES...`")
+        return
+    header, table = count_table(rows, project.cluster_names)
+    _print_table(header, table)
+    attention = [r for r in rows if r.state in ("held", "failed", "waiting") and r.reason]
+    if attention:
+        typer.echo("")
+        for r in attention:
+            typer.echo(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
+
+
+def _print_table(header: list[str], rows: list[list]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for line in [header, *rows]:
+        typer.echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+
+
+def _print_summary(data: dict) -> None:
+    def fmt(s):
+        return "-" if not s["n"] else f"median {s['median_s']} s (n={s['n']}, max {s['max_s']} s)"
+
+    for cluster, d in data.items():
+        rate = "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
+        typer.echo(f"{cluster}: {d['jobs']} job(s), won {d['won']} ({rate})")
+        typer.echo(f"  queue wait:                    {fmt(d['queue_wait'])}")
+        typer.echo(f"  cancelled losers:              {d['cancelled_losers']}")
+        typer.echo(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
+        typer.echo(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
+        typer.echo(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")

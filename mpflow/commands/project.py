@@ -1,0 +1,29 @@
+"""``mpflow init``: create a project folder with its project file and database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mpflow.commands.common import fail
+
+
+def init(
+    folder: Path = typer.Argument(Path("."), help="Project folder (created if missing)."),
+    dev: bool = typer.Option(False, "--dev", help="Use the dev clusters (alpha as master, beta as slave)."),
+    name: str = typer.Option(None, "--name", help="Project name (default: the folder's name)."),
+) -> None:
+    """Create a project: mpflow.toml (clusters, mutants, stages, manager) and its jobs database."""
+    from mpflow.db import DatabaseError, open_database
+    from mpflow.project import ProjectError, init_project
+
+    try:
+        project = init_project(folder, name=name, dev=dev)
+        open_database(project.database_url)
+    except (ProjectError, DatabaseError) as exc:
+        fail(str(exc), 2)
+    typer.echo(f"created project {project.config.project.name!r} in {project.root}")
+    typer.echo(f"  project file: {project.file}")
+    typer.echo(f"  database:     {project.database_url}")
+    typer.echo(f"  clusters:     {', '.join(project.cluster_names)} ({project.config.clusters.source})")

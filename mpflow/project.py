@@ -1,0 +1,366 @@
+"""A project: one folder holding the project file ``mpflow.toml`` and, by default, the jobs database.
+
+This module owns reading, validating and writing the project file, and finding the project a command
+acts on (``--project DIR``, ``$MPFLOW_PROJECT``, or the current directory). Everything a user can get
+wrong in the file (a typo in a key, an unknown stage, a stage without a template, a cluster source
+that does not exist) is refused here with one line naming the key, before anything else runs.
+
+The file (TOML)::
+
+    [project]
+    name = "gpa"
+    database = "sqlite:///mpflow.db"     # relative SQLite paths are relative to this folder
+
+    [clusters]
+    source = "dev"                       # "dev": the dev clusters; "blocks": Prefect blocks by name
+    names = ["alpha", "beta"]            # the master first
+
+    [mutants.GpA-WT]
+    sequence = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
+    oligomer = 2
+    first_resid = 70
+
+    [stages.emmd]
+    kind = "gromacs"
+    after = "prep"
+    mdp = "emmd"
+    nsteps = 50
+
+    [manager]
+    interval_s = 15
+
+Writes go through ``tomlkit`` (comments and layout the user wrote are kept) to a temporary file that
+is renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mpflow.mutants import NAME_PATTERN, Mutant
+
+PROJECT_FILE = "mpflow.toml"
+PROJECT_ENV = "MPFLOW_PROJECT"
+DEFAULT_DATABASE = "sqlite:///mpflow.db"
+STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class ProjectError(Exception):
+    """A project that cannot be found, read or used; the message is one line saying what to fix."""
+
+
+class ProjectSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("mpflow", pattern=NAME_PATTERN, description="Project name (shown in the UI).")
+    database: str = Field(DEFAULT_DATABASE, description="SQLAlchemy URL of the jobs database; a relative "
+                          "SQLite path is relative to the project folder.")
+
+
+class ClustersSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["dev", "blocks"] = Field(
+        "blocks", description='"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters.')
+    names: list[str] = Field(default_factory=list, min_length=1, max_length=2,
+                             description="Cluster names, the master first (one or two clusters).")
+
+    @field_validator("names")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        for n in value:
+            if not re.fullmatch(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$", n):
+                raise ValueError(f"cluster name {n!r} is not a valid cluster name")
+        if len(set(value)) != len(value):
+            raise ValueError(f"cluster names must be distinct, got {value}")
+        return value
+
+
+class StageSpec(BaseModel):
+    """One modelling stage, as data: the manager and the stage flows read only this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["protocol", "gromacs", "script"] = Field(
+        description="protocol: runs on the master (preparation); gromacs: grompp on the master, mdrun on the "
+                    "clusters; script: shell lines run as a job on the clusters.")
+    after: str | None = Field(None, description="The stage that must be done first (none: the model itself).")
+    clusters: Literal["all", "master"] = Field("all", description="Where jobs run: every cluster (the "
+                                               "first to start wins) or the master only.")
+    mdp: str | None = Field(None, description="gromacs: .mdp template (emmd, prmd, urmd or a file in the project).")
+    nsteps: int | None = Field(None, gt=0, description="gromacs: number of MD steps.")
+    mdp_overrides: dict[str, str | int | float] = Field(default_factory=dict,
+                                                        description="gromacs: more .mdp parameters.")
+    commands: list[str] = Field(default_factory=list, description="script: shell lines of the job.")
+    protocol: str | None = Field(None, description="protocol: protocol name or folder of templates.")
+    retry_budget: int = Field(3, ge=1, le=100, description="Counted failed attempts allowed per cluster.")
+    time_limit_min: int = Field(60, ge=1, description="Slurm time limit of each job, minutes.")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per job.")
+
+    @model_validator(mode="after")
+    def _names_a_template(self) -> "StageSpec":
+        if self.kind == "gromacs" and not self.mdp:
+            raise ValueError("names no template: set mdp (emmd, prmd, urmd or a .mdp file)")
+        if self.kind == "gromacs" and self.nsteps is None:
+            raise ValueError("set nsteps (the number of MD steps)")
+        if self.kind == "script" and not self.commands:
+            raise ValueError("names no template: set commands (the job's shell lines)")
+        if self.kind == "protocol" and not self.protocol:
+            raise ValueError("names no template: set protocol")
+        return self
+
+
+class ManagerSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(15, gt=0, description="Seconds between manager ticks.")
+    backoff_s: list[float] = Field([30, 120, 600], min_length=1,
+                                   description="Wait before resubmitting after the 1st, 2nd, ... counted failure.")
+    max_continuations: int = Field(10, ge=0, description="Time-limit continuations (from the checkpoint) "
+                                   "allowed per stage before a timeout counts as a failed attempt.")
+    max_requeues: int = Field(5, ge=0, description="Node-failure and preemption resubmissions allowed per "
+                              "stage before they count as failed attempts.")
+    lease_s: float = Field(120, gt=0, description="A tick's database lease; another tick waits it out.")
+    advance_per_tick: int = Field(50, ge=1, description="At most this many model-stages prepared per tick.")
+
+
+def default_stages() -> dict[str, StageSpec]:
+    """The modelling pipeline of the original design, with tiny step counts a user raises."""
+    return {
+        "prep": StageSpec(kind="protocol", protocol="popc", clusters="master"),
+        "emmd": StageSpec(kind="gromacs", after="prep", mdp="emmd", nsteps=500, time_limit_min=60),
+        "prmd": StageSpec(kind="gromacs", after="emmd", mdp="prmd", nsteps=5000, time_limit_min=120),
+        "urmd": StageSpec(kind="gromacs", after="prmd", mdp="urmd", nsteps=50000, time_limit_min=2880),
+    }
+
+
+class ProjectConfig(BaseModel):
+    """The whole project file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    clusters: ClustersSection
+    mutants: dict[str, Mutant] = Field(default_factory=dict)
+    stages: dict[str, StageSpec] = Field(default_factory=default_stages)
+    manager: ManagerSection = Field(default_factory=ManagerSection)
+
+    @field_validator("mutants", mode="before")
+    @classmethod
+    def _named_mutants(cls, value):
+        # A [mutants.NAME] table holds everything but the name, which is its key.
+        if isinstance(value, dict):
+            return {n: ({"name": n, **e} if isinstance(e, dict) else e) for n, e in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _stage_graph(self) -> "ProjectConfig":
+        for name, spec in self.stages.items():
+            if not re.fullmatch(STAGE_PATTERN, name):
+                raise ValueError(f"stage name {name!r} must match {STAGE_PATTERN}")
+            if spec.after is not None and spec.after not in self.stages:
+                raise ValueError(f"stages.{name}.after: no stage named {spec.after!r} "
+                                 f"(stages: {', '.join(self.stages)})")
+        for name in self.stages:  # no cycles: following `after` must end
+            seen, cur = set(), name
+            while cur is not None:
+                if cur in seen:
+                    raise ValueError(f"stages: `after` forms a cycle through {cur!r}")
+                seen.add(cur)
+                cur = self.stages[cur].after
+        return self
+
+    def stage_order(self) -> list[str]:
+        """Stages sorted so each comes after the one it waits for."""
+        depth = {}
+        for name in self.stages:
+            d, cur = 0, self.stages[name].after
+            while cur is not None:
+                d, cur = d + 1, self.stages[cur].after
+            depth[name] = d
+        return sorted(self.stages, key=lambda n: (depth[n], list(self.stages).index(n)))
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if p not in ("__root__",))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (a typo?)"
+    return f"{source}: {where + ': ' if where else ''}{msg}"
+
+
+class Project:
+    """A project folder and its validated configuration."""
+
+    def __init__(self, root: Path, config: ProjectConfig):
+        self.root = Path(root).resolve()
+        self.config = config
+
+    # -- finding and loading ---------------------------------------------------------------------
+    @property
+    def file(self) -> Path:
+        return self.root / PROJECT_FILE
+
+    @classmethod
+    def load(cls, root: str | Path) -> "Project":
+        root = Path(root)
+        path = root / PROJECT_FILE
+        if not path.is_file():
+            raise ProjectError(f"no {PROJECT_FILE} in {root}: create a project with `mpflow init {root}`")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ProjectError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise ProjectError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            config = ProjectConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ProjectError(_format_validation_error(exc, str(path))) from None
+        return cls(root, config)
+
+    @classmethod
+    def locate(cls, explicit: str | Path | None = None) -> "Project":
+        """The project named by ``explicit``, else ``$MPFLOW_PROJECT``, else the current directory."""
+        root = explicit or os.environ.get(PROJECT_ENV) or Path.cwd()
+        return cls.load(root)
+
+    # -- derived settings ------------------------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        url = self.config.project.database
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                return f"sqlite:///{(self.root / rel).resolve()}"
+        return url
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return list(self.config.clusters.names)
+
+    @property
+    def master_name(self) -> str:
+        return self.config.clusters.names[0]
+
+    def cluster_settings(self):
+        """Settings of the project's clusters, the master first (a ``ClusterSettings`` each)."""
+        from mpflow.clusters import ClusterSettings
+
+        names = self.config.clusters.names
+        if self.config.clusters.source == "dev":
+            from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
+
+            try:
+                found = {s.name: s for s in dev_cluster_settings()}
+            except DevClusterNotFound as exc:
+                raise ProjectError(str(exc)) from None
+            missing = [n for n in names if n not in found]
+            if missing:
+                raise ProjectError(f"{self.file}: clusters.names: no dev cluster {missing[0]!r} "
+                                   f"(the dev clusters are {', '.join(found)})")
+            return [found[n] for n in names]
+        from mpflow.blocks.cluster import load_cluster_block
+
+        out: list[ClusterSettings] = []
+        for n in names:
+            out.append(load_cluster_block(n))
+        return out
+
+    def stage(self, name: str) -> StageSpec:
+        try:
+            return self.config.stages[name]
+        except KeyError:
+            raise ProjectError(f"no stage {name!r} in {self.file} (stages: {', '.join(self.config.stages)})") from None
+
+    # -- writing ---------------------------------------------------------------------------------
+    def update_file(self, edit) -> None:
+        """Apply ``edit(document)`` to the project file's tomlkit document, validate, write atomically."""
+        import tomlkit
+
+        doc = tomlkit.parse(self.file.read_text())
+        edit(doc)
+        text = tomlkit.dumps(doc)
+        try:
+            config = ProjectConfig.model_validate(tomllib.loads(text))
+        except ValidationError as exc:
+            raise ProjectError(_format_validation_error(exc, str(self.file))) from None
+        atomic_write_text(self.file, text)
+        self.config = config
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None) -> str:
+    """The project file ``mpflow init`` writes: every section, with comments saying what it holds."""
+    import tomlkit
+
+    names = clusters or (["alpha", "beta"] if dev else ["master", "slave"])
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("mpflow project file; see `mpflow --help` and docs/architecture.md"))
+    proj = tomlkit.table()
+    proj.add("name", name)
+    proj.add("database", DEFAULT_DATABASE)
+    proj["database"].comment("SQLAlchemy URL; relative SQLite paths are relative to this folder")
+    doc.add("project", proj)
+    cl = tomlkit.table()
+    cl.add("source", "dev" if dev else "blocks")
+    cl["source"].comment('"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters')
+    cl.add("names", names)
+    cl["names"].comment("the master first")
+    doc.add("clusters", cl)
+    doc.add("mutants", tomlkit.table())
+    stages = tomlkit.table(is_super_table=True)
+    for sname, spec in default_stages().items():
+        t = tomlkit.table()
+        for k, v in spec.model_dump(exclude_defaults=True).items():
+            t.add(k, v)
+        stages.add(sname, t)
+    doc.add("stages", stages)
+    mgr = tomlkit.table()
+    mgr.add("interval_s", 15)
+    doc.add("manager", mgr)
+    text = tomlkit.dumps(doc)
+    ProjectConfig.model_validate(tomllib.loads(text))  # what init writes must load
+    return text
+
+
+def init_project(root: str | Path, *, name: str | None = None, dev: bool = False,
+                 clusters: list[str] | None = None) -> Project:
+    """Create ``root/mpflow.toml`` (refusing to overwrite one) and return the project."""
+    root = Path(root)
+    path = root / PROJECT_FILE
+    if path.exists():
+        raise ProjectError(f"{path} already exists: this folder is a project already")
+    project_name = name or re.sub(r"[^A-Za-z0-9_.-]", "-", root.resolve().name).strip("-.") or "mpflow"
+    if not re.fullmatch(NAME_PATTERN, project_name):
+        project_name = "mpflow"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, new_project_text(project_name, dev=dev, clusters=clusters))
+    except OSError as exc:
+        raise ProjectError(f"cannot create {path}: {exc.strerror}") from None
+    return Project.load(root)
+
+
+def as_plain(value: Any) -> Any:
+    """tomlkit items → plain Python values (for comparisons in tests and JSON output)."""
+    if hasattr(value, "unwrap"):
+        return value.unwrap()
+    return value
