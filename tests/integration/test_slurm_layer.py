@@ -20,7 +20,7 @@ from mpflow.submission import SubmitRequest, submit_batch
 
 def request(site, key: str, commands: list[str], stage: str = "emmd", **opts) -> SubmitRequest:
     options = JobScriptOptions(job_dir=site.path(key), stage=stage, tag="Conformation1", commands=commands,
-                               mdrun=False, time_limit_min=5, **opts)
+                               mdrun=False, **{"time_limit_min": 5, **opts})
     return SubmitRequest(key=key, token=site.token(), options=options)
 
 
