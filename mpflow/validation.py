@@ -24,8 +24,9 @@ PATH_CHARS = re.compile(r"[A-Za-z0-9_.,:=/@%+\-]+")
 TOKEN = re.compile(r"[a-z0-9][a-z0-9-]{3,60}")
 """A submission token: the Slurm job name is ``mpf-<token>``."""
 
-TAG = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-"""A model tag (``None``, ``Conformation2``, ``Conformation2:URMD:Protein_17``), sent as ``--comment``."""
+TAG = re.compile(r"[A-Za-z0-9_.:-]{1,400}")
+"""A model tag (``None``, ``Conformation2``, ``Conformation2:URMD:Protein_17``, or the manager's
+``mutant:group:name:stage``), sent as ``--comment``."""
 
 NAME = re.compile(r"[A-Za-z0-9_.,-]{1,100}")
 """A Slurm partition, account or QOS name (a comma separates several partitions)."""
@@ -47,7 +48,7 @@ def check_token(value: str) -> str:
 
 
 def check_tag(value: str) -> str:
-    return check(value, TAG, "model tag", "1-200 characters A-Z, a-z, 0-9, '_', '.', ':' and '-'")
+    return check(value, TAG, "model tag", "1-400 characters A-Z, a-z, 0-9, '_', '.', ':' and '-'")
 
 
 def check_cluster_path(value: str, what: str) -> str:
