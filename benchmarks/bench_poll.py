@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -84,9 +83,7 @@ def main(sizes: list[int]) -> None:
         finished = forgotten_job(client)
         try:
             for n in sorted(sizes):
-                t0 = time.perf_counter()
                 queued += queue_held_jobs(client, n - len(queued), folder, f"{prefix}-{n}")
-                submit_s = time.perf_counter() - t0
                 repeats = 5 if n <= 1000 else 2
                 ours_s, ours = timed(lambda: client.poll(queued), repeats)
                 assert sum(s.state is slurm.JobState.PD for s in ours.states.values()) >= n

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import new_token, submit_script, wait_terminal, wait_until
+from cluster_helpers import submit_script, wait_terminal, wait_until
 
 from mpflow import slurm
 from mpflow.devcluster import FORMAT_KEY, FORMAT_VERSION, find_connection_file
