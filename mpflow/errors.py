@@ -53,5 +53,7 @@ class CommandError(RuntimeError):
 
 
 def _rebuild(cls, message, fields):
-    fields = {k: v for k, v in fields.items() if k in {"cluster", "argv", "returncode", "stdout", "stderr", "hint"}}
-    return cls(message, **fields)
+    err = cls(message, **{k: v for k, v in fields.items()
+                          if k in {"cluster", "argv", "returncode", "stdout", "stderr", "hint"}})
+    err.__dict__.update(fields)  # and what a subclass adds (ClusterSettingsError.setting)
+    return err

@@ -198,7 +198,8 @@ _HINTS = (
 def scheduler_error(what: str, returncode: int, stdout: str, stderr: str) -> SchedulerError:
     """A ``SchedulerError`` for ``what`` with the first line of Slurm's message and a hint if one is known."""
     said = next((ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()), "")
-    hint = next((h for needle, h in _HINTS if needle in stderr + stdout), None)
+    said_all = (stderr + stdout).lower()
+    hint = next((h for needle, h in _HINTS if needle.lower() in said_all), None)
     if hint is None and returncode == 127:
         hint = dict(_HINTS)["command not found"]
     return SchedulerError(f"{what} failed" + (f": {said[:300]}" if said else ""), returncode=returncode,

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SBATCH_SECONDS_PER_JOB = 2.0
 """Added to a batch submission's timeout per job (an sbatch on a busy controller can take a second)."""
-SCANCEL_BATCH = 5000
-"""Job ids per scancel (one command line; far below the login shell's limit)."""
+ID_BATCH = 5000
+NAME_BATCH = 1000
+"""Job ids (or job names) per scancel or sacct: one command line stays far below the 128 KiB a login
+shell takes as its command."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,8 @@ class SlurmClient:
         """Cancel jobs with one scancel (per 5000 ids); returns the ids Slurm said it did not know."""
         ids = list(job_ids)
         unknown: list[str] = []
-        for i in range(0, len(ids), SCANCEL_BATCH):
-            unknown += self._call(slurm.scancel_argv(ids[i:i + SCANCEL_BATCH]),
+        for i in range(0, len(ids), ID_BATCH):
+            unknown += self._call(slurm.scancel_argv(ids[i:i + ID_BATCH]),
                                   lambda r: slurm.parse_scancel(r.returncode, r.stdout, r.stderr))
         return unknown
 
@@ -142,17 +144,19 @@ class SlurmClient:
     def poll(self, job_ids: Iterable[str] = (), *, tokens: Iterable[str] = (), since: datetime | None = None
              ) -> PollResult:
         """What the scheduler says about mpflow's jobs on this cluster: one squeue, and one sacct per
-        kind of lookup (ids, tokens) only where there is accounting and an expected job is not in
-        squeue. ``job_ids`` and ``tokens`` are the jobs the caller expects."""
+        kind of lookup (ids, tokens; per 5000 ids or 1000 names) only where there is accounting and an expected
+        job is not in squeue. ``job_ids`` and ``tokens`` are the jobs the caller expects."""
         states = self._call(slurm.squeue_argv(self.user), lambda r: slurm.parse_squeue(r.returncode, r.stdout,
                                                                                         r.stderr))
         commands = 1
         known_tokens = {slurm.token_of(s.name) for s in states.values()}
         missing_ids = sorted({str(j) for j in job_ids} - set(states))
         missing_names = [slurm.job_name(t) for t in sorted(set(tokens) - known_tokens)]
-        for ids, names in ((missing_ids, []), ([], missing_names)):
-            if self.accounting is False or not (ids or names):
-                continue
+        lookups = [(missing_ids[i:i + ID_BATCH], []) for i in range(0, len(missing_ids), ID_BATCH)]
+        lookups += [([], missing_names[i:i + NAME_BATCH]) for i in range(0, len(missing_names), NAME_BATCH)]
+        for ids, names in lookups:
+            if self.accounting is False:
+                break
             # By id, sacct searches all time; by name, only since `since` (default: the last 7 days).
             window = (since or datetime.now() - timedelta(days=7)) if names else None
             res = self.transport.run(slurm.sacct_argv(self.user, since=window, job_ids=ids, job_names=names))
