@@ -20,7 +20,7 @@ import posixpath
 import sys
 import time
 import uuid
-from collections import Counter
+from pathlib import Path
 
 from mpflow.devcluster import dev_cluster_settings
 from mpflow.jobscript import JobScriptOptions, render_job_script
@@ -28,21 +28,8 @@ from mpflow.slurm_client import SlurmClient
 from mpflow.submission import SubmitRequest, script_name, submit_batch
 from mpflow.transport import check, open_transport
 
-
-class Counted:
-    """A transport whose calls are counted by operation."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, Counter()
-
-    def __getattr__(self, name):
-        attr = getattr(self.inner, name)
-        if name in ("run", "write_files", "open_write", "open_read", "stat", "makedirs", "rename", "remove"):
-            def counted(*args, **kwargs):
-                self.calls[name] += 1
-                return attr(*args, **kwargs)
-            return counted
-        return attr
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from transport_wrappers import Counting  # noqa: E402  (the tests' call counter: one definition)
 
 
 def requests(base: str, n: int, token: str) -> list[SubmitRequest]:
@@ -75,7 +62,7 @@ def main(sizes: list[int]) -> None:
             base = posixpath.join(beta.workdir, "bench", f"submit-{token}")
             ids: list[str] = []
             try:
-                ours_t = Counted(transport)
+                ours_t = Counting(transport)
                 t0 = time.perf_counter()
                 outcomes = submit_batch(SlurmClient(ours_t), requests(f"{base}/ours", n, f"bs{token}a"))
                 ours_s = time.perf_counter() - t0
@@ -83,13 +70,13 @@ def main(sizes: list[int]) -> None:
                 assert all(ours_ids), [o.error for o in outcomes.values() if o.error][:3]
                 ids += ours_ids
 
-                base_t = Counted(transport)
+                base_t = Counting(transport)
                 t0 = time.perf_counter()
                 base_ids = one_by_one(SlurmClient(base_t), requests(f"{base}/baseline", n, f"bs{token}b"))
                 base_s = time.perf_counter() - t0
                 ids += base_ids
 
-                cancel_t = Counted(transport)
+                cancel_t = Counting(transport)
                 t0 = time.perf_counter()
                 assert SlurmClient(cancel_t).cancel(ids) == []
                 cancel_s = time.perf_counter() - t0

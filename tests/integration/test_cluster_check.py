@@ -151,7 +151,7 @@ def test_slave_login_node_stopped_fails_fast_and_master_is_unaffected(master, sl
             SlurmClient(t).poll()
         assert time.monotonic() - started < 10
         with open_transport(master) as t:
-            assert SlurmClient(t).poll().commands >= 1
+            assert SlurmClient(t).poll().commands == 1  # one squeue: the master is not slowed by the slave
         assert check_cluster(master).ok
     finally:
         _restore_devclusters()
@@ -172,7 +172,7 @@ def test_hung_login_node_times_out_instead_of_hanging(master, slave):
         elapsed = time.monotonic() - started
         assert elapsed < 20, f"two connection attempts took {elapsed:.1f} s with a 3 s timeout"
         with open_transport(master) as t:
-            assert SlurmClient(t).poll().commands >= 1
+            assert SlurmClient(t).poll().commands == 1  # one squeue: the master is not slowed by the slave
     finally:
         os.kill(pid, signal.SIGCONT)
     assert check_cluster(slave).ok
