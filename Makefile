@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test install devcluster-up devcluster-status devcluster-down bench
+.PHONY: demo test test-deps install devcluster-up devcluster-status devcluster-down bench server server-stop
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -27,8 +27,23 @@ devcluster-down:
 demo: install devcluster-up
 	$(BIN)/mpflow demo
 
-test: install devcluster-up
+# System packages the tests need beyond pyproject (chromium for the report test).
+test-deps:
+	scripts/test-deps
+
+test: install devcluster-up test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install devcluster-up
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The Prefect server, worker and deployments of one project (default: a dev project in .mpflow-dev/,
+# created on first use); `make server PROJECT=DIR` for another. `make server-stop` stops them.
+PROJECT ?= .mpflow-dev
+
+server: install devcluster-up
+	test -f $(PROJECT)/mpflow.toml || $(BIN)/mpflow init $(PROJECT) --dev --name dev
+	$(BIN)/mpflow server start --project $(PROJECT)
+
+server-stop:
+	$(BIN)/mpflow server stop --project $(PROJECT)

@@ -1,7 +1,7 @@
 """Chains of an assembly and their ring order: the direction normalisation of interactions.
 
-This module owns (1) which chain an atom belongs to (:func:`chain_labels`; topologies without
-chain ids are split at peptide-bond breaks) and (2) the ring
+This module owns (1) which chain an atom belongs to (:func:`chain_labels`: chain ids, segments,
+molecules or bonded fragments of the topology, never geometry) and (2) the ring
 order of the chains of a C_n-like assembly taken from the geometry, never from chain letters
 (:func:`ring_order`), and the ring offset of a chain pair (:func:`offset_table`).
 
@@ -26,50 +26,72 @@ import numpy as np
 OFFSET_NONE = 127  # sentinel for "non-adjacent" inside int8 tables
 
 
-def chain_labels(atoms, attr: str = "auto") -> np.ndarray:
-    """Chain label per atom of ``atoms``: ``chainIDs`` or ``segids`` (``auto``: the first of the two
-    that splits ``atoms`` into more than one value, else bonded fragments, else
-    :func:`backbone_segments`).
+def chain_labels(atoms, attr: str = "auto", bonds: np.ndarray | None = None) -> np.ndarray:
+    """Chain label per atom of ``atoms``, from the topology only (a box crossing is never a break).
+
+    ``attr``: ``chainIDs``, ``segids``, ``molnums`` (GROMACS TPR molecules) or ``fragments``
+    (connected components of ``bonds``, indices into the universe; default: the topology's bonds,
+    else bonds guessed with the box, see :func:`mpflow.analysis.periodic.bonds_of`).  ``auto``:
+    the first of chainIDs, segids, molnums that splits ``atoms`` into more than one value, else
+    the bonded fragments (``ValueError`` when no bonds can be had).  Molecule and fragment labels
+    are letters in order of first atom (``M<k>`` beyond 26).
     """
+    if attr not in ("auto", "chainIDs", "segids", "molnums", "fragments"):
+        raise ValueError(f"chain attribute {attr!r} unknown; valid: auto, chainIDs, segids, "
+                         "molnums, fragments")
+    if attr == "fragments":
+        return _fragment_letters(atoms, bonds)
     if attr != "auto":
-        if attr == "fragments":
-            return np.array([str(f) for f in atoms.fragindices], dtype=object)
-        return np.asarray(getattr(atoms, attr), dtype=object).astype(str)
-    for name in ("chainIDs", "segids"):
         try:
-            values = np.asarray(getattr(atoms, name)).astype(str)
+            values = np.asarray(getattr(atoms, attr))
+        except AttributeError:
+            raise ValueError(f"the topology has no {attr}") from None
+        return values.astype(str).astype(object) if attr != "molnums" else _letters(values)
+    for name in ("chainIDs", "segids", "molnums"):
+        try:
+            values = np.asarray(getattr(atoms, name))
         except (AttributeError, Exception):  # noqa: BLE001 - attribute absent in this topology
             continue
         if len(set(values.tolist())) > 1:
-            return values.astype(object)
-    try:
-        frag = atoms.fragindices
-        if len(set(frag.tolist())) > 1:
-            return np.array([f"F{f}" for f in frag], dtype=object)
-    except Exception:  # noqa: BLE001 - no bonds: split at peptide-bond breaks below
-        pass
-    return backbone_segments(atoms)
+            return values.astype(str).astype(object) if name != "molnums" else _letters(values)
+    return _fragment_letters(atoms, bonds)
 
 
-def backbone_segments(atoms, max_peptide_bond_A: float = 2.0) -> np.ndarray:
-    """Chain labels from geometry (current frame): a new chain starts wherever residue i's C and
-    residue i+1's N are farther apart than ``max_peptide_bond_A`` or missing (e.g. GRO files)."""
-    residues = atoms.residues
-    seg = np.zeros(len(residues), dtype=np.int64)
-    prev_c = None
-    k = 0
-    for r, res in enumerate(residues):
-        ra = res.atoms
-        n = ra.select_atoms("name N")
-        if r > 0 and (prev_c is None or len(n) == 0
-                      or np.linalg.norm(n.positions[0] - prev_c) > max_peptide_bond_A):
-            k += 1
-        seg[r] = k
-        c = ra.select_atoms("name C")
-        prev_c = c.positions[0] if len(c) else None
-    names = [chr(ord("A") + i) if seg.max() < 26 else f"S{i}" for i in range(seg.max() + 1)]
-    res_pos = {ix: j for j, ix in enumerate(residues.resindices)}
-    return np.array([names[seg[res_pos[ix]]] for ix in atoms.resindices], dtype=object)
+def _fragment_letters(atoms, bonds: np.ndarray | None) -> np.ndarray:
+    if bonds is None:
+        from mpflow.analysis.periodic import bonds_of
+
+        bonds, _, error = bonds_of(atoms)
+        if bonds is None:
+            raise ValueError("no chain ids, segments or molecules tell the chains apart and the "
+                             f"bonds that would cannot be known: {error}")
+    return _letters(bonded_components(atoms.indices, bonds))
+
+
+def _letters(values: np.ndarray) -> np.ndarray:
+    """Letters A, B, ... for the distinct ``values`` in order of first appearance."""
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    n = len(first)
+    names = [chr(ord("A") + k) if n <= 26 else f"M{k}" for k in range(n)]
+    return np.array(names, dtype=object)[rank[inverse]] if len(values) else np.zeros(0, object)
+
+
+def bonded_components(indices: np.ndarray, bonds: np.ndarray | None) -> np.ndarray:
+    """Connected-component id per atom of ``indices`` over ``bonds`` (universe indices)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    indices = np.asarray(indices, dtype=np.int64)
+    n = len(indices)
+    if bonds is None or len(bonds) == 0 or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    local = np.full(int(max(indices.max(), bonds.max())) + 1, -1, dtype=np.int64)
+    local[indices] = np.arange(n)
+    i, j = local[bonds[:, 0]], local[bonds[:, 1]]
+    keep = (i >= 0) & (j >= 0)
+    graph = csr_matrix((np.ones(keep.sum()), (i[keep], j[keep])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def assembly_axis(centroids: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
@@ -108,23 +130,36 @@ def ring_order(labels: list[str], centroids: np.ndarray, directions: np.ndarray 
     return order[start:] + order[:start]
 
 
-def ring_order_from_atoms(atoms, chains: np.ndarray) -> list[str]:
-    """Ring order of the chains of ``atoms`` (labels ``chains`` per atom) at the current frame.
+def ring_order_from_atoms(atoms, chains: np.ndarray, box=None) -> list[str]:
+    """Ring order of the chains of ``atoms`` (labels ``chains`` per atom) at the current frame."""
+    return ring_order_from_positions(atoms.positions, atoms.names, chains, box)
 
-    Centroids and directions use CA atoms when a chain has at least two, else all its atoms.
+
+def ring_order_from_positions(positions: np.ndarray, names: np.ndarray, chains: np.ndarray,
+                              box=None) -> list[str]:
+    """Ring order of chains from atom ``positions``, ``names`` and chain labels ``chains``.
+
+    Centroids and directions use CA atoms when a chain has at least two, else all its atoms.  With
+    a box, each chain centroid is taken as the image nearest to the first chain's, so chains in
+    different periodic images still form their ring (chains must be whole).
     """
+    from MDAnalysis.lib.distances import minimize_vectors
+
+    from mpflow.analysis.periodic import box_matrix
+
     labels = sorted(set(chains.tolist()))
     cents, dirs = [], []
-    names = atoms.names
-    pos = atoms.positions
     for lab in labels:
         m = chains == lab
         ca = m & (names == "CA")
         use = ca if ca.sum() >= 2 else m
-        p = pos[use]
+        p = positions[use]
         cents.append(p.mean(axis=0))
         dirs.append(p[-1] - p[0])
-    return ring_order(labels, np.array(cents), np.array(dirs))
+    cents = np.array(cents, dtype=np.float32)
+    if box_matrix(box) is not None and len(cents) > 1:
+        cents = cents[0] + minimize_vectors(cents - cents[0], np.asarray(box, dtype=np.float32))
+    return ring_order(labels, cents, np.array(dirs))
 
 
 def offset_table(order: list[str], labels: list[str]) -> np.ndarray:

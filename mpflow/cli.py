@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from mpflow import __version__
-from mpflow.commands import cluster, demo, interactions, manage, project
+from mpflow.commands import analyse, backup, cluster, demo, interactions, manage, models, mutant, project, run, server
+from mpflow.commands.common import use_project_server
 
 app = typer.Typer(
     name="mpflow",
@@ -28,11 +29,23 @@ def main(
     ),
 ) -> None:
     """mpflow command line."""
+    # Before any command imports Prefect: the project's server, if one runs, is the API to use.
+    use_project_server()
 
 
 app.command("init")(project.init)
+app.add_typer(mutant.app, name="mutant")
+app.command("build")(models.build)
+app.command("import")(models.import_)
+app.command("complete")(models.complete)
+app.command("classify")(models.classify)
+app.command("models")(models.models)
 app.command("manage")(manage.manage)
 app.command("status")(manage.status)
+app.command("run")(run.run)
+app.command("backup")(backup.backup)
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(server.app, name="server")
 app.command("demo")(demo.demo)
 app.command("interactions", **interactions.COMMAND)(interactions.interactions_command)
+app.command("analyse", **analyse.COMMAND)(analyse.analyse_command)

@@ -1,89 +1,162 @@
-"""The demo: mpflow's pipeline, as far as it exists, on the dev clusters.
+"""The demo: mpflow's whole modelling pipeline on the dev clusters, small enough for one sitting.
 
-Today it sends one small GROMACS job (a water box built with ``gmx solvate``) through each cluster,
-the master as a local cluster and the slave over SSH, with one batched poll per cluster per round,
-and prints every state change. Later stages extend this into the whole modelling pipeline.
+A project (by default ``.mpflow-demo/``) with glycophorin A's TM dimer, wild type and G83I; two
+built models of each are imported (checked, measured, classified, their folders made on both
+clusters), prepared in a real POPC bilayer on the master, and taken through EMMD → PRMD → URMD with
+tiny step counts, every job submitted to both dev clusters with the first to run kept. It ends with
+the status table, where the results are, what each cluster ran and where the time went, and the
+interaction analysis of wild type against G83I. Every step looks at what is already there, so a
+second run resumes rather than starts over.
 """
 
 from __future__ import annotations
 
-import posixpath
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from mpflow.clusters import ClusterSettings
-from mpflow.jobscript import stage_job_options
-from mpflow.slurm import TERMINAL, JobState
-from mpflow.slurm_client import JobRef, SlurmClient
-from mpflow.submission import SubmitRequest, submit_batch
-from mpflow.transport import open_transport
+from sqlalchemy import select
+
+from mpflow.db import Job, Model, open_database
+from mpflow.project import PROJECT_FILE, Project, init_project
+
+DEMO_MUTANTS = ("GpA-WT", "G83I")
+MODELS_PER_MUTANT = 2
+#: tiny runs: EMMD stops early once converged; PRMD and URMD a few hundred femtoseconds
+DEMO_STAGES = {"emmd": {"nsteps": 150}, "prmd": {"nsteps": 100}, "urmd": {"nsteps": 200}}
+DEMO_PREP_PARAMS = {"npt_steps": 500, "threads": 1}
+DEMO_INTERVAL_S = 2.0
 
 
 @dataclass
-class DemoJob:
-    cluster: str
-    job_id: str
-    job_dir: str
-    state: JobState = JobState.NS
-    slurm_state: str = ""
-    exit_code: int | None = None
-    output: str = ""
+class DemoTimes:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.seconds[what] = self.seconds.get(what, 0.0) + seconds
 
 
-def submit_demo_job(client: SlurmClient, run_id: str) -> DemoJob:
-    settings = client.transport.settings
-    job_dir = posixpath.join(settings.workdir, "demo", "None", f"waterbox_{run_id}", "solvate")
-    opts = stage_job_options(
-        settings, job_dir=job_dir, stage="solvate", tag="None", time_limit_min=5, mdrun=False,
-        commands=[
-            "gmx -quiet solvate -cs spc216 -box 2.5 2.5 2.5 -o solvate.gro",
-            'echo "cluster=${SLURM_CLUSTER_NAME:-?} job=${SLURM_JOB_ID:-?} atoms=$(sed -n 2p solvate.gro)"',
-        ],
-    )
-    request = SubmitRequest(key="waterbox", token=f"demo-{run_id}-{settings.name}", options=opts)
-    outcome = submit_batch(client, [request])["waterbox"]
-    if outcome.error:
-        raise RuntimeError(f"{settings.name}: demo job not submitted: {outcome.error}")
-    job_id = outcome.job_id
-    return DemoJob(settings.name, job_id, job_dir, JobState.PD)
+def demo_project(folder: Path, echo: Callable[[str], None]) -> Project:
+    """The demo's project, created on first use (dev clusters, the two mutants, tiny stages)."""
+    from mpflow.mutants import EXAMPLES
+    from mpflow.project_mutants import add_mutant
+
+    if (folder / PROJECT_FILE).exists():
+        project = Project.load(folder)
+        echo(f"resuming the demo project in {project.root}")
+    else:
+        project = init_project(folder, name="demo", dev=True)
+        echo(f"created the demo project in {project.root}")
+
+    def tiny(doc):
+        for stage, values in DEMO_STAGES.items():
+            for key, value in values.items():
+                doc["stages"][stage][key] = value
+        doc["stages"]["prep"]["params"] = dict(DEMO_PREP_PARAMS)
+        doc["manager"]["interval_s"] = DEMO_INTERVAL_S
+
+    project.update_file(tiny)
+    for name in DEMO_MUTANTS:
+        add_mutant(project, EXAMPLES[name])
+    return project
 
 
-def run_demo(clusters: list[ClusterSettings], *, timeout_s: float = 300, interval_s: float = 1.0,
-             echo: Callable[[str], None] = print) -> list[DemoJob]:
-    run_id = uuid.uuid4().hex[:8]
-    transports = {s.name: open_transport(s) for s in clusters}
-    try:
-        clients = {name: SlurmClient(t) for name, t in transports.items()}
-        jobs = {}
-        for name, client in clients.items():
-            job = submit_demo_job(client, run_id)
-            jobs[name] = job
-            echo(f"{name:>6}: submitted job {job.job_id} ({transports[name].settings.describe()})")
+def import_demo_models(project: Project, Session, echo: Callable[[str], None]) -> None:
+    from mpflow.analysis.helix_builder import build_models
+    from mpflow.models import import_models
+
+    with Session() as s:
+        have = {m for (m,) in s.execute(select(Model.mutant))}
+    for name in DEMO_MUTANTS:
+        if name in have:
+            continue
+        out = project.root / "built" / name
+        built = build_models(project.config.mutants[name], k=MODELS_PER_MUTANT, seed=1, out_dir=out)
+        report = import_models(project, Session, name, [b.path for b in built])
+        echo(f"{name}: built {len(built)} models ({', '.join(b.packing for b in built)})")
+        for line in report.lines(groups=True):
+            echo(f"  {line}")
+
+
+def jobs_per_cluster(Session) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    with Session() as s:
+        for cluster, state, kind in s.execute(select(Job.cluster, Job.state, Job.failure_kind)):
+            d = out.setdefault(cluster, {"won": 0, "cancelled": 0, "failed": 0})
+            if state == "D":
+                d["won"] += 1
+            elif kind == "cancelled_by_mpflow":
+                d["cancelled"] += 1
+            elif state == "F":
+                d["failed"] += 1
+    return out
+
+
+def gromacs_seconds(Session) -> float:
+    """Wall time of the winning jobs (started → ended), summed."""
+    with Session() as s:
+        rows = s.execute(select(Job.started, Job.ended).where(Job.state == "D")).all()
+    return sum((e - b).total_seconds() for b, e in rows if b and e)
+
+
+def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: float = 1800,
+             analyse: bool = True) -> int:
+    """The whole demo; returns the exit code (0 when every model went through every stage)."""
+    from mpflow.manager import ClusterConnections, DirectIO, Manager
+    from mpflow.pipeline import prepare_locally, run_pipeline
+    from mpflow.status import count_table, stage_statuses
+
+    t0 = time.monotonic()
+    times = DemoTimes()
+    project = demo_project(folder, echo)
+    Session = open_database(project.database_url)
+    clusters = project.cluster_settings()
+    t = time.monotonic()
+    import_demo_models(project, Session, echo)
+    times.add("models (build, check, classify, folders)", time.monotonic() - t)
+    manager = Manager(project, Session, clusters)
+
+    def tick():
+        with ClusterConnections(clusters) as conns:
+            return manager.tick(DirectIO(conns), conns)
+
+    def prepare(items):
         started = time.monotonic()
-        while any(j.state not in TERMINAL for j in jobs.values()):
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"demo jobs not finished after {timeout_s:.0f} s: "
-                                   + ", ".join(f"{j.cluster}={j.state.value}" for j in jobs.values()))
-            for name, job in jobs.items():
-                if job.state in TERMINAL:
-                    continue
-                ref = JobRef("waterbox", job.job_dir, "solvate", job_id=job.job_id)
-                obs = clients[name].observe([ref]).observations["waterbox"]
-                slurm_state = obs.slurm.slurm_state if obs.slurm else "(files)"
-                job.exit_code = obs.exit_code
-                if (obs.state, slurm_state) != (job.state, job.slurm_state):
-                    job.state, job.slurm_state = obs.state, slurm_state
-                    echo(f"{name:>6}: job {job.job_id} {job.slurm_state} → {job.state.value}"
-                         + (f" ({obs.detail})" if obs.detail else ""))
-            time.sleep(interval_s)
-        for name, job in jobs.items():
-            t = transports[name]
-            out = t.run(["bash", "-c", 'cat "$1"/solvate."$2".*.out', "_", job.job_dir, name])
-            job.output = out.stdout.strip()
-            echo(f"{name:>6}: exit code {job.exit_code}; {job.output.splitlines()[-1] if job.output else '(no output)'}")
-        return list(jobs.values())
-    finally:
-        for t in transports.values():
-            t.close()
+        prepare_locally(project, Session, clusters[0], items)
+        times.add("membrane build and preparation", time.monotonic() - started)
+
+    result = run_pipeline(project, Session, tick=tick, prepare=prepare, timeout_s=timeout_s, echo=echo)
+    with Session() as s:
+        rows = stage_statuses(s, stage_order=project.config.stage_order())
+    header, table = count_table(rows, project.cluster_names)
+    echo("")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+    for line in [header, *table]:
+        echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    problems = [r for r in rows if r.state in ("held", "failed")]
+    for r in problems:
+        echo(f"{r.state}: {r.mutant}/{r.name} {r.stage}: {r.reason}")
+    per_cluster = jobs_per_cluster(Session)
+    echo("")
+    echo("jobs per cluster: " + "; ".join(f"{c}: {d['won']} run to the end, {d['cancelled']} cancelled as the "
+                                          f"slower copy, {d['failed']} failed" for c, d in sorted(per_cluster.items())))
+    master = clusters[0]
+    echo(f"results (the master's copy): {master.workdir}/<mutant>/<group>/<model>/<stage>/ "
+         f"(e.g. {master.workdir}/{DEMO_MUTANTS[0]}/)")
+    total = time.monotonic() - t0
+    gmx = gromacs_seconds(Session)
+    prep = times.seconds.get("membrane build and preparation", 0.0)
+    echo(f"time: {total:.0f} s in all: preparation in POPC {prep:.0f} s, MD jobs {gmx:.0f} s of job time "
+         f"(both clusters share this machine's 2 cores), models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s, "
+         f"the rest waiting for the clusters and orchestration")
+    if result.timed_out or problems:
+        echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
+        return 1
+    if analyse:
+        from mpflow.commands.analyse import analyse_project
+
+        report = analyse_project(project, Session, echo=echo)
+        echo(f"report of {' vs '.join(DEMO_MUTANTS)}: {report}")
+    echo("demo finished: every model through prep, EMMD, PRMD and URMD")
+    return 0

@@ -25,6 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mpflow.clusters import ClusterSettings
 from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
 
+#: exit code of a job that finds its inputs missing or different from the master's (EX_DATAERR);
+#: the manager re-sends the inputs instead of counting a failed attempt
+INPUTS_MISSING_EXIT = 65
+
 OWNED_SBATCH_FLAGS = ("chdir", "output", "error", "input", "job-name", "comment", "wrap", "uid", "gid", "parsable",
                       "test-only", "array", "open-mode")
 """sbatch flags mpflow sets itself or that would break how it finds a job, its logs and its files."""

@@ -34,6 +34,7 @@ from sqlalchemy.orm import sessionmaker
 from mpflow.clusters import ClusterSettings
 from mpflow.db import JobRowState, StageState, utcnow
 from mpflow.dual_cluster import ClusterState, ClusterView, Outcome, dual_cluster_actions
+from mpflow.jobscript import INPUTS_MISSING_EXIT
 from mpflow.jobs_store import (
     MANAGED_STAGE_STATES,
     JobRecord,
@@ -68,7 +69,8 @@ LEASE = "manager"
 
 # What a failure costs, by failure kind: "continue" from the checkpoint on the same cluster (not
 # counted, up to manager.max_continuations), "requeue" at once on every cluster (not counted, up to
-# manager.max_requeues), "free" (never counted), or "count" (a counted attempt with backoff).
+# manager.max_requeues), "resend" (prepare the stage's inputs again, not counted), "free" (never
+# counted), or "count" (a counted attempt with backoff).
 FAILURE_POLICY: dict[str, str] = {
     "timeout": "continue",
     "node_failure": "requeue",
@@ -76,6 +78,7 @@ FAILURE_POLICY: dict[str, str] = {
     "boot_failure": "requeue",
     "lost": "requeue",  # Slurm and the job folder have both forgotten the job
     "not_submitted": "free",  # the submission never reached the scheduler
+    "stale_inputs": "resend",  # the job found its inputs missing: send them again, then resubmit
     "cancelled_by_mpflow": "free",
     "cancelled": "count",  # cancelled outside mpflow
     "out_of_memory": "count",
@@ -229,15 +232,21 @@ class _StageCounters:
     requeues: int
 
 
+@dataclass
+class Reconciled:
+    job_changes: list[dict] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    counters_changed: set[tuple[int, str]] = field(default_factory=set)  # continuations / requeues
+    resend: set[tuple[int, str]] = field(default_factory=set)  # model-stages whose inputs go again
+
+
 def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: dict[tuple[int, str], _StageCounters],
-              limits, now: datetime) -> tuple[list[dict], list[Transition], set[tuple[int, str]]]:
+              limits, now: datetime) -> Reconciled:
     """Job-row changes and transitions from one tick's observations.
 
-    ``counters`` (continuations and requeues per model-stage) are updated in place; the returned set
-    names the model-stages whose counters changed."""
-    changes: list[dict] = []
-    transitions: list[Transition] = []
-    touched: set[tuple[int, str]] = set()
+    ``counters`` (continuations and requeues per model-stage) are updated in place."""
+    out = Reconciled()
+    changes, transitions, touched = out.job_changes, out.transitions, out.counters_changed
     for job in jobs:
         result = results.get(job.cluster)
         if result is None or isinstance(result, Exception):
@@ -267,6 +276,8 @@ def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: di
             state, kind = "F", "lost"
         else:
             kind = failure_kind_of(obs) if state == "F" else None
+            if kind == "nonzero_exit" and getattr(obs, "exit_code", None) == INPUTS_MISSING_EXIT:
+                kind = "stale_inputs"
         change["state"] = state
         if state in ("R", "D") and job.started is None:
             change["started"] = getattr(obs, "start", None) or now
@@ -286,6 +297,9 @@ def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: di
                 c.requeues += 1
                 counted = False
                 touched.add(key)
+            elif policy == "resend":
+                counted = False
+                out.resend.add(key)
             elif policy == "free":
                 counted = False
             reason = obs.detail or kind
@@ -301,7 +315,7 @@ def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: di
         kind_name = {"D": "completed", "F": "failed", "PD": "queued"}.get(state, state)
         transitions.append(Transition(kind_name, from_state=job.state, to_state=state, why=why, **ev))
         changes.append({"id": job.id, **change})
-    return changes, transitions, touched
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -467,15 +481,22 @@ class Manager:
             keys = {(j.model_id, j.stage) for j in jobs}
             counters = {(st.model_id, st.stage): _StageCounters(st.continuations, st.requeues)
                         for st in stage_records(s, model_ids={m for m, _ in keys})} if keys else {}
-            changes, transitions, touched = reconcile(jobs, results, defaultdict(lambda: _StageCounters(0, 0),
-                                                                                  counters), cfg.manager, now())
-            update_jobs(s, changes)
+            counters = defaultdict(lambda: _StageCounters(0, 0), counters)
+            rec = reconcile(jobs, results, counters, cfg.manager, now())
+            update_jobs(s, rec.job_changes)
+            touched = rec.counters_changed | rec.resend
             if touched:
                 ids = {(st.model_id, st.stage): st.id for st in stage_records(s, model_ids={m for m, _ in touched})}
-                update_stages(s, [{"id": ids[k], "continuations": counters[k].continuations,
-                                   "requeues": counters[k].requeues} for k in touched])
-            record_events(s, transitions)
-        report.transitions += transitions
+                changes = []
+                for k in touched:
+                    change = {"id": ids[k], "continuations": counters[k].continuations,
+                              "requeues": counters[k].requeues}
+                    if k in rec.resend:
+                        change["state"] = StageState.WAITING.value  # prepared again in this tick's advance
+                    changes.append(change)
+                update_stages(s, changes)
+            record_events(s, rec.transitions)
+        report.transitions += rec.transitions
         t = self._timed(report, "reconcile", t)
 
         self.advance(connections, report)
@@ -529,6 +550,7 @@ class Manager:
                 tag = ModelTag(st.mutant, st.group, st.name)
                 try:
                     options = self.kinds[spec.kind].job_options(spec, st, settings[cluster])
+                    options["continuation"] = row["continuation"]  # -cpi only when resuming after a timeout
                     reqs.append(SubmitRequest(key=str(row["id"]), token=row["token"], tag=job_comment(st),
                                               options=_job_script_options(settings[cluster], spec, st, tag, options)))
                 except ValueError as exc:

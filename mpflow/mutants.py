@@ -113,13 +113,14 @@ class Mutant(BaseModel):
 def validation_message(exc: ValidationError) -> str:
     """The first error of a pydantic ``ValidationError`` as ``field: message`` on one line."""
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err.get("loc", ())) or "value"
+    field = ".".join(str(p) for p in err.get("loc", ()))
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if err.get("type") == "missing":
         msg = "is required"
     elif err.get("type") == "extra_forbidden":
         msg = "is not a mutant field (name, sequence, oligomer, first_resid)"
-    return f"{field}: {msg}".splitlines()[0]
+    # a check of the whole record (no field) reads as the message alone
+    return (f"{field}: {msg}" if field else msg).splitlines()[0]
 
 
 @dataclass(frozen=True)

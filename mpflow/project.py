@@ -98,7 +98,10 @@ class StageSpec(BaseModel):
     mdp_overrides: dict[str, str | int | float] = Field(default_factory=dict,
                                                         description="gromacs: more .mdp parameters.")
     commands: list[str] = Field(default_factory=list, description="script: shell lines of the job.")
-    protocol: str | None = Field(None, description="protocol: protocol name or folder of templates.")
+    protocol: str | None = Field(None, description="protocol: protocol name (mpflow's `prep`, or a "
+                                 "protocol file in the project's templates/ folder).")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                        description="protocol: parameters of the protocol.")
     retry_budget: int = Field(3, ge=1, le=100, description="Counted failed attempts allowed per cluster.")
     time_limit_min: int = Field(60, ge=1, description="Slurm time limit of each job, minutes.")
     cpus_per_task: int = Field(1, ge=1, description="CPUs per job.")
@@ -133,7 +136,7 @@ class ManagerSection(BaseModel):
 def default_stages() -> dict[str, StageSpec]:
     """The modelling pipeline of the original design, with tiny step counts a user raises."""
     return {
-        "prep": StageSpec(kind="protocol", protocol="popc", clusters="master"),
+        "prep": StageSpec(kind="protocol", protocol="prep", clusters="master"),
         "emmd": StageSpec(kind="gromacs", after="prep", mdp="emmd", nsteps=500, time_limit_min=60),
         "prmd": StageSpec(kind="gromacs", after="emmd", mdp="prmd", nsteps=5000, time_limit_min=120),
         "urmd": StageSpec(kind="gromacs", after="prmd", mdp="urmd", nsteps=50000, time_limit_min=2880),
@@ -224,7 +227,23 @@ class Project:
             config = ProjectConfig.model_validate(data)
         except ValidationError as exc:
             raise ProjectError(_format_validation_error(exc, str(path))) from None
-        return cls(root, config)
+        project = cls(root, config)
+        project.check_stage_templates()
+        return project
+
+    def check_stage_templates(self) -> None:
+        """Render every GROMACS stage's .mdp once, so a bad override or template is refused here,
+        before anything is prepared or submitted."""
+        from mpflow.mdp import MdpError, render_mdp
+
+        for name, spec in self.config.stages.items():
+            if spec.kind != "gromacs":
+                continue
+            try:
+                render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides,
+                           search_dirs=[self.root / "templates"])
+            except MdpError as exc:
+                raise ProjectError(f"{self.file}: stages.{name}: {str(exc).splitlines()[0]}") from None
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None) -> "Project":

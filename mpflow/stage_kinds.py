@@ -68,4 +68,6 @@ class ProtocolStage:
 
 
 def default_kinds() -> dict[str, object]:
-    return {"script": ScriptStage(), "protocol": ProtocolStage()}
+    from mpflow.md_stages import GromacsStage
+
+    return {"script": ScriptStage(), "protocol": ProtocolStage(), "gromacs": GromacsStage()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mpflow.commands.common import dev_clusters_or_exit, fail, first_line
+from mpflow.commands.common import dev_clusters_or_exit, fail
 
 app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 
@@ -15,21 +15,13 @@ def _settings_for(name: str, dev: bool):
         if name not in found:
             fail(f"no dev cluster {name!r} (have: {', '.join(found)})", 2)
         return found[name]
-    from pydantic import ValidationError
-
-    from mpflow.blocks.cluster import SlurmCluster
-    from mpflow.clusters import validation_message
+    from mpflow.blocks.cluster import load_cluster_block
+    from mpflow.project import ProjectError
 
     try:
-        return SlurmCluster.load(name).settings()
-    except RuntimeError as exc:  # Prefect's "failed validation": a block saved before a check existed, or edited
-        if isinstance(exc.__cause__, ValidationError):
-            fail(f"cluster block {name!r} has invalid settings: {validation_message(exc.__cause__)}", 2)
-        raise
-    except ValidationError as exc:
-        fail(f"cluster block {name!r} has invalid settings: {validation_message(exc)}", 2)
-    except ValueError as exc:
-        fail(f"no mpflow-slurm-cluster block named {name!r} ({first_line(exc)})", 2)
+        return load_cluster_block(name)
+    except ProjectError as exc:
+        fail(str(exc), 2)
 
 
 @app.command("check")
@@ -37,7 +29,7 @@ def check(
     name: str = typer.Argument(..., help="Name of the cluster's block (or of a dev cluster with --dev)."),
     dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
 ) -> None:
-    """Connect, check the partition, the workdir, the job-script templates and gmx; one line each."""
+    """Connect, show sinfo, check the workdir is writable and gmx is found."""
     from mpflow.cluster_check import check_cluster
 
     report = check_cluster(_settings_for(name, dev))
@@ -52,9 +44,14 @@ def register_dev(
     overwrite: bool = typer.Option(True, help="Replace blocks of the same name."),
 ) -> None:
     """Save each dev cluster as an mpflow-slurm-cluster block named after it."""
-    from mpflow.blocks.cluster import SlurmCluster
+    from mpflow.blocks.cluster import SlurmCluster, prefect_api_url
+    from mpflow.project import ProjectError
 
     clusters = dev_clusters_or_exit()
+    try:
+        prefect_api_url()
+    except ProjectError as exc:
+        fail(str(exc), 2)
     SlurmCluster.register_type_and_schema()
     for s in clusters:
         SlurmCluster(**dict(s)).save(s.name, overwrite=overwrite)

@@ -1,7 +1,10 @@
-"""Helpers shared by the command modules: one-line errors and the dev clusters' settings."""
+"""Helpers shared by the command modules: one-line errors, the project, its Prefect server, the dev clusters."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -44,6 +47,7 @@ def open_project(folder):
 
     try:
         project = Project.locate(folder)
+        use_project_server(project.root)
         return project, open_database(project.database_url)
     except (ProjectError, DatabaseError) as exc:
         fail(str(exc), 2)
@@ -57,3 +61,55 @@ def project_clusters(project):
         return project.cluster_settings()
     except ProjectError as exc:
         fail(str(exc), 2)
+
+
+_api_url_set_here: str | None = None  # the PREFECT_API_URL this process set (a later --project may change it)
+
+
+def use_project_server(root: Path | str | None = None) -> str | None:
+    """Point Prefect at the project's running server (``mpflow server start``); its API URL, or None.
+
+    ``root`` defaults to ``$MPFLOW_PROJECT``, else the current directory; no project there is no error
+    (most commands need no server). A ``PREFECT_API_URL`` the user set, in the environment or in the
+    active Prefect settings, wins. Also turns Prefect's analytics off unless the user turned them on.
+    """
+    from mpflow.project import PROJECT_ENV, PROJECT_FILE
+    from mpflow.server import quiet_prefect_environment, running_server
+
+    global _api_url_set_here
+    quiet_prefect_environment()
+    user_url = os.environ.get("PREFECT_API_URL")
+    if user_url and user_url != _api_url_set_here:
+        return user_url
+    if "prefect" in sys.modules and not user_url:
+        from prefect.settings import PREFECT_API_URL
+
+        if PREFECT_API_URL.value():
+            return PREFECT_API_URL.value()
+    root = Path(root or os.environ.get(PROJECT_ENV) or Path.cwd())
+    state = running_server(root) if (root / PROJECT_FILE).is_file() else None
+    if state is None:
+        if user_url:  # set here for another project (the current directory's): not this one's server
+            _restore_api_url(None)
+        return None
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # for this command's run only (several commands may run in one process)
+        ctx.call_on_close(lambda old=user_url: _restore_api_url(old))
+    os.environ["PREFECT_API_URL"] = _api_url_set_here = state.api_url
+    if "prefect" in sys.modules and ctx is not None:
+        # Prefect read its settings when it was imported: override them for this command's run.
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        ctx.with_resource(temporary_settings({PREFECT_API_URL: state.api_url}))
+    return state.api_url
+
+
+def _restore_api_url(old: str | None) -> None:
+    global _api_url_set_here
+    _api_url_set_here = None
+    if old is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = old

@@ -1,8 +1,12 @@
-"""``mpflow interactions``: one topology (+ trajectory) → one interaction table (Parquet or CSV).
+"""``mpflow interactions``: one topology (+ trajectory) -> one interaction table (Parquet or CSV).
 
-This module owns only the command line around :func:`mpflow.analysis.interactions.compute_interactions`:
-argument parsing, validation with one-line errors (exit code 1 for unreadable inputs, 2 for bad
-options), and writing the table.  The science lives in ``mpflow.analysis``.
+This module owns only the command line around
+:func:`mpflow.analysis.interactions.compute_interactions`: parsing and checking every option
+before any work (exit 2 with one ``error:`` line naming the option), checking that ``--out`` can
+be written, reading the inputs (exit 1 naming the file that could not be read), running, and
+writing the table atomically.  It never returns a wrong or empty table silently: a request that
+cannot produce any row stops with a one-line reason (exit 1), an empty result says why, and
+molecules made whole or worker counts capped are reported on stderr.
 """
 
 from __future__ import annotations
@@ -12,14 +16,26 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import fail
-from mpflow.analysis.interaction_types import INTERACTION_TYPES
+import mpflow.analysis.interaction_types  # noqa: F401 - registers the types
+from mpflow.analysis.interaction_base import CRITERIA, INTERACTION_TYPES
+from mpflow.commands.common import fail, first_line
 
-_TYPES_HELP = "\n\n".join(cls.describe() for cls in INTERACTION_TYPES.values())
+
+def _types_help() -> str:
+    blocks = []
+    for name, cls in INTERACTION_TYPES.items():
+        lines = [f"{name}: " + ", ".join(f"{k}={v:g}" for k, v in cls.parameters("mpflow").items())]
+        for crit in CRITERIA:
+            differs = cls.parameters(crit) != cls.parameters("mpflow")
+            params = (" [" + ", ".join(f"{k}={v:g}" for k, v in cls.parameters(crit).items())
+                      + "]") if differs else ""
+            lines.append(f"  --criteria {crit}{params}: {cls.sources[crit]}")
+        blocks.append("\n\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
-    """``START:STOP:STEP`` (parts optional, Python slice meaning) → (start, stop, step)."""
+    """``START:STOP:STEP`` (parts optional, Python slice meaning) -> (start, stop, step)."""
     parts = text.split(":")
     if not 1 <= len(parts) <= 3:
         raise ValueError(f"--frames {text!r}: expected START:STOP:STEP")
@@ -46,7 +62,7 @@ def parse_types(text: str) -> list[str]:
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
-    """``TYPE.NAME=VALUE`` overrides → {type: {name: value}} (names checked later)."""
+    """``TYPE.NAME=VALUE`` overrides -> {type: {name: value}} (names and values checked later)."""
     out: dict[str, dict[str, float]] = {}
     for item in items:
         try:
@@ -54,18 +70,75 @@ def parse_params(items: list[str]) -> dict[str, dict[str, float]]:
             typ, name = key.split(".", 1)
             out.setdefault(typ.strip(), {})[name.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"--param {item!r}: expected TYPE.NAME=VALUE, e.g. "
+            raise ValueError(f"--param {item!r}: expected TYPE.NAME=VALUE with a number, e.g. "
                              "hbond.distance_max_A=3.2") from None
     return out
+
+
+def parse_n_jobs(text: str) -> int:
+    """A positive number of worker processes, or -1 for one per CPU."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n == 0 or n < -1:
+        raise ValueError(f"--n-jobs {text}: must be a positive number of processes, or -1 for one "
+                         "per CPU")
+    return n
+
+
+def parse_criteria(text: str) -> str:
+    if text not in CRITERIA:
+        raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(CRITERIA)}")
+    return text
 
 
 #: how ``mpflow.cli`` registers :func:`interactions_command`
 COMMAND = dict(
     help="Interchain interaction table of a topology/trajectory (any format MDAnalysis reads), "
-         "one row per interaction and frame, written as Parquet or CSV.",
-    epilog="Interaction types and their default parameters (override with --param "
-           "TYPE.NAME=VALUE):\n\n" + _TYPES_HELP,
+         "one row per interaction and frame, written as Parquet or CSV (a CSV's first line is a "
+         "'# mpflow.interactions {...}' comment recording the criteria and parameters).",
+    epilog="Interaction types, their default parameters (override with --param TYPE.NAME=VALUE) "
+           "and, per --criteria profile, whose definition they follow:\n\n" + _types_help(),
 )
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The system's words for an I/O error (pyarrow wraps them as "... [errno 27] ...")."""
+    import os
+    import re
+
+    code = getattr(exc, "errno", None)
+    if not code:
+        found = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(found.group(1)) if found else None
+    return os.strerror(code) if code else first_line(exc)
+
+
+def _read_universe(topology: Path, trajectory: list[Path]):
+    import MDAnalysis as mda
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if topology.stat().st_size == 0:
+            fail(f"cannot read {topology} as a structure: the file is empty", 1)
+        try:
+            universe = mda.Universe(str(topology))
+        except (IndexError, KeyError) as exc:  # MDAnalysis' parsers on records they cannot use
+            fail(f"cannot read {topology} as a structure: no usable atom records "
+                 f"({type(exc).__name__}: {first_line(exc)})", 1)
+        except Exception as exc:  # noqa: BLE001 - any reader error becomes one line
+            fail(f"cannot read {topology} as a structure: {first_line(exc)}", 1)
+        if universe.atoms.n_atoms == 0:
+            fail(f"cannot read {topology} as a structure: no atoms found", 1)
+        if trajectory:
+            try:
+                universe.load_new([str(p) for p in trajectory])
+            except Exception as exc:  # noqa: BLE001 - any reader error becomes one line
+                names = ", ".join(str(p) for p in trajectory)
+                fail(f"cannot read {names} as a trajectory of {topology} "
+                     f"({universe.atoms.n_atoms} atoms): {first_line(exc)}", 1)
+    return universe
 
 
 def interactions_command(
@@ -76,46 +149,94 @@ def interactions_command(
     sel_b: str = typer.Option("protein", "--sel-b", help="MDAnalysis selection of side b."),
     types: str = typer.Option(",".join(INTERACTION_TYPES), "--types",
                               help="Comma-separated interaction types (default: all)."),
+    criteria: str = typer.Option("mpflow", "--criteria",
+                                 help="Criteria profile: mpflow (default) or prolif (ProLIF 2.2's "
+                                      "definitions; needs explicit hydrogens)."),
     frames: str = typer.Option("::", "--frames", help="START:STOP:STEP (Python slice)."),
     param: list[str] = typer.Option([], "--param", help="Override: TYPE.NAME=VALUE (repeatable)."),
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
-    n_jobs: int = typer.Option(1, "--n-jobs", help="Worker processes (-1: one per CPU)."),
+    n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
 ) -> None:
-    from mpflow.analysis.interaction_types import make_interactions
-    from mpflow.analysis.interactions import compute_interactions, write_table
+    from mpflow.analysis.interaction_base import make_interactions
+    from mpflow.analysis.interactions import (
+        BrokenMolecules,
+        MoleculesMadeWhole,
+        NothingToCompute,
+        OutsideProlifCoverage,
+        SelectionProblem,
+        check_writable,
+        compute_interactions,
+        plan_workers,
+        table_metadata,
+        write_table,
+    )
 
+    # 1. options, all before touching any file
     try:
+        crit = parse_criteria(criteria)
         type_names = parse_types(types)
         start, stop, step = parse_frames(frames)
         params = parse_params(param)
-        make_interactions(type_names, params)
-        if out.suffix.lower() not in (".parquet", ".pq", ".csv"):
-            raise ValueError(f"--out {out}: suffix must be .parquet or .csv")
+        try:
+            make_interactions(type_names, params, crit)
+        except ValueError as exc:
+            raise ValueError(f"--param {exc}" if params else str(exc)) from None
+        n_jobs = parse_n_jobs(n_jobs_text)
+        try:
+            check_writable(out)
+        except ValueError as exc:
+            raise ValueError(f"--out {exc}") from None
     except ValueError as exc:
         fail(str(exc), 2)
     for path in [topology, *(trajectory or [])]:
         if not path.is_file():
             fail(f"file not found: {path}", 1)
-    try:
-        import MDAnalysis as mda
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            files = [str(p) for p in (trajectory or [])]
-            universe = mda.Universe(str(topology), *files)
-    except Exception as exc:  # noqa: BLE001 - any reader error becomes one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"cannot read {topology}{' + ' + ', '.join(files) if files else ''}: {reason}", 1)
+    # 2. inputs
+    universe = _read_universe(topology, list(trajectory or []))
+    n_total = len(universe.trajectory)
+    sliced = range(n_total)[slice(start, stop, step)]
+    workers, note = plan_workers(n_jobs, max(1, len(sliced)))
+    if note:
+        typer.echo(f"warning: --n-jobs {n_jobs} {note}", err=True)
+
+    # 3. the run
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Reader has no dt information")
-            table = compute_interactions(universe, sel_a, sel_b, type_names, params, start=start,
-                                         stop=stop, step=step, n_jobs=n_jobs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = compute_interactions(universe, sel_a, sel_b, type_names, params,
+                                         criteria=crit, start=start, stop=stop, step=step,
+                                         n_jobs=workers, intra=intra)
+    except SelectionProblem as exc:
+        fail(f"--{exc.option.replace('_', '-')} {exc.selection!r}: {exc.reason}", 2)
+    except NothingToCompute as exc:
+        if exc.option == "frames":
+            fail(f"--frames {frames}: {exc.reason}", 1)
+        fail(str(exc).replace("intra=True", "--intra"), 1)
+    except BrokenMolecules as exc:
+        fail(str(exc), 1)
     except ValueError as exc:
-        fail(str(exc).splitlines()[0], 2)
-    except Exception as exc:  # noqa: BLE001 - e.g. a selection syntax error from MDAnalysis
-        fail(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_table(table, out)
-    n_frames = table["frame"].nunique()
-    typer.echo(f"wrote {len(table)} interactions from {n_frames} frame(s) with interactions to {out}")
+        fail(first_line(exc), 1)
+    except Exception as exc:  # noqa: BLE001 - anything else still ends in one line
+        fail(f"{type(exc).__name__}: {first_line(exc)}", 1)
+
+    # 4. the table
+    try:
+        write_table(table, out)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot write {out}: {_os_reason(exc)} (nothing written; any previous file is "
+             "unchanged)", 1)
+    meta = table_metadata(table)
+    n_frames = len(sliced)
+    for w in caught:
+        if issubclass(w.category, MoleculesMadeWhole):
+            typer.echo(f"note: {w.message}", err=True)
+        elif issubclass(w.category, OutsideProlifCoverage):
+            typer.echo(f"warning: {w.message}", err=True)
+    if len(table) == 0:
+        typer.echo(f"wrote 0 interactions to {out}: no {' or '.join(type_names)} within the "
+                   f"cut-offs between {sel_a!r} and {sel_b!r} in {n_frames} frame(s) "
+                   f"(criteria {crit}, chains {', '.join(meta['chains'])})")
+        return
+    typer.echo(f"wrote {len(table)} interactions (criteria {crit}) from {n_frames} frame(s), "
+               f"{table['frame'].nunique()} with interactions, to {out}")

@@ -61,11 +61,21 @@ def status(
         return
     header, table = count_table(rows, project.cluster_names)
     _print_table(header, table)
-    attention = [r for r in rows if r.state in ("held", "failed", "waiting") and r.reason]
+    attention, seen = [], set()
+    for r in rows:
+        if r.state not in ("held", "failed", "waiting") or not r.reason:
+            continue
+        if r.model_status != "ok":  # the model itself waits: say it once, not once per stage
+            if r.model in seen:
+                continue
+            seen.add(r.model)
+            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name}: {r.reason}")
+        else:
+            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
     if attention:
         typer.echo("")
-        for r in attention:
-            typer.echo(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
+        for line in attention:
+            typer.echo(line)
 
 
 def _print_table(header: list[str], rows: list[list]) -> None:

@@ -24,3 +24,16 @@ def mini_universe(atoms: list[tuple[str, int, str, str, tuple[float, float, floa
     u.add_TopologyAttr("segids", chains)
     u.atoms.positions = np.array([a[4] for a in atoms], dtype=np.float32)
     return u
+
+
+def write_wrapped(u, frames, path, shift_frac: float = 0.5):
+    """Write ``frames`` of ``u`` to ``path`` moved by ``shift_frac`` of the box from centred, every
+    atom wrapped into the box: molecules cross the box faces (a trajectory written broken on
+    purpose, as without ``gmx trjconv -pbc mol``)."""
+    with mda.Writer(str(path), n_atoms=u.atoms.n_atoms) as w:
+        for ts in u.trajectory[frames]:
+            box = ts.dimensions[:3]
+            pos = ts.positions - u.atoms.center_of_geometry() + shift_frac * box + box / 2
+            ts.positions = np.mod(pos, box)
+            w.write(u.atoms)
+    return path

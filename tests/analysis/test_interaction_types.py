@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from mpflow.analysis.interaction_base import CRITERIA
 from mpflow.analysis.interaction_types import INTERACTION_TYPES, make_interactions
 from mpflow.analysis.interactions import INTERACTION_SCHEMA, InteractionAnalysis
 
@@ -64,6 +65,12 @@ def stack(d, tilt=0.0, lateral_deg=0.0):
     return phe("A", 1) + phe("B", 1, centre=(d * math.sin(a), 0.0, d * math.cos(a)), tilt_deg=tilt)
 
 
+def t_stack(y, z=5.0, tilt=60.0):
+    """Ring B centred at (0, y, z), tilted about x.  Its plane meets ring A's plane (z = 0) on the
+    line y' = y - z cot(tilt): ProLIF's intersect test passes when |y'| <= 1.5 A."""
+    return phe("A", 1) + phe("B", 1, centre=(0.0, y, z), tilt_deg=tilt)
+
+
 def cation_pi(d, angle=0.0, chains=("A", "B"), resids=(1, 1)):
     a = math.radians(angle)
     return phe(chains[1], resids[1]) + [
@@ -107,8 +114,9 @@ CASES = [
     ("pistack_ftf", stack(4.5, lateral_deg=36.0), False),
     ("pistack_etf", stack(6.4, tilt=90.0), True),
     ("pistack_etf", stack(6.6, tilt=90.0), False),
-    ("pistack_etf", stack(5.0, tilt=60.0), True),
-    ("pistack_etf", stack(5.0, tilt=45.0), False),
+    ("pistack_etf", t_stack(2.0), True),                  # line at y' = -0.89 A
+    ("pistack_etf", t_stack(0.0), False),                 # y' = -2.89 A: fails the intersect test
+    ("pistack_etf", t_stack(2.0, tilt=45.0), False),      # planes 45 deg apart
     ("cationpi", cation_pi(4.4), True),
     ("cationpi", cation_pi(4.6), False),
     ("cationpi", cation_pi(4.0, angle=25.0), True),
@@ -189,6 +197,8 @@ def test_parameters_override_per_type():
         make_interactions(["hbond"], {"hbond": {"cutoff": 3.0}})
     with pytest.raises(ValueError, match="valid: hbond, saltbridge"):
         make_interactions(["hbond", "nope"])
+    with pytest.raises(ValueError, match="parameters given for type.s. not computed: vdw"):
+        make_interactions(["hbond"], {"vdw": {"tolerance_A": 1.0}})
 
 
 def test_schema_of_empty_and_full_tables():
@@ -198,3 +208,42 @@ def test_schema_of_empty_and_full_tables():
         for col, dtype in INTERACTION_SCHEMA.items():
             assert str(table[col].dtype) == str(dtype), col
     assert list(table["type"].cat.categories) == list(INTERACTION_TYPES)
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    (float("nan"), "finite"), (float("inf"), "finite"), (-1.0, "> 0"), (0.0, "> 0")])
+def test_bad_distances_are_refused_naming_the_parameter(value, why):
+    with pytest.raises(ValueError, match=rf"^hbond\.distance_max_A={value}: .*{why}"):
+        make_interactions(["hbond"], {"hbond": {"distance_max_A": value}})
+
+
+def test_bad_angles_are_refused():
+    with pytest.raises(ValueError, match=r"hbond\.angle_min_deg=170 is above hbond\.angle_max_deg=160"):
+        make_interactions(["hbond"], {"hbond": {"angle_min_deg": 170, "angle_max_deg": 160}})
+    with pytest.raises(ValueError, match=r"pistack_etf\.plane_angle_min_deg=95 is above"):
+        make_interactions(["pistack_etf"], {"pistack_etf": {"plane_angle_min_deg": 95}})
+    with pytest.raises(ValueError, match=r"cationpi\.angle_max_deg=200: .*0-180"):
+        make_interactions(["cationpi"], {"cationpi": {"angle_max_deg": 200}})
+    # a tolerance may be zero (ProLIF's own vdW default), not negative
+    assert make_interactions(["vdw"], {"vdw": {"tolerance_A": 0.0}})[0].tolerance_A == 0.0
+    with pytest.raises(ValueError, match=r"vdw\.tolerance_A=-0.1: must be >= 0"):
+        make_interactions(["vdw"], {"vdw": {"tolerance_A": -0.1}})
+
+
+def test_every_type_states_its_source_under_each_profile():
+    for name, cls in INTERACTION_TYPES.items():
+        for crit in CRITERIA:
+            assert cls.sources[crit].strip(), (name, crit)
+            assert cls.describe(crit).startswith(f"{name}: ")
+    # the prolif profile differs from mpflow's where ProLIF's own defaults differ
+    assert INTERACTION_TYPES["vdw"].parameters("prolif") == {"tolerance_A": 0.0}
+    assert INTERACTION_TYPES["vdw"].parameters("mpflow") == {"tolerance_A": 0.5}
+
+
+def test_prolif_profile_needs_explicit_hydrogens():
+    """ProLIF perceives charges, donors and carbon classes from hydrogens: without them the prolif
+    profile refuses instead of guessing (mpflow's profile has its heavy-atom fallback)."""
+    rows = pair("LEU", "CD1", "LEU", "CD1", 4.0)
+    assert len(_run(rows, ["hydrophobic"])) == 1
+    with pytest.raises(ValueError, match="criteria 'prolif' needs explicit hydrogens"):
+        InteractionAnalysis(mini_universe(rows), types=["hydrophobic"], criteria="prolif")

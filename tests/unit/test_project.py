@@ -85,3 +85,14 @@ def test_update_file_keeps_comments_and_refuses_invalid_edits(tmp_path):
     with pytest.raises(ProjectError, match="mutants.X.sequence"):
         project.update_file(bad)
     assert "X" not in tomllib.loads((tmp_path / PROJECT_FILE).read_text())["mutants"]
+
+
+@pytest.mark.parametrize("stage_toml,message", [
+    ('[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 10\nmdp_overrides = { "tau-pp" = 1 }\n',
+     "stages.emmd:"),
+    ('[stages.emmd]\nkind = "gromacs"\nmdp = "nosuch"\nnsteps = 10\n', "stages.emmd:"),
+])
+def test_a_malformed_mdp_override_or_template_is_refused_when_the_project_loads(tmp_path, stage_toml, message):
+    with pytest.raises(ProjectError) as info:
+        Project.load(_write(tmp_path, BASE + stage_toml))
+    assert message in str(info.value) and "\n" not in str(info.value)

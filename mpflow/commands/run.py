@@ -1,0 +1,49 @@
+"""``mpflow run``: the modelling pipeline from the command line (preparation, then manager ticks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
+
+
+def run(
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+    mutant: list[str] = typer.Option(None, "--mutant", help="Only these mutants (repeatable; default: all)."),
+    until: str = typer.Option(None, "--until", help="Stop after this stage (default: the last one)."),
+    interval: float = typer.Option(None, "--interval", help="Seconds between manager ticks (default: the project's)."),
+    timeout: float = typer.Option(None, "--timeout", help="Give up after this many seconds."),
+) -> None:
+    """Prepare the models on the master and run them through every stage on the clusters."""
+    from mpflow.manager import ClusterConnections, DirectIO, Manager
+    from mpflow.pipeline import prepare_locally, run_pipeline
+
+    project, Session = open_project(project_dir)
+    if until is not None and until not in project.config.stages:
+        fail(f"--until: no stage {until!r} (stages: {', '.join(project.config.stage_order())})", 2)
+    unknown = [m for m in (mutant or []) if m not in project.config.mutants]
+    if unknown:
+        fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
+             f"{', '.join(project.config.mutants) or 'none yet'})", 2)
+    clusters = project_clusters(project)
+    manager = Manager(project, Session, clusters)
+
+    def tick():
+        with ClusterConnections(clusters) as conns:
+            report = manager.tick(DirectIO(conns), conns)
+        for cluster, why in report.unreachable.items():
+            typer.echo(f"  {cluster} unreachable this tick: {why}")
+        return report
+
+    result = run_pipeline(project, Session, tick=tick,
+                          prepare=lambda items: prepare_locally(project, Session, clusters[0], items),
+                          mutants=mutant or None, until=until, interval_s=interval, timeout_s=timeout,
+                          echo=typer.echo)
+    held = sum(c.get("held", 0) + c.get("failed", 0) for per in result.progress.counts.values()
+               for c in per.values())
+    typer.echo(f"pipeline {'timed out' if result.timed_out else 'finished'} after {result.seconds:.0f} s; "
+               f"`mpflow status` shows every model-stage")
+    if result.timed_out or held:
+        raise typer.Exit(1)

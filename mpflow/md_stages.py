@@ -1,0 +1,106 @@
+"""The GROMACS stage kind (EMMD, PRMD, URMD): grompp on the master, ``mdrun`` on every cluster.
+
+- **prepare** (a batch of model-stages whose previous stage is done): ``grompp`` on the master from
+  the previous stage's final coordinates, which are on the master whichever cluster produced them
+  (the manager brought them back); the ``.tpr`` and its checksum file go to every other cluster by
+  verified, atomic transfer. A grompp failure holds the model with GROMACS's own error line; a
+  cluster that cannot be reached now gets its copy when the job there asks for it (below).
+- **job**: ``gmx mdrun -deffnm <stage>``, with ``-cpi`` only when it continues a job that hit its
+  time limit. Before mdrun the job checks the ``.tpr`` against its checksum file and exits with
+  :data:`INPUTS_MISSING_EXIT` when it is missing or differs: the manager then re-sends the inputs
+  (not counted as a failure), so a job never runs on stale or half-transferred files.
+- **collect**: the winner's stage folder comes back to the master, verified.
+
+The master's workdir must be on this machine (a ``local`` master cluster): grompp and the
+preparation run where mpflow runs, as in the original design's master/slave model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from pathlib import Path
+
+from mpflow.jobs_store import StageRecord
+from mpflow.jobscript import INPUTS_MISSING_EXIT
+from mpflow.mdp import MdpError, StageError, grompp_stage
+from mpflow.project import StageSpec
+from mpflow.stage_kinds import collect_from_winners
+from mpflow.tags import ModelTag
+
+log = logging.getLogger(__name__)
+
+
+
+def checksum_name(stage: str) -> str:
+    return f"{stage}.tpr.sha256"
+
+
+def write_checksum(tpr: Path) -> Path:
+    """``<stage>.tpr.sha256`` beside the .tpr, in ``sha256sum -c`` format."""
+    digest = hashlib.sha256(tpr.read_bytes()).hexdigest()
+    path = tpr.with_name(checksum_name(tpr.stem))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(f"{digest}  {tpr.name}\n")
+    tmp.replace(path)
+    return path
+
+
+def inputs_check_line(stage: str) -> str:
+    """The job-script line that refuses to run on a missing or stale .tpr."""
+    return (f"sha256sum --check --quiet {checksum_name(stage)} || "
+            f"{{ echo 'mpflow: {stage}.tpr is missing or differs from the master copy' >&2; "
+            f"exit {INPUTS_MISSING_EXIT}; }}")
+
+
+class GromacsStage:
+    managed = True
+
+    def prepare(self, work, spec: StageSpec, items: list[StageRecord]) -> dict[int, str | None]:
+        from mpflow.transfer import TransferError, transfer_file
+        from mpflow.transport import TransportError
+
+        master = work.master
+        if master.kind != "local":
+            return {st.id: f"the master cluster {master.name} must be local: grompp runs on the master"
+                    for st in items}
+        out: dict[int, str | None] = {}
+        ready: list[tuple[StageRecord, ModelTag, Path]] = []
+        search = [work.project.root / "templates"]
+        for st in items:
+            tag = ModelTag(st.mutant, st.group, st.name)
+            model_dir = Path(tag.model_dir(master.workdir))
+            tpr = model_dir / st.stage / f"{st.stage}.tpr"
+            checksum = tpr.with_name(checksum_name(st.stage))
+            try:
+                if not (tpr.is_file() and checksum.is_file()):
+                    grompp_stage(model_dir, st.stage, spec.nsteps, template=spec.mdp, after=spec.after,
+                                 overrides=spec.mdp_overrides, search_dirs=search)
+                    write_checksum(tpr)
+            except (StageError, MdpError) as exc:
+                out[st.id] = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+                continue
+            ready.append((st, tag, tpr))
+        for cluster in work.clusters[1:]:
+            if not ready:
+                break
+            try:
+                dst = work.connections.transport(cluster.name)
+                src = work.connections.transport(master.name)
+                for st, tag, tpr in ready:
+                    folder = tag.stage_dir(cluster.workdir, st.stage)
+                    for f in (tpr, tpr.with_name(checksum_name(st.stage))):
+                        transfer_file(src, str(f), dst, posixpath.join(folder, f.name))
+            except (TransferError, TransportError) as exc:
+                # The job on that cluster finds its inputs missing and asks for them again.
+                log.warning("inputs of %s not sent to %s now: %s", spec.mdp, cluster.name, str(exc).splitlines()[0])
+        for st, _, _ in ready:
+            out[st.id] = None
+        return out
+
+    def job_options(self, spec: StageSpec, item: StageRecord, cluster) -> dict:
+        return {"mdrun": True, "commands": [inputs_check_line(item.stage)]}
+
+    def collect(self, work, spec: StageSpec, items: list[StageRecord]) -> dict[int, str | None]:
+        return collect_from_winners(work, spec, items)

@@ -1,0 +1,175 @@
+"""End to end on the dev clusters: one GpA model through preparation in POPC, EMMD, PRMD and URMD,
+each XXMD stage submitted to both clusters with one winner; and the bad inputs of the MD stages."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from mpflow.analysis.helix_builder import build_models
+from mpflow.db import Job, ModelStage, open_database
+from mpflow.gro import read_gro
+from mpflow.manager import ClusterConnections, DirectIO, Manager
+from mpflow.membrane import bilayer_summary
+from mpflow.models import import_models
+from mpflow.mutants import GPA_WT, Mutant
+from mpflow.pipeline import prepare_locally, progress, run_pipeline
+from mpflow.project import PROJECT_FILE, Project
+from mpflow.project_mutants import add_mutant
+from mpflow.registry import register_model
+from mpflow.tags import ModelTag
+from mpflow.transport import open_transport
+
+STAGES = """
+[stages.prep]
+kind = "protocol"
+clusters = "master"
+protocol = "prep"
+params = { npt_steps = 200, threads = 2 }
+
+[stages.emmd]
+kind = "gromacs"
+after = "prep"
+mdp = "emmd"
+nsteps = 150
+
+[stages.prmd]
+kind = "gromacs"
+after = "emmd"
+mdp = "prmd"
+nsteps = 40
+
+[stages.urmd]
+kind = "gromacs"
+after = "prmd"
+mdp = "urmd"
+nsteps = 60
+"""
+
+
+class Run:
+    def __init__(self, root: Path, clusters):
+        self.root = root
+        self.clusters = clusters
+        self.project = Project.load(root)
+        self.Session = open_database(self.project.database_url)
+        self.manager = Manager(self.project, self.Session, clusters)
+
+    def pipeline(self, until: str | None = None, timeout_s: float = 900):
+        def tick():
+            with ClusterConnections(self.clusters) as conns:
+                return self.manager.tick(DirectIO(conns), conns)
+
+        return run_pipeline(self.project, self.Session, tick=tick,
+                            prepare=lambda items: prepare_locally(self.project, self.Session, self.clusters[0], items),
+                            until=until, interval_s=1.0, timeout_s=timeout_s, echo=lambda line: None)
+
+    def stage_rows(self) -> dict[tuple[str, str], tuple[str, str | None]]:
+        with self.Session() as s:
+            from mpflow.db import Model
+
+            rows = s.execute(select(Model.name, ModelStage.stage, ModelStage.state, ModelStage.reason)
+                             .join(Model, Model.id == ModelStage.model_id)).all()
+        return {(n, st): (state, reason) for n, st, state, reason in rows}
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory, master, slave):
+    root = tmp_path_factory.mktemp("e2e")
+    names = ", ".join(f'"{c.name}"' for c in (master, slave))
+    (root / PROJECT_FILE).write_text(f'[clusters]\nsource = "dev"\nnames = [{names}]\n{STAGES}\n'
+                                     '[manager]\ninterval_s = 1\nbackoff_s = [0]\n')
+    tag = uuid.uuid4().hex[:6]
+    gpa = Mutant(name=f"GpA-{tag}", sequence=GPA_WT.sequence, oligomer=2, first_resid=70)
+    # a 64-residue helix is far longer than the bilayer is thick: its membrane build must fail
+    long = Mutant(name=f"Long-{tag}", sequence="L" * 64, oligomer=2, first_resid=1)
+    run = Run(root, [master, slave])
+    for m in (gpa, long):
+        add_mutant(run.project, m)
+        built = build_models(m, k=1, seed=3, out_dir=root / "built" / m.name)
+        import_models(run.project, run.Session, m.name, [b.path for b in built])
+    # a model registered without its structure file: preparation must name the missing file
+    with run.Session.begin() as s:
+        register_model(s, gpa.name, "nofile")
+    result = run.pipeline()
+    yield run, gpa, long, result
+    for c in (master, slave):
+        with open_transport(c) as t:
+            for m in (gpa, long):
+                t.run(["rm", "-rf", "--", f"{c.workdir}/{m.name}"])
+
+
+def test_one_model_goes_through_every_stage_with_one_winner_per_stage(e2e, master, slave):
+    run, gpa, _, result = e2e
+    assert not result.timed_out
+    name = f"{gpa.name}_001"
+    rows = run.stage_rows()
+    assert [rows[(name, st)][0] for st in ("prep", "emmd", "prmd", "urmd")] == ["done"] * 4
+    model_dir = next(Path(master.workdir, gpa.name).glob(f"*/{name}"))  # None or a ConformationN
+    for f in ("prep/prep.gro", "prep/topol.top", "prep/index.ndx", "emmd/emmd.tpr", "emmd/emmd.gro",
+              "emmd/emmd.log", "prmd/prmd.gro", "prmd/prmd.xtc", "urmd/urmd.gro", "urmd/urmd.xtc"):
+        assert (model_dir / f).is_file() and (model_dir / f).stat().st_size > 0, f
+    with run.Session() as s:
+        jobs = s.execute(select(Job.stage, Job.cluster, Job.state, Job.failure_kind)).all()
+    for stage in ("emmd", "prmd", "urmd"):
+        mine = [j for j in jobs if j.stage == stage]
+        winners = [j for j in mine if j.state == "D"]
+        assert len(winners) == 1, mine
+        losers = [j for j in mine if j.state != "D"]
+        assert all(j.failure_kind == "cancelled_by_mpflow" for j in losers), mine
+    assert {j.cluster for j in jobs} == {master.name, slave.name}  # every stage went to both clusters
+
+
+def test_the_system_holds_a_bilayer_around_the_protein(e2e, master):
+    run, gpa, _, _ = e2e
+    name = f"{gpa.name}_001"
+    model_dir = next(Path(master.workdir, gpa.name).glob(f"*/{name}"))
+    for gro in ("prep/prep.gro", "urmd/urmd.gro"):
+        b = bilayer_summary(read_gro(model_dir / gro))
+        assert b.lipids_upper == b.lipids_lower and 80 <= b.lipids <= 110, (gro, b)
+        assert 6.5 < b.box_nm[2] < 7.6, (gro, b.box_nm)
+        assert 3.2 < b.thickness_nm < 4.4, (gro, b.thickness_nm)
+        assert b.protein_in_slab, (gro, b)
+
+
+def test_a_failed_membrane_build_holds_that_model_and_the_others_go_on(e2e):
+    run, gpa, long, _ = e2e
+    rows = run.stage_rows()
+    state, reason = rows[(f"{long.name}_001", "prep")]
+    assert state == "held" and reason.startswith("step embed: the protein is") and "long" in reason
+    assert rows[(f"{gpa.name}_001", "urmd")][0] == "done"
+    assert all(rows[(f"{long.name}_001", st)][0] == "waiting" for st in ("emmd", "prmd", "urmd"))
+
+
+def test_a_missing_input_is_a_clear_error_naming_the_file(e2e):
+    run, gpa, _, _ = e2e
+    state, reason = run.stage_rows()[("nofile", "prep")]
+    assert state == "held" and "model.pdb" in reason and "\n" not in reason
+
+
+def test_a_grompp_error_holds_the_model_with_gromacs_own_line(e2e, master):
+    run, gpa, _, _ = e2e
+    good = next(Path(master.workdir, gpa.name).glob(f"*/{gpa.name}_001"))
+    with run.Session.begin() as s:
+        mid = register_model(s, gpa.name, "badtop")
+    bad = Path(ModelTag(gpa.name, "None", "badtop").model_dir(master.workdir))
+    shutil.copytree(good / "prep", bad / "prep")
+    with (bad / "prep" / "topol.top").open("a") as f:
+        f.write("\n[ molecules ]\nNOSUCHMOLECULE 3\n")
+    with run.Session.begin() as s:
+        from mpflow.jobs_store import ensure_model_stages
+
+        ensure_model_stages(s, run.project.config.stage_order())
+        s.execute(update(ModelStage).where(ModelStage.model_id == mid, ModelStage.stage == "prep")
+                  .values(state="done"))
+    run.pipeline(until="emmd", timeout_s=120)
+    state, reason = run.stage_rows()[("badtop", "emmd")]
+    assert state == "held"
+    assert reason.startswith("grompp:") and "NOSUCHMOLECULE" in reason and "\n" not in reason
+    with run.Session() as s:
+        assert s.scalars(select(Job.id).where(Job.model_id == mid)).all() == []  # nothing was submitted
+    assert progress(run.Session, run.project).done()
