@@ -53,12 +53,21 @@ def load_cluster_block(name: str) -> ClusterSettings:
     """The settings saved in the ``mpflow-slurm-cluster`` block ``name``; ``ProjectError`` (one line) if
     there is no Prefect server, it does not answer, or it has no such block."""
     import httpx
+    from pydantic import ValidationError
 
+    from mpflow.clusters import validation_message
     from mpflow.project import ProjectError
 
     url = prefect_api_url()
     try:
         return SlurmCluster.load(name).settings()
+    except RuntimeError as exc:  # Prefect's "failed validation": saved before a check existed, or edited by hand
+        if isinstance(exc.__cause__, ValidationError):
+            raise ProjectError(f"cluster block {name!r} has invalid settings: "
+                               f"{validation_message(exc.__cause__)}") from None
+        raise
+    except ValidationError as exc:
+        raise ProjectError(f"cluster block {name!r} has invalid settings: {validation_message(exc)}") from None
     except ValueError as exc:  # Prefect's "Unable to find block document named ..."
         if "Unable to find block" not in str(exc):
             raise

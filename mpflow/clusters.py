@@ -3,16 +3,20 @@
 ``ClusterSettings`` is a plain pydantic model (no Prefect), so the core, the CLI and the tests can
 use it directly; the Prefect block in ``mpflow.blocks`` is this same model plus Block behaviour
 (saved and loaded by name, edited in the UI). Secrets are ``SecretStr`` and never printed.
+
+Every value that reaches a shell, an ``#SBATCH`` line or Slurm (workdir, partition, account, host,
+user, env names, templates) is checked when the settings are built, with an error naming the field.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from mpflow.validation import HOST, NAME, USER, check, check_cluster_path
 
 # Job resources a cluster may set per stage (the matching fields of ``JobScriptOptions``).
 RESOURCE_KEYS = ("time_limit_min", "nodes", "ntasks", "cpus_per_task", "mem", "gpu", "gpus", "maxh",
@@ -61,10 +65,35 @@ class ClusterSettings(BaseModel):
 
     @field_validator("workdir")
     @classmethod
-    def _absolute_workdir(cls, value: str) -> str:
-        if not posixpath.isabs(value):
-            raise ValueError(f"workdir must be an absolute path on the cluster, got {value!r}")
-        return posixpath.normpath(value)
+    def _safe_workdir(cls, value: str) -> str:
+        if len(value) > 1:
+            value = value.rstrip("/")  # a trailing slash is a habit, not a mistake
+        check_cluster_path(value, "workdir")
+        if value == "/":
+            raise ValueError("workdir must be a folder of its own, not /")
+        return value
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _safe_names(cls, value: str | None, info) -> str | None:
+        return None if value is None else check(value, NAME, info.field_name, "A-Z, a-z, 0-9, '_', '.', ',' and '-'")
+
+    @field_validator("host")
+    @classmethod
+    def _safe_host(cls, value: str) -> str:
+        return check(value, HOST, "host", "a host name or an IP address")
+
+    @field_validator("user")
+    @classmethod
+    def _safe_user(cls, value: str | None) -> str | None:
+        return None if value is None else check(value, USER, "user", "a login name (A-Z, a-z, 0-9, '_', '.', '-')")
+
+    @field_validator("cpu_template", "gpu_template")
+    @classmethod
+    def _template_parses(cls, value: str | None, info) -> str | None:
+        from mpflow.jobscript import check_template  # jobscript imports this module
+
+        return None if value is None else check_template(value, info.field_name)
 
     @field_validator("env")
     @classmethod
@@ -91,9 +120,19 @@ class ClusterSettings(BaseModel):
 
     @property
     def workdir_basename(self) -> str:
-        return posixpath.basename(self.workdir)
+        return self.workdir.rsplit("/", 1)[-1]
 
     def describe(self) -> str:
         """One line for logs and errors; never includes a secret."""
         where = "this machine" if self.kind == "local" else f"{self.user}@{self.host}:{self.port}"
         return f"{self.name} ({self.kind}, {where}, workdir {self.workdir})"
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic validation error as one line naming each field: ``workdir: must be ...; user: ...``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or exc.title
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(msg if msg.startswith(where) else f"{where}: {msg}")
+    return "; ".join(parts)

@@ -216,21 +216,21 @@ def add_job_rows(s: Session, rows: list[dict]) -> list[int]:
     return ids
 
 
-def update_jobs(s: Session, changes: list[dict]) -> None:
-    """Bulk UPDATE of job rows by primary key (each dict has ``id`` and the changed columns)."""
+def _bulk_update(s: Session, table, changes: list[dict]) -> None:
+    """Bulk UPDATE by primary key: each dict has ``id`` and the changed columns (grouped by column set)."""
     by_keys = defaultdict(list)
     for c in changes:
         by_keys[tuple(sorted(c))].append(c)
     for batch in by_keys.values():
-        s.execute(update(Job), batch)
+        s.execute(update(table), batch)
+
+
+def update_jobs(s: Session, changes: list[dict]) -> None:
+    _bulk_update(s, Job, changes)
 
 
 def update_stages(s: Session, changes: list[dict]) -> None:
-    by_keys = defaultdict(list)
-    for c in changes:
-        by_keys[tuple(sorted(c))].append(c)
-    for batch in by_keys.values():
-        s.execute(update(ModelStage), batch)
+    _bulk_update(s, ModelStage, changes)
 
 
 def record_events(s: Session, transitions: list[Transition]) -> None:

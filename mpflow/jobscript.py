@@ -1,12 +1,15 @@
 """Job scripts: one typed options model and one function that renders a Slurm batch script.
 
 The header (``#SBATCH`` lines) is built here from the options, flags sorted and every value checked
-against a safe character set, so nothing a user typed can break out of a directive. The body comes
-from a Jinja2 template: mpflow's own (``templates/jobscript.sh.j2``) or the cluster's
-``cpu_template``/``gpu_template``. Slots: header, preamble (module loads), commands, and the
+when the options are built (``mpflow.validation``), so nothing a user typed can break out of a
+directive, and ``extra_sbatch`` cannot override what mpflow owns (the job name, ``--chdir``,
+``--output``...). The body comes from a Jinja2 template: mpflow's own (``templates/jobscript.sh.j2``)
+or the cluster's ``cpu_template``/``gpu_template``, rendered in Jinja2's sandbox (a template saved in
+a cluster block is data, not code: it cannot reach Python's internals). Slots: header, preamble (module loads), commands, and the
 ``gmx mdrun`` line (GPU variant adds ``-nb gpu`` and ``--gres``; continuation adds ``-cpi`` when a
 checkpoint exists, with ``-maxh`` under the time limit). The script writes an exit-code file on
-any exit and carries the cluster name in every log name, since job ids collide across clusters.
+any exit (its exit code and job id) and carries the cluster name in every log name, since job ids
+collide across clusters.
 """
 
 from __future__ import annotations
@@ -16,15 +19,22 @@ import shlex
 from importlib import resources
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mpflow.clusters import ClusterSettings
+from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
 
 #: exit code of a job that finds its inputs missing or different from the master's (EX_DATAERR);
 #: the manager re-sends the inputs instead of counting a failed attempt
 INPUTS_MISSING_EXIT = 65
 
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=/@%+\-]+$")
+OWNED_SBATCH_FLAGS = ("chdir", "output", "error", "input", "job-name", "comment", "wrap", "uid", "gid", "parsable",
+                      "test-only", "array", "open-mode")
+"""sbatch flags mpflow sets itself or that would break how it finds a job, its logs and its files."""
+TYPED_SBATCH_FLAGS = {"time": "time_limit_min", "nodes": "nodes", "ntasks": "ntasks",
+                      "cpus-per-task": "cpus_per_task", "mem": "mem", "gres": "gpu/gpus"}
+"""sbatch flags set through a typed option of ``JobScriptOptions``."""
 
 
 class JobScriptOptions(BaseModel):
@@ -34,7 +44,7 @@ class JobScriptOptions(BaseModel):
 
     job_dir: str = Field(description="Absolute folder the job runs in (the model's stage folder).")
     stage: str = Field(description="Stage name, e.g. emmd; also the GROMACS -deffnm.", pattern=r"^[A-Za-z0-9_-]+$")
-    tag: str = Field("None", description="Model tag, for humans reading the script.", pattern=r"^[A-Za-z0-9_.:-]+$")
+    tag: str = Field("None", description="Model tag (None, ConformationN, ...): in the script and in --comment.")
     commands: list[str] = Field(default_factory=list,
                                 description="Shell lines run before mdrun (mpflow writes them, quoted).")
     mdrun: bool = Field(True, description="End with `gmx mdrun -deffnm <stage>` (continuation, -maxh, GPU flags).")
@@ -43,7 +53,7 @@ class JobScriptOptions(BaseModel):
     nodes: int = Field(1, ge=1)
     ntasks: int = Field(1, ge=1)
     cpus_per_task: int = Field(1, ge=1)
-    mem: str | None = Field(None, description="Slurm --mem, e.g. 4G.")
+    mem: str | None = Field(None, description="Slurm --mem, e.g. 4G.", pattern=r"^[0-9]+[KMGT]?$")
     gpu: bool = Field(False, description="Render the GPU variant (--gres and -nb gpu).")
     gpus: int = Field(1, ge=1, description="GPUs per node for the GPU variant.")
     continuation: bool = Field(True, description="Continue from a checkpoint (-cpi) when one exists.")
@@ -59,12 +69,33 @@ class JobScriptOptions(BaseModel):
                 raise ValueError(f"unknown job-script option(s) {unknown}; valid: {sorted(cls.model_fields)}")
         return data
 
+    @field_validator("job_dir")
+    @classmethod
+    def _safe_job_dir(cls, value: str) -> str:
+        return check_cluster_path(value, "job_dir")
+
+    @field_validator("tag")
+    @classmethod
+    def _safe_tag(cls, value: str) -> str:
+        return check_tag(value)
+
     @field_validator("extra_sbatch")
     @classmethod
     def _safe_extras(cls, value: dict[str, str]) -> dict[str, str]:
         for k, v in value.items():
-            if not re.fullmatch(r"[a-z][a-z-]*", k) or (v and not _SAFE_VALUE.match(v)):
-                raise ValueError(f"sbatch flag --{k}={v!r} has characters mpflow does not pass through")
+            if not re.fullmatch(r"[a-z][a-z-]*", k):
+                raise ValueError(f"extra_sbatch: flag name {k!r} must be a long sbatch option in lower case, "
+                                 f"without the leading --")
+            # sbatch, like getopt, takes any unambiguous prefix of an option: `out` means `output`.
+            owned = [f for f in OWNED_SBATCH_FLAGS if f.startswith(k)]
+            if owned:
+                raise ValueError(f"extra_sbatch: --{k} would set --{owned[0]}, which mpflow sets itself")
+            typed = [f for f in TYPED_SBATCH_FLAGS if f.startswith(k)]
+            if typed:
+                raise ValueError(f"extra_sbatch: --{k} would set --{typed[0]}; use the option "
+                                 f"{TYPED_SBATCH_FLAGS[typed[0]]} instead")
+            if v:
+                check(v, SBATCH_VALUE, f"extra_sbatch --{k} value", "only A-Z, a-z, 0-9 and _.,:=/@%+-[]")
         return value
 
     @property
@@ -110,17 +141,29 @@ def sbatch_header(settings: ClusterSettings, opts: JobScriptOptions) -> list[str
     lines = []
     for key in sorted(flags):
         value = flags[key]
-        if value and not _SAFE_VALUE.match(value):
-            raise ValueError(f"--{key}={value!r}: value has characters that cannot go in an #SBATCH line")
+        if value:  # checked when the options and settings were built; checked again as the last line of defence
+            check(value, SBATCH_VALUE, f"--{key}", "only A-Z, a-z, 0-9 and _.,:=/@%+-[] in an #SBATCH line")
         lines.append(f"#SBATCH --{key}={value}" if value else f"#SBATCH --{key}")
     return lines
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
+    # The sandbox refuses attribute access to Python internals (__globals__, __class__, ...) and,
+    # being immutable, any change to the values passed in.
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                        keep_trailing_newline=True, autoescape=False)
     env.filters["q"] = lambda v: shlex.quote(str(v))
     return env
+
+
+def check_template(text: str, setting: str) -> str:
+    """Parse a job-script template (a cluster's ``cpu_template``/``gpu_template``); ``ValueError`` naming
+    the setting on a syntax error."""
+    try:
+        _environment().parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"{setting}: Jinja2 syntax error on line {exc.lineno}: {exc.message}") from None
+    return text
 
 
 def default_template() -> str:
@@ -128,24 +171,31 @@ def default_template() -> str:
 
 
 def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
-    """The whole batch script for ``opts`` on cluster ``settings``."""
+    """The whole batch script for ``opts`` on cluster ``settings``. A template that is unsafe or does not
+    render raises ``ValueError`` naming the cluster setting it came from."""
     custom = settings.gpu_template if opts.gpu else settings.cpu_template
-    template = _environment().from_string(custom or default_template())
-    return template.render(
-        header="\n".join(sbatch_header(settings, opts)),
-        cluster=settings.name,
-        stage=opts.stage,
-        deffnm=opts.stage,
-        tag=opts.tag,
-        job_dir=opts.job_dir,
-        exitcode_file=exitcode_name(opts.stage, settings.name),
-        preamble=settings.preamble,
-        commands=opts.commands,
-        gpu=opts.gpu,
-        mdrun=opts.mdrun,
-        mdrun_args=opts.mdrun_args,
-        cpus_per_task=opts.cpus_per_task,
-        continuation=opts.continuation,
-        maxh=opts.maxh_effective,
-        options=opts,
-    )
+    setting = ("gpu_template" if opts.gpu else "cpu_template") if custom else "mpflow's default template"
+    try:
+        template = _environment().from_string(custom or default_template())
+        return template.render(
+            header="\n".join(sbatch_header(settings, opts)),
+            cluster=settings.name,
+            stage=opts.stage,
+            deffnm=opts.stage,
+            tag=opts.tag,
+            job_dir=opts.job_dir,
+            exitcode_file=exitcode_name(opts.stage, settings.name),
+            preamble=settings.preamble,
+            commands=opts.commands,
+            gpu=opts.gpu,
+            mdrun=opts.mdrun,
+            mdrun_args=opts.mdrun_args,
+            cpus_per_task=opts.cpus_per_task,
+            continuation=opts.continuation,
+            maxh=opts.maxh_effective,
+            options=opts,
+        )
+    except SecurityError as exc:
+        raise ValueError(f"cluster {settings.name}: {setting} tried something the sandbox refuses ({exc})") from None
+    except jinja2.TemplateError as exc:
+        raise ValueError(f"cluster {settings.name}: {setting} does not render: {exc}") from None

@@ -302,7 +302,7 @@ def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: di
                 out.resend.add(key)
             elif policy == "free":
                 counted = False
-            reason = getattr(obs, "reason", None) or kind
+            reason = obs.detail or kind
             change.update(failure_kind=kind, counted=counted, reason=reason)
             why = f"{reason}" + ("" if counted else f" ({policy}, not counted)")
         elif state == "R":
@@ -573,7 +573,7 @@ class Manager:
             if isinstance(result, Exception):
                 report.unreachable.setdefault(cluster, str(result).splitlines()[0])
                 continue  # rows stay SUBMITTING: the next tick finds them by token, or knows they never ran
-            for o in result:
+            for o in result.values():
                 row = by_id[int(o.key)]
                 if o.error:
                     reason = o.error.strip().splitlines()[0] if o.error.strip() else "sbatch refused the job"

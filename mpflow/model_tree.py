@@ -168,15 +168,19 @@ def apply_tree_change(settings: ClusterSettings, change: TreeChange, *, master: 
         files = list(change.files) if master else []
         if files:
             token = uuid.uuid4().hex[:12]
-            ops = []
+            ops, uploads = [], {}
             for f in files:
                 folder = f.tag.model_dir(workdir)
                 final = posixpath.join(folder, f.name)
                 upload = posixpath.join(folder, f".{f.name}.upload-{token}")
-                transport.put(f.local, upload)
+                uploads[upload] = Path(f.local).read_bytes()
                 if f.backup:
                     ops.append(("backup", final, posixpath.join(folder, f.backup)))
                 ops.append(("replace", upload, final))
+            failed = transport.write_files(uploads)  # every file in one upload
+            commands += 1
+            if failed:
+                raise TreeError(f"[{name}] uploading model files failed: {next(iter(failed.values()))}")
             commands += _run_ops(transport, name, ops, "putting model files in place")
     except TreeError:
         raise

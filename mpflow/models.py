@@ -686,7 +686,8 @@ def complete_models(project: Project, Session: sessionmaker, *, mutant: str | No
                 local.parent.mkdir(parents=True, exist_ok=True)
                 remote = f"{row.tag.model_dir(master.workdir)}/model.pdb"
                 try:
-                    transport.get(remote, local)
+                    with transport.open_read(remote) as f:
+                        local.write_bytes(f.read())
                     fetched[row.id] = local
                 except (OSError, TransportError) as exc:
                     report.failed[row.name] = (f"cannot read {remote} on {master.name} "

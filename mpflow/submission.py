@@ -1,37 +1,69 @@
-"""Submitting a batch of jobs to one cluster: render each script for that cluster, upload, sbatch.
+"""Submitting a batch of jobs to one cluster in a constant number of round trips.
 
-One call handles every job bound for a cluster over one connection. A failure of one job (a bad
-option, a refused sbatch) is reported for that job and does not stop the others.
+``submit_batch`` renders every job's script for the cluster, sends all of them as one upload
+(``Transport.write_files``: one tar stream over SSH) and runs every ``sbatch`` in one remote command
+(``SlurmClient.submit_many``), whatever the number of jobs. A job that cannot be rendered, written
+or submitted gets its own error in its outcome; the others go ahead.
+
+``SubmitRequest`` is checked when it is built: the key, the token (the Slurm job name) and, through
+``JobScriptOptions``, the model tag (the Slurm comment), the job folder and every sbatch flag.
 """
 
 from __future__ import annotations
 
 import posixpath
-import tempfile
+from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from mpflow import slurm
 from mpflow.jobscript import JobScriptOptions, render_job_script
 from mpflow.slurm_client import SlurmClient
-from mpflow.transport import check
+from mpflow.transport import PathOutsideWorkdir
+from mpflow.validation import KEY, check, check_token
 
 
-@dataclass(frozen=True)
-class SubmitRequest:
-    key: str  # the caller's id for this job (a jobs-table row)
-    token: str  # unique submission token, carried in the Slurm job name
-    tag: str  # the model tag, carried in the Slurm comment
+class SubmitRequest(BaseModel):
+    """One job to submit: the caller's key (a jobs-table row), a unique token and the job's options.
+
+    The model tag (sent as the Slurm comment) is ``options.tag``; ``tag`` may be given too, and must
+    then be the same."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    token: str
     options: JobScriptOptions
+    tag: str = ""
+
+    @model_validator(mode="after")
+    def _one_tag(self) -> "SubmitRequest":
+        if not self.tag:
+            object.__setattr__(self, "tag", self.options.tag)  # frozen: set once, while validating
+        elif self.tag != self.options.tag:
+            raise ValueError(f"tag {self.tag!r} differs from options.tag {self.options.tag!r}: give one model tag")
+        return self
+
+    @field_validator("key")
+    @classmethod
+    def _safe_key(cls, value: str) -> str:
+        return check(value, KEY, "job key", "1-200 printable characters (no tab or newline)")
+
+    @field_validator("token")
+    @classmethod
+    def _safe_token(cls, value: str) -> str:
+        return check_token(value)
 
 
 @dataclass(frozen=True)
 class SubmitOutcome:
     key: str
     token: str
-    job_id: str | None
+    job_id: str | None  # None when refused, or for a --test-only submission
     script_path: str
-    error: str | None = None
+    error: str | None = None  # why this job was not submitted (the whole error text: first line, command, output)
 
 
 def script_name(stage: str, cluster: str) -> str:
@@ -39,21 +71,40 @@ def script_name(stage: str, cluster: str) -> str:
 
 
 def submit_batch(client: SlurmClient, requests: Sequence[SubmitRequest], *, test_only: bool = False
-                 ) -> list[SubmitOutcome]:
-    settings = client.transport.settings
-    outcomes = []
-    with tempfile.TemporaryDirectory(prefix="mpflow-submit-") as tmp:
-        for req in requests:
-            path = posixpath.join(req.options.job_dir, script_name(req.options.stage, settings.name))
-            try:
-                text = render_job_script(settings, req.options)
-                check(client.transport.run(["mkdir", "-p", "--", req.options.job_dir]), settings.name, "mkdir")
-                local = Path(tmp) / f"{req.token}.sbatch"
-                local.write_text(text)
-                client.transport.put(local, path)
-                result = client.submit(path, token=req.token, comment=req.tag, cwd=req.options.job_dir,
-                                       test_only=test_only)
-                outcomes.append(SubmitOutcome(req.key, req.token, None if test_only else result, path))
-            except (ValueError, RuntimeError, OSError) as exc:
-                outcomes.append(SubmitOutcome(req.key, req.token, None, path, error=str(exc)))
+                 ) -> dict[str, SubmitOutcome]:
+    """Submit every request to ``client``'s cluster: one upload and one remote command in all.
+
+    Returns one outcome per request, keyed by ``request.key`` in request order, with the job id or the
+    error. With ``test_only``, sbatch only checks each script (``--test-only``) and no job is queued.
+    Raises ``ValueError`` for duplicate keys or tokens (nothing is sent), and the transport's error
+    when the cluster cannot be reached (nothing was submitted)."""
+    transport = client.transport
+    settings = transport.settings
+    paths = {r.key: posixpath.join(r.options.job_dir, script_name(r.options.stage, settings.name)) for r in requests}
+    for what, values in (("key", [r.key for r in requests]), ("token", [r.token for r in requests]),
+                         ("job folder and stage", list(paths.values()))):
+        duplicates = sorted(v for v, n in Counter(values).items() if n > 1)
+        if duplicates:
+            raise ValueError(f"submit_batch: duplicate {what}(s) {duplicates[:5]}; nothing was submitted")
+    key_of_path = {path: key for key, path in paths.items()}
+    errors: dict[str, str] = {}
+    scripts: dict[str, bytes] = {}
+    for req in requests:
+        try:
+            transport.resolve(paths[req.key])
+            scripts[paths[req.key]] = render_job_script(settings, req.options).encode()
+        except (ValueError, PathOutsideWorkdir) as exc:
+            errors[req.key] = str(exc)
+    for path, error in (transport.write_files(scripts) if scripts else {}).items():
+        errors[key_of_path[path]] = f"job script not written: {error}"
+    jobs = [slurm.SbatchJob(r.key, r.options.job_dir,
+                            tuple(slurm.sbatch_argv(paths[r.key], token=r.token, comment=r.tag, test_only=test_only)))
+            for r in requests if r.key not in errors]
+    answers = client.submit_many(jobs, test_only=test_only)
+    outcomes = {}
+    for req in requests:
+        answer = answers.get(req.key)
+        error = errors.get(req.key) or (str(answer) if isinstance(answer, Exception) else None)
+        job_id = None if test_only or error else answer
+        outcomes[req.key] = SubmitOutcome(req.key, req.token, job_id, paths[req.key], error)
     return outcomes

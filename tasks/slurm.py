@@ -38,11 +38,12 @@ def plain_settings(cluster: ClusterSettings) -> ClusterSettings:
 
 
 @task(name="submit-batch", task_run_name="submit-{cluster.name}", **RETRY)
-def submit_jobs(cluster: ClusterSettings, requests: Sequence[SubmitRequest]) -> list[SubmitOutcome]:
+def submit_jobs(cluster: ClusterSettings, requests: Sequence[SubmitRequest]) -> dict[str, SubmitOutcome]:
+    """Every request to one cluster: one upload and one remote command. Outcomes keyed by request key."""
     settings = plain_settings(cluster)
     with open_transport(settings) as transport:
         outcomes = submit_batch(SlurmClient(transport), requests)
-    failed = [o for o in outcomes if o.error]
+    failed = [o for o in outcomes.values() if o.error]
     get_run_logger().info("%s: submitted %d job(s), %d refused", settings.name, len(outcomes) - len(failed),
                           len(failed))
     for o in failed:
@@ -52,12 +53,14 @@ def submit_jobs(cluster: ClusterSettings, requests: Sequence[SubmitRequest]) -> 
 
 @task(name="cancel-batch", task_run_name="cancel-{cluster.name}", **RETRY)
 def cancel_jobs(cluster: ClusterSettings, job_ids: Sequence[str]) -> list[str]:
+    """One scancel for every id; returns the ids Slurm did not know."""
     with open_transport(plain_settings(cluster)) as transport:
         return SlurmClient(transport).cancel(job_ids)
 
 
 @task(name="observe-cluster", task_run_name="observe-{cluster.name}", **RETRY)
 def observe_jobs(cluster: ClusterSettings, refs: Sequence[JobRef]) -> ObserveResult:
+    """The jobs of one cluster not yet seen terminal: one squeue, (sacct), one file probe."""
     settings = plain_settings(cluster)
     with open_transport(settings) as transport:
         result = SlurmClient(transport).observe(refs)

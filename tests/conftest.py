@@ -1,8 +1,10 @@
-"""Shared fixtures: the dev clusters (real Slurm, real SSH) for integration tests.
+"""Shared fixtures: local transports on temporary workdirs (no cluster), the dev clusters' settings, Prefect.
 
 Tests that need the dev clusters carry the ``devcluster`` marker (every test under
 ``tests/integration`` gets it). Without the clusters they skip on a developer's machine; under
-``CI=true`` they fail instead, and any skip of such a test is turned into a failure.
+``CI=true`` they fail instead, and any skip of such a test is turned into a failure. The fixtures
+that open transports to the dev clusters and give each test its own folders there are in
+``tests/integration/conftest.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 
 from mpflow.clusters import ClusterSettings
 from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings, load_connection
+from mpflow.transport import LocalTransport
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 TESTS = Path(__file__).resolve().parent
@@ -39,6 +42,18 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f"dev clusters needed under CI=true: {reason}")
     pytest.skip(f"dev clusters not available ({reason}); run `scripts/devcluster up`")
+
+
+@pytest.fixture
+def local_pair(tmp_path) -> tuple[LocalTransport, LocalTransport]:
+    """Two local transports (clusters ``here`` and ``there``) whose workdirs are fresh temporary folders
+    with the same basename, as a project's two clusters have."""
+    pair = []
+    for name in ("here", "there"):
+        workdir = tmp_path / name / "mpflow-work"
+        workdir.mkdir(parents=True)
+        pair.append(LocalTransport(ClusterSettings(name=name, kind="local", workdir=str(workdir))))
+    return pair[0], pair[1]
 
 
 @pytest.fixture(scope="session")

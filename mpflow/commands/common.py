@@ -24,12 +24,17 @@ def first_line(exc: BaseException) -> str:
 
 def dev_clusters_or_exit():
     """The dev clusters' settings, or a one-line error and exit code 2 when they are not up."""
+    from pydantic import ValidationError
+
+    from mpflow.clusters import validation_message
     from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
 
     try:
         return dev_cluster_settings()
     except DevClusterNotFound as exc:
         fail(str(exc), 2)
+    except ValidationError as exc:
+        fail(f"dev-cluster connection file: {validation_message(exc)}", 2)
 
 
 PROJECT_OPTION_HELP = "Project folder (default: $MPFLOW_PROJECT, else the current directory)."

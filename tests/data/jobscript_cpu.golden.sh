@@ -8,9 +8,9 @@
 #SBATCH --time=120
 
 # Rendered by mpflow for cluster alpha: stage prmd of Conformation1.
-# The exit code of this script is written to prmd.alpha.exitcode whatever happens, so mpflow
-# can tell success from failure even where Slurm keeps no accounting.
-trap 'echo $? > prmd.alpha.exitcode' EXIT
+# The exit code of this script and its job id are written to prmd.alpha.exitcode whatever happens,
+# so mpflow can tell success from failure even where Slurm keeps no accounting.
+trap 'echo "$? ${SLURM_JOB_ID:-}" > prmd.alpha.exitcode' EXIT
 trap 'exit 143' TERM INT  # Slurm's SIGTERM at the time limit: still write the exit-code file
 set -euo pipefail
 cd /scratch/me/mpflow-work/WT/Conformation1/model_1/prmd

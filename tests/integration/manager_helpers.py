@@ -94,3 +94,19 @@ def squeue_tokens(cluster: ClusterSettings) -> list[str]:
 
     with open_transport(cluster) as t:
         return [s.name for s in SlurmClient(t).poll().states.values()]
+
+
+class PassThroughIO:
+    """A tick's I/O passed through unchanged; tests override one phase to cause a fault."""
+
+    def __init__(self, io):
+        self.io = io
+
+    def observe_all(self, refs):
+        return self.io.observe_all(refs)
+
+    def submit_all(self, requests):
+        return self.io.submit_all(requests)
+
+    def cancel_all(self, ids):
+        return self.io.cancel_all(ids)

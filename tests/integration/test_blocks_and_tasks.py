@@ -1,35 +1,23 @@
-"""The cluster block in a real Prefect API, and the batch tasks running on the dev clusters."""
+"""The cluster blocks of the dev clusters in a real Prefect API, and the batch tasks running on the clusters."""
 
 from __future__ import annotations
 
-import os
 import posixpath
-import subprocess
-import sys
 
 import pytest
-from cluster_helpers import new_token
 from prefect import flow
-from prefect.states import Completed, Failed
-from pydantic import SecretStr
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from typer.testing import CliRunner
 
 from mpflow.blocks.cluster import SlurmCluster
 from mpflow.cli import app
 from mpflow.jobscript import JobScriptOptions
-from mpflow.slurm import JobState
+from mpflow.slurm import FailureKind, JobState
 from mpflow.slurm_client import JobRef
 from mpflow.submission import SubmitRequest
-from mpflow.transport import ClusterUnreachable, CommandTimeout, LocalTransport, SSHTransport
-from mpflow.tasks.slurm import observe_jobs, submit_jobs, transient_only
-
-
-def test_block_type_registers_with_the_prefect_cli(prefect_api):
-    env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    res = subprocess.run([sys.executable, "-m", "prefect", "block", "register", "-m", "mpflow.blocks.cluster"],
-                         capture_output=True, text=True, timeout=300, env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "mpflow Slurm cluster" in res.stdout
+from mpflow.tasks.slurm import cancel_jobs, observe_jobs, submit_jobs
+from mpflow.transport import ClusterUnreachable, LocalTransport, SSHTransport
 
 
 def test_register_dev_saves_one_block_per_cluster_and_they_load_by_name(prefect_api, clusters):
@@ -42,68 +30,58 @@ def test_register_dev_saves_one_block_per_cluster_and_they_load_by_name(prefect_
         assert type(block.transport()) is expected
 
 
-def test_secrets_are_stored_but_never_shown(prefect_api, slave):
-    block = SlurmCluster(**{**dict(slave), "password": SecretStr("hunter2-do-not-print")})
-    block.save("with-secret", overwrite=True)
-    loaded = SlurmCluster.load("with-secret")
-    assert loaded.password.get_secret_value() == "hunter2-do-not-print"
-    assert "hunter2" not in repr(loaded) and "hunter2" not in str(loaded.settings())
-    assert "hunter2" not in loaded.settings().describe()
-
-
-def test_transient_only_retries_unreachable_and_timeouts_but_not_other_errors():
-    assert transient_only(None, None, Failed(data=ClusterUnreachable("down", cluster="beta")))
-    assert transient_only(None, None, Failed(data=CommandTimeout("slow", cluster="beta")))
-    assert not transient_only(None, None, Failed(data=ValueError("bad option")))
-    assert not transient_only(None, None, Completed(data=1))
-
-
-def test_batch_tasks_in_a_flow_on_both_clusters(prefect_api, clusters):
-    """One submit task and one observe task per cluster, whatever the number of models."""
+def test_batch_tasks_in_a_flow_on_both_clusters(prefect_api, sites):
+    """One submit, one observe and one cancel task per cluster, whatever the number of models."""
+    CliRunner().invoke(app, ["cluster", "register-dev"])
+    requests = {name: [SubmitRequest(key=f"m{i}", token=site.token(), options=JobScriptOptions(
+        job_dir=site.path(f"m{i}"), stage="emmd", mdrun=False, commands=["true"], time_limit_min=2,
+        extra_sbatch={"hold": ""})) for i in range(3)] for name, site in sites.items()}
 
     @flow
-    def two_cluster_batch(names: list[str], n_models: int):
+    def two_cluster_batch():
         results = {}
-        for name in names:
+        for name, reqs in requests.items():
             cluster = SlurmCluster.load(name)
-            base = posixpath.join(cluster.workdir, "tests", new_token("flow"))
-            reqs = [SubmitRequest(f"m{i}", new_token("f"), "None",
-                                  JobScriptOptions(job_dir=posixpath.join(base, f"m{i}"), stage="emmd", mdrun=False,
-                                                   commands=["echo x > emmd.gro"], time_limit_min=2))
-                    for i in range(n_models)]
             outcomes = submit_jobs(cluster, reqs)
-            refs = [JobRef(o.key, r.options.job_dir, "emmd", job_id=o.job_id) for o, r in zip(outcomes, reqs)]
-            results[name] = observe_jobs(cluster, refs)
+            refs = [JobRef(k, r.options.job_dir, "emmd", job_id=o.job_id) for (k, o), r in zip(outcomes.items(), reqs)]
+            queued = observe_jobs(cluster, refs)
+            cancel_jobs(cluster, [o.job_id for o in outcomes.values()])
+            results[name] = (outcomes, queued)
         return results
 
-    CliRunner().invoke(app, ["cluster", "register-dev"])
-    results = two_cluster_batch(list(clusters), 3)
-    for name, res in results.items():
-        assert len(res.observations) == 3
-        assert all(o.state in {JobState.PD, JobState.R, JobState.D} for o in res.observations.values()), name
+    for name, (outcomes, queued) in two_cluster_batch().items():
+        assert list(outcomes) == ["m0", "m1", "m2"] and all(o.error is None for o in outcomes.values())
+        assert {k: (o.state, o.pending_reason) for k, o in queued.observations.items()} == {
+            f"m{i}": (JobState.PD, "JobHeldUser") for i in range(3)}, name
+        assert queued.commands == 2
+        after = sites[name].client.observe([JobRef(k, posixpath.join(sites[name].folder, k), "emmd", job_id=o.job_id)
+                                            for k, o in outcomes.items()])
+        assert {o.failure_kind for o in after.observations.values()} == {FailureKind.CANCELLED}
 
 
-def test_observe_task_on_an_unreachable_cluster_fails_after_retries(prefect_api, slave):
+def test_observe_task_on_an_unreachable_cluster_is_tried_three_times(prefect_api, slave):
     dead = slave.model_copy(update={"port": 2, "connect_timeout_s": 2})
 
     @flow
     def observe_dead():
         return observe_jobs.with_options(retry_delay_seconds=0)(dead, [JobRef("m", "/nowhere", "emmd")])
 
-    with pytest.raises(ClusterUnreachable, match="cannot connect"):
-        observe_dead()
+    state = observe_dead(return_state=True)
+    with pytest.raises(ClusterUnreachable, match="cannot connect to 127.0.0.1:2"):
+        state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert [(r.name, r.run_count, r.state.type.value) for r in runs] == [("observe-beta", 3, "FAILED")]
 
 
-def test_transfer_task_moves_a_tree_between_the_clusters(prefect_api, master, slave, tmp_path):
+def test_transfer_task_moves_a_tree_between_the_clusters(prefect_api, master, slave, sites):
     from mpflow.tasks.transfer import transfer_files
     from mpflow.transfer import Action
-    from mpflow.transport import open_transport
 
-    src_dir = posixpath.join(master.workdir, "tests", new_token("xfer"))
-    dst_dir = posixpath.join(slave.workdir, "tests", new_token("xfer"))
-    with open_transport(master) as t:
-        t.run(["mkdir", "-p", posixpath.join(src_dir, "sub")])
-        t.run(["sh", "-c", 'echo tpr > "$1/emmd.tpr"; echo run > "$1/sub/emmd.sh"', "_", src_dir])
+    src_dir, dst_dir = sites[master.name].path("src"), sites[slave.name].path("dst")
+    assert sites[master.name].transport.write_files({f"{src_dir}/emmd.tpr": b"tpr\n",
+                                                     f"{src_dir}/sub/emmd.sh": b"run\n"}) == {}
 
     @flow
     def ship():
@@ -112,6 +90,6 @@ def test_transfer_task_moves_a_tree_between_the_clusters(prefect_api, master, sl
     first, second = ship()
     assert sorted((posixpath.relpath(r.path, dst_dir), r.action) for r in first) == [
         ("emmd.tpr", Action.COPIED), ("sub/emmd.sh", Action.COPIED)]
-    assert all(r.action is Action.SKIPPED for r in second)
-    with open_transport(slave) as t:
-        assert t.run(["cat", posixpath.join(dst_dir, "sub", "emmd.sh")]).stdout == "run\n"
+    assert [r.action for r in second] == [Action.SKIPPED, Action.SKIPPED]
+    with sites[slave.name].transport.open_read(f"{dst_dir}/sub/emmd.sh") as f:
+        assert f.read() == b"run\n"

@@ -10,19 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import new_token, submit_script, wait_terminal, wait_until
+from cluster_helpers import submit_script, wait_terminal, wait_until
 
 from mpflow import slurm
-from mpflow.devcluster import find_connection_file
-from mpflow.slurm import JobState
+from mpflow.devcluster import FORMAT_KEY, FORMAT_VERSION, find_connection_file
+from mpflow.slurm import FailureKind, JobState
 from mpflow.slurm_client import SlurmClient
-from mpflow.transport import LocalTransport, SSHTransport, open_transport
+from mpflow.transport import LocalTransport, SSHTransport
 
 REPO = Path(__file__).resolve().parents[2]
 DEVCLUSTER = REPO / "scripts" / "devcluster"
 
 
 def test_connection_file_describes_two_clusters_with_the_same_workdir_basename(devcluster_doc):
+    assert devcluster_doc[FORMAT_KEY] == FORMAT_VERSION
     names = [c["name"] for c in devcluster_doc["clusters"]]
     assert len(names) == 2 and len(set(names)) == 2
     kinds = sorted(c["kind"] for c in devcluster_doc["clusters"])
@@ -34,38 +35,34 @@ def test_connection_file_describes_two_clusters_with_the_same_workdir_basename(d
     assert [c["accounting"] for c in devcluster_doc["clusters"]].count(True) == 1
 
 
-def test_a_job_completes_on_the_master_locally_and_on_the_slave_over_ssh(master, slave):
-    for settings, transport_type in ((master, LocalTransport), (slave, SSHTransport)):
-        with open_transport(settings) as t:
-            assert isinstance(t, transport_type)
-            client = SlurmClient(t)
-            folder = posixpath.join(settings.workdir, "tests", new_token("complete"))
-            job_id, token = submit_script(client, folder, 'echo "ran on ${SLURM_CLUSTER_NAME}"')
-            status = wait_terminal(client, job_id)
-            assert status.state is JobState.D, status
-            out = t.run(["cat", posixpath.join(folder, f"mpf-{token}.{settings.name}.{job_id}.out")])
-            assert out.stdout.strip() == f"ran on {settings.name}"
+def test_a_job_completes_on_the_master_locally_and_on_the_slave_over_ssh(sites):
+    for site, transport_type in zip(sites.values(), (LocalTransport, SSHTransport)):
+        assert isinstance(site.transport, transport_type)
+        job_id, token = submit_script(site.client, site.folder, 'echo "ran on ${SLURM_CLUSTER_NAME}"',
+                                      token=site.token())
+        status = wait_terminal(site.client, job_id)
+        assert status.state is JobState.D, status
+        out = site.transport.run(["cat", site.path(f"mpf-{token}.{site.name}.{job_id}.out")])
+        assert out.stdout.strip() == f"ran on {site.name}"
 
 
-def test_failing_job_is_failed_in_master_sacct_and_slave_has_no_accounting(master, slave):
-    with open_transport(master) as t:
-        client = SlurmClient(t)
-        folder = posixpath.join(master.workdir, "tests", new_token("fail"))
-        job_id, _ = submit_script(client, folder, "exit 3")
-        wait_terminal(client, job_id)
+def test_failing_job_is_failed_in_master_sacct_and_slave_has_no_accounting(sites, master, slave):
+    site = sites[master.name]
+    job_id, _ = submit_script(site.client, site.folder, "exit 3", token=site.token())
+    wait_terminal(site.client, job_id)
 
-        def sacct_row():  # accounting lags the controller by a moment
-            res = t.run(slurm.sacct_argv(job_ids=[job_id]))
-            row = slurm.parse_sacct(res.returncode, res.stdout, res.stderr).get(job_id)
-            return (row, res) if row and row.state is JobState.F else None
+    def sacct_row():  # accounting lags the controller by a moment
+        res = site.transport.run(slurm.sacct_argv(job_ids=[job_id]))
+        row = slurm.parse_sacct(res.returncode, res.stdout, res.stderr).get(job_id)
+        return (row, res) if row and row.state is JobState.F else None
 
-        row, res = wait_until(f"sacct to record job {job_id}", sacct_row, timeout=60)
-        assert (row.slurm_state, row.state, row.exit_code, row.reason) == ("FAILED", JobState.F, 3, "exit code 3")
-        assert "|FAILED|3:0|" in res.stdout
-    with open_transport(slave) as t:
-        res = t.run(["sacct", "-X", "-P"])
-        assert res.returncode != 0
-        assert "Slurm accounting storage is disabled" in res.stdout + res.stderr
+    row, res = wait_until(f"sacct to record job {job_id}", sacct_row, timeout=60)
+    assert (row.slurm_state, row.state, row.exit_code, row.failure_kind) == (
+        "FAILED", JobState.F, 3, FailureKind.NONZERO_EXIT)
+    assert f"{job_id}|FAILED|3:0|" in res.stdout
+    res = sites[slave.name].transport.run(["sacct", "-X", "-P"])
+    assert res.returncode == 1
+    assert "Slurm accounting storage is disabled" in res.stdout + res.stderr
 
 
 def _next_job_id(client: SlurmClient) -> int:
@@ -74,31 +71,31 @@ def _next_job_id(client: SlurmClient) -> int:
     return int(line.split("=")[1])
 
 
-def test_job_ids_collide_across_clusters_but_outputs_stay_apart(master, slave):
+def test_job_ids_collide_across_clusters_but_outputs_stay_apart(sites, master):
     """Both clusters number jobs from 1: bring them to the same next id, run one job on each in the
     same folder, and check the cluster name in the log names keeps the two outputs apart."""
-    with open_transport(master) as tm, open_transport(slave) as ts:
-        clients = {master.name: SlurmClient(tm), slave.name: SlurmClient(ts)}
-        folder = posixpath.join(slave.workdir, "tests", new_token("collide"))  # writable by both
-        ts.run(["mkdir", "-p", folder])
-        ts.run(["chmod", "1777", folder])
-        nxt = {name: _next_job_id(c) for name, c in clients.items()}
-        behind = min(nxt, key=nxt.get)
-        # Burn ids on the cluster that is behind: `sbatch --test-only` takes a job id and queues nothing.
-        burn = 'for i in $(seq 1 "$1"); do sbatch --test-only --wrap true >/dev/null 2>&1 || exit 1; done'
-        gap = max(nxt.values()) - nxt[behind]
-        res = clients[behind].transport.run(["bash", "-c", burn, "burn", str(gap)], timeout=600)
-        assert res.returncode == 0, res.stderr
-        token = new_token("same")
-        ids = {name: submit_script(c, folder, 'echo "from ${SLURM_CLUSTER_NAME}"', token=token)[0]
-               for name, c in clients.items()}
-        assert len(set(ids.values())) == 1, f"expected colliding job ids, got {ids}"
-        for name, c in clients.items():
-            assert wait_terminal(c, ids[name]).state is JobState.D
-        job_id = ids[master.name]
-        outs = {name: ts.run(["cat", posixpath.join(folder, f"mpf-{token}.{name}.{job_id}.out")]).stdout.strip()
-                for name in clients}
-        assert outs == {name: f"from {name}" for name in clients}
+    clients = {name: site.client for name, site in sites.items()}
+    # The master's folder, open to both: alpha's jobs run as this process's user, beta's as the SSH user.
+    folder = sites[master.name].folder
+    os.chmod(folder, 0o1777)
+    nxt = {name: _next_job_id(c) for name, c in clients.items()}
+    behind = min(nxt, key=nxt.get)
+    # Burn ids on the cluster that is behind: `sbatch --test-only` takes a job id and queues nothing.
+    burn = 'for i in $(seq 1 "$1"); do sbatch --test-only --wrap true >/dev/null 2>&1 || exit 1; done'
+    gap = max(nxt.values()) - nxt[behind]
+    res = clients[behind].transport.run(["bash", "-c", burn, "burn", str(gap)], timeout=600)
+    assert res.returncode == 0, res.stderr
+    token = sites[master.name].token()
+    # Each script is written in its own cluster's folder; both jobs run and write their logs in `folder`.
+    ids = {name: submit_script(c, sites[name].folder, 'echo "from ${SLURM_CLUSTER_NAME}"', token=token,
+                               sbatch_lines=f"#SBATCH --chdir={folder}")[0] for name, c in clients.items()}
+    assert len(set(ids.values())) == 1, f"expected colliding job ids, got {ids}"
+    for name, c in clients.items():
+        assert wait_terminal(c, ids[name]).state is JobState.D
+    job_id = ids[master.name]
+    outs = {name: sites[master.name].transport.run(["cat", f"{folder}/mpf-{token}.{name}.{job_id}.out"]).stdout.strip()
+            for name in clients}
+    assert outs == {name: f"from {name}" for name in clients}
 
 
 def _state_dir() -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import wait_until
-from manager_helpers import make_bench, squeue_tokens
+from manager_helpers import PassThroughIO, make_bench, squeue_tokens
 
 from mpflow.devcluster import dev_cluster_info, find_connection_file
 from mpflow.transport import open_transport
@@ -114,20 +114,11 @@ def test_a_job_that_always_fails_uses_its_budget_then_fails_for_good(bench, mast
 
 def _tick_and_die_after_sbatch(root: str, mutant: str, clusters):
     """In a child process: one tick whose process dies right after sbatch returned, before the commit."""
-    from manager_helpers import Bench
+    from manager_helpers import Bench, PassThroughIO
 
     b = Bench(Path(root), clusters, mutant)
 
-    class DieAfterSubmit:
-        def __init__(self, io):
-            self.io = io
-
-        def observe_all(self, refs):
-            return self.io.observe_all(refs)
-
-        def cancel_all(self, ids):
-            return self.io.cancel_all(ids)
-
+    class DieAfterSubmit(PassThroughIO):
         def submit_all(self, requests):
             self.io.submit_all(requests)
             os._exit(17)  # killed between sbatch and the database commit
@@ -224,16 +215,7 @@ def test_two_ticks_at_once_one_acts_and_the_other_exits_cleanly(bench, master, s
     b = bench(SLEEP_STAGE.format(seconds=5, budget=2))
     b.add_models(*[f"m{i}" for i in range(5)])
 
-    class Slow:
-        def __init__(self, io):
-            self.io = io
-
-        def observe_all(self, refs):
-            return self.io.observe_all(refs)
-
-        def cancel_all(self, ids):
-            return self.io.cancel_all(ids)
-
+    class Slow(PassThroughIO):
         def submit_all(self, requests):
             time.sleep(2)  # hold the lease long enough for the other tick to try
             return self.io.submit_all(requests)

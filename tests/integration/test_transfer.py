@@ -1,80 +1,39 @@
-"""Verified transfers between the dev clusters (mpflow.transfer): alpha is the master (local), beta the
-slave (SSH). Every check reads the destination through its own cluster (sha256sum, find, SFTP)."""
+"""Verified transfers between the dev clusters (mpflow.transfer): alpha is the master (local), beta the slave
+(SSH). Every check reads the destination through its own cluster (sha256sum, find, SFTP); faults are
+injected through the destination's transport (``transport_wrappers.Damaging``)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import posixpath
-import shutil
-import stat
 import threading
 import time
 
 import pytest
-from cluster_helpers import new_token
+from transport_wrappers import Damaging
 
 from mpflow.transfer import Action, SourceMissing, TransferError, transfer_file, transfer_tree
-from mpflow.transport import SSHTransport, check, open_transport
+from mpflow.transport import PathOutsideWorkdir, SSHTransport
 
 MB = 1024 * 1024
 
 
-# -- fixtures and helpers ----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tm(master):
-    with open_transport(master) as t:
-        yield t
-
-
-@pytest.fixture(scope="module")
-def ts(slave):
-    with open_transport(slave) as t:
-        yield t
-
-
 @pytest.fixture
-def dirs(request, master, slave, tm, ts):
-    """A unique folder per test on the master (local) and on the slave (remote); removed afterwards."""
-    token = new_token(request.node.name.split("[")[0][5:30])
-    m = posixpath.join(master.workdir, "tests", "transfer", token)
-    s = posixpath.join(slave.workdir, "tests", "transfer", token)
-    os.makedirs(m)
-    check(ts.run(["mkdir", "-p", "--", s]), slave.name, "mkdir")
-    yield m, s
-    shutil.rmtree(m, ignore_errors=True)
-    ts.run(["rm", "-rf", "--", s])
+def dirs(sites, master, slave):
+    """This test's own folder on the master (local) and on the slave (remote)."""
+    return sites[master.name].folder, sites[slave.name].folder
 
 
-def write_tree(root: str, files: dict[str, bytes], modes: dict[str, int] | None = None) -> None:
-    for rel, data in files.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, (modes or {}).get(rel, 0o644))
+def write(t, files: dict[str, bytes], modes: dict[str, int] | None = None) -> None:
+    assert t.write_files(files) == {}
+    for path, mode in (modes or {}).items():
+        t.chmod(path, mode)
 
 
-def remote_listing(t, folder: str) -> dict[str, tuple[int, int]]:
+def listing(t, folder: str) -> dict[str, tuple[int, int]]:
     """{relative path: (size, mode)} of every file under ``folder``, temporary files included."""
-    res = check(t.run(["find", folder, "-type", "f", "-printf", r"%P\0%s\0%m\0"]), t.settings.name, "find")
-    f = res.stdout.split("\0")[:-1]
-    return {f[i]: (int(f[i + 1]), int(f[i + 2], 8)) for i in range(0, len(f), 3)}
-
-
-def remote_sha256(t, path: str) -> str:
-    res = check(t.run(["sha256sum", "--", path]), t.settings.name, "sha256sum")
-    return res.stdout.split()[0]
-
-
-def local_listing(folder: str) -> dict[str, tuple[int, int]]:
-    out = {}
-    for root, _, names in os.walk(folder):
-        for n in names:
-            st = os.stat(os.path.join(root, n))
-            out[os.path.relpath(os.path.join(root, n), folder)] = (st.st_size, stat.S_IMODE(st.st_mode))
-    return out
+    return {e.path: (e.size, e.mode) for e in t.list_files(folder) or []}
 
 
 def sha(data: bytes) -> str:
@@ -88,30 +47,26 @@ TREE = {
     "sub/deeper/traj.xtc": os.urandom(1_500_000),
     "sub/deeper/empty.dat": b"",
 }
-TREE_MODES = {"run.sh": 0o755}
 
 
-# -- tests -------------------------------------------------------------------------------------------
-
-def test_50mb_round_trip_master_to_slave_and_back(tm, ts, dirs, tmp_path, capsys, record_property):
+def test_50mb_round_trip_master_to_slave_and_back(tm, ts, dirs, capsys, record_property):
     m, s = dirs
     data = os.urandom(50 * MB)
-    src = tmp_path / "big.bin"
-    src.write_bytes(data)
+    with tm.open_write(f"{m}/big.bin") as f:
+        f.write(data)
 
     t0 = time.monotonic()
-    up = transfer_file(tm, str(src), ts, posixpath.join(s, "big.bin"))
+    up = transfer_file(tm, f"{m}/big.bin", ts, f"{s}/big.bin")
     t1 = time.monotonic()
-    down = transfer_file(ts, posixpath.join(s, "big.bin"), tm, posixpath.join(m, "big.bin"))
+    down = transfer_file(ts, f"{s}/big.bin", tm, f"{m}/back/big.bin")
     t2 = time.monotonic()
 
     assert (up.action, up.attempts, up.bytes, up.sha256) == (Action.COPIED, 1, 50 * MB, sha(data))
     assert (down.action, down.attempts, down.bytes, down.sha256) == (Action.COPIED, 1, 50 * MB, sha(data))
-    assert remote_sha256(ts, posixpath.join(s, "big.bin")) == sha(data)
-    with open(posixpath.join(m, "big.bin"), "rb") as f:
-        assert sha(f.read()) == sha(data)
-    assert remote_listing(ts, s) == {"big.bin": (50 * MB, 0o644)}, "no temporary file left"
-    assert sorted(os.listdir(m)) == ["big.bin"]
+    assert ts.sha256([f"{s}/big.bin"]) == {f"{s}/big.bin": sha(data)}
+    assert tm.sha256([f"{m}/back/big.bin"]) == {f"{m}/back/big.bin": sha(data)}
+    assert listing(ts, s) == {"big.bin": (50 * MB, 0o644)}, "no temporary file left"
+    assert listing(tm, m) == {"big.bin": (50 * MB, 0o644), "back/big.bin": (50 * MB, 0o644)}
 
     record_property("upload_s", round(t1 - t0, 2))
     record_property("download_s", round(t2 - t1, 2))
@@ -119,197 +74,183 @@ def test_50mb_round_trip_master_to_slave_and_back(tm, ts, dirs, tmp_path, capsys
         print(f"\n50 MB round trip: up {t1 - t0:.2f} s ({50 / (t1 - t0):.0f} MB/s), "
               f"down {t2 - t1:.2f} s ({50 / (t2 - t1):.0f} MB/s), total {t2 - t0:.2f} s")
 
-    again = transfer_file(tm, str(src), ts, posixpath.join(s, "big.bin"))
+    again = transfer_file(tm, f"{m}/big.bin", ts, f"{s}/big.bin")
     assert (again.action, again.attempts) == (Action.SKIPPED, 0)
 
 
 def test_tree_copies_with_modes_then_a_second_transfer_skips_every_file(tm, ts, dirs):
     m, s = dirs
-    write_tree(posixpath.join(m, "src"), TREE, TREE_MODES)
-    dst = posixpath.join(s, "tree")
+    write(tm, {f"{m}/src/{k}": v for k, v in TREE.items()}, {f"{m}/src/run.sh": 0o755})
+    dst = f"{s}/tree"
 
-    first = transfer_tree(tm, posixpath.join(m, "src"), ts, dst)
+    first = transfer_tree(tm, f"{m}/src", ts, dst)
     assert [(posixpath.relpath(r.path, dst), r.action, r.attempts, r.bytes, r.sha256) for r in first] == [
         (rel, Action.COPIED, 1, len(TREE[rel]), sha(TREE[rel])) for rel in sorted(TREE)]
-    assert remote_listing(ts, dst) == {rel: (len(data), TREE_MODES.get(rel, 0o644)) for rel, data in TREE.items()}
-    for rel, data in TREE.items():
-        assert remote_sha256(ts, posixpath.join(dst, rel)) == sha(data)
+    assert listing(ts, dst) == {rel: (len(data), 0o755 if rel == "run.sh" else 0o644) for rel, data in TREE.items()}
+    assert ts.sha256([f"{dst}/{rel}" for rel in TREE]) == {f"{dst}/{rel}": sha(data) for rel, data in TREE.items()}
 
-    second = transfer_tree(tm, posixpath.join(m, "src"), ts, dst)
+    second = transfer_tree(tm, f"{m}/src", ts, dst)
     assert [(r.action, r.attempts) for r in second] == [(Action.SKIPPED, 0)] * len(TREE)
 
-    # one changed file (same size) is copied again; the others are still skipped
-    changed = bytes(b ^ 1 for b in TREE["md.tpr"])
-    write_tree(posixpath.join(m, "src"), {"md.tpr": changed})
-    third = {posixpath.relpath(r.path, dst): r.action for r in transfer_tree(tm, posixpath.join(m, "src"), ts, dst)}
+    changed = bytes(b ^ 1 for b in TREE["md.tpr"])  # same size, other content
+    write(tm, {f"{m}/src/md.tpr": changed})
+    third = {posixpath.relpath(r.path, dst): r.action for r in transfer_tree(tm, f"{m}/src", ts, dst)}
     assert third == {rel: Action.COPIED if rel == "md.tpr" else Action.SKIPPED for rel in TREE}
-    assert remote_sha256(ts, posixpath.join(dst, "md.tpr")) == sha(changed)
+    assert ts.sha256([f"{dst}/md.tpr"]) == {f"{dst}/md.tpr": sha(changed)}
 
-    # and back to the master, with include/exclude patterns
-    back = posixpath.join(m, "back")
+    back = f"{m}/back"
     got = transfer_tree(ts, dst, tm, back, include=["*.tpr", "*.sh", "*.xtc"], exclude=["sub/*"])
     assert [posixpath.relpath(r.path, back) for r in got] == ["md.tpr", "run.sh"]
-    assert local_listing(back) == {"md.tpr": (len(changed), 0o644), "run.sh": (len(TREE["run.sh"]), 0o755)}
+    assert listing(tm, back) == {"md.tpr": (len(changed), 0o644), "run.sh": (len(TREE["run.sh"]), 0o755)}
 
 
-def test_parallel_tree_transfer_gives_the_same_result_as_sequential(tm, ts, dirs):
+def test_parallel_tree_transfer_uses_its_workers_and_gives_the_same_result_as_sequential(tm, ts, dirs):
     m, s = dirs
     files = {f"g{i % 4}/f{i:02d}.bin": os.urandom(1000 * (i + 1)) for i in range(24)}
     files["g0/job.sh"] = b"#!/bin/bash\n"
-    write_tree(posixpath.join(m, "src"), files, {"g0/job.sh": 0o750})
-    threads: set[str] = set()
+    write(tm, {f"{m}/src/{k}": v for k, v in files.items()}, {f"{m}/src/g0/job.sh": 0o750})
+    meet = threading.Barrier(4, timeout=60)
 
-    def note_thread(_t, _tmp):
-        threads.add(threading.current_thread().name)
+    class FourAtOnce(Damaging):
+        """Damages nothing; each worker's first write waits until four workers write at once."""
 
-    seq = transfer_tree(tm, posixpath.join(m, "src"), ts, posixpath.join(s, "seq"), parallel=1)
-    par = transfer_tree(tm, posixpath.join(m, "src"), ts, posixpath.join(s, "par"), parallel=4,
-                        after_copy=note_thread)
+        def open_write(self, path):
+            if threading.current_thread().name not in self.threads:
+                meet.wait()
+            return super().open_write(path)
+
+    workers = FourAtOnce(ts, "flip", times=0)
+    seq = transfer_tree(tm, f"{m}/src", ts, f"{s}/seq", parallel=1)
+    par = transfer_tree(tm, f"{m}/src", workers, f"{s}/par", parallel=4)
 
     def summary(results, root):
         return [(posixpath.relpath(r.path, root), r.bytes, r.sha256, r.action, r.attempts) for r in results]
 
-    assert summary(par, posixpath.join(s, "par")) == summary(seq, posixpath.join(s, "seq"))
+    assert summary(par, f"{s}/par") == summary(seq, f"{s}/seq")
     assert len(seq) == len(files)
-    assert remote_listing(ts, posixpath.join(s, "par")) == remote_listing(ts, posixpath.join(s, "seq"))
-    assert len(threads) == 4 and all(n.startswith("mpflow-transfer") for n in threads), threads
-    # from the slave back to the master, in parallel too
-    back = transfer_tree(ts, posixpath.join(s, "par"), tm, posixpath.join(m, "back"), parallel=4)
-    assert summary(back, posixpath.join(m, "back")) == summary(seq, posixpath.join(s, "seq"))
+    assert listing(ts, f"{s}/par") == listing(ts, f"{s}/seq")
+    assert len(workers.threads) == 4 and all(n.startswith("mpflow-transfer") for n in workers.threads)
+    back = transfer_tree(ts, f"{s}/par", tm, f"{m}/back", parallel=4)
+    assert summary(back, f"{m}/back") == summary(seq, f"{s}/seq")
 
 
-def flip_bytes(t, path: str) -> None:
-    """Really alter a file on the destination cluster: invert 16 bytes in the middle. The hook may run
-    in several worker threads at once, so it opens its own SFTP channel (clients are not shared)."""
-    with t.connection().client.open_sftp() as sftp, sftp.open(path, "r+") as f:
-        f.seek(1000)
-        chunk = f.read(16)
-        f.seek(1000)
-        f.write(bytes(b ^ 0xFF for b in chunk))
-
-
-def truncate(t, path: str) -> None:
-    """A partial copy: cut the last 100 bytes."""
-    with t.connection().client.open_sftp() as sftp:
-        sftp.truncate(path, sftp.stat(path).st_size - 100)
-
-
-@pytest.mark.parametrize("damage", [flip_bytes, truncate])
-def test_a_copy_damaged_once_is_caught_and_retried(tm, ts, dirs, damage):
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_copy_damaged_once_on_the_slave_is_caught_and_retried(tm, ts, dirs, damage):
     m, s = dirs
     data = os.urandom(300_000)
-    write_tree(m, {"md.tpr": data})
-    calls = []
-
-    def damage_first(t, tmp):
-        calls.append(tmp)
-        assert t is ts and posixpath.basename(tmp).startswith(".md.tpr.mpflow-tmp-")
-        if len(calls) == 1:
-            damage(t, tmp)
-
-    res = transfer_file(tm, posixpath.join(m, "md.tpr"), ts, posixpath.join(s, "md.tpr"),
-                        after_copy=damage_first, retry_delay_s=0)
+    write(tm, {f"{m}/md.tpr": data})
+    faulty = Damaging(ts, damage, times=1)
+    res = transfer_file(tm, f"{m}/md.tpr", faulty, f"{s}/md.tpr", retry_delay_s=0)
     assert (res.action, res.attempts, res.sha256) == (Action.COPIED, 2, sha(data))
-    assert len(calls) == 2 and calls[0] != calls[1]
-    assert remote_sha256(ts, posixpath.join(s, "md.tpr")) == sha(data)
-    assert remote_listing(ts, s) == {"md.tpr": (len(data), 0o644)}
+    assert len(faulty.written) == 2 and all(posixpath.basename(p).startswith(".md.tpr.mpflow-tmp-")
+                                            for p in faulty.written)
+    assert ts.sha256([f"{s}/md.tpr"]) == {f"{s}/md.tpr": sha(data)}
+    assert listing(ts, s) == {"md.tpr": (len(data), 0o644)}
 
 
 @pytest.mark.parametrize("existed", [False, True])
 def test_a_copy_damaged_every_time_fails_and_leaves_the_destination_as_it_was(tm, ts, dirs, existed):
     m, s = dirs
     data = os.urandom(300_000)
-    write_tree(m, {"md.tpr": data})
-    dst = posixpath.join(s, "sub", "md.tpr")
+    write(tm, {f"{m}/md.tpr": data})
+    dst = f"{s}/sub/md.tpr"
     old = b"previous good version\n"
     if existed:
-        write_tree(m, {"old": old})
-        transfer_file(tm, posixpath.join(m, "old"), ts, dst)
+        write(ts, {dst: old})
 
     with pytest.raises(TransferError) as err:
-        transfer_file(tm, posixpath.join(m, "md.tpr"), ts, dst, after_copy=flip_bytes, retry_delay_s=0)
+        transfer_file(tm, f"{m}/md.tpr", Damaging(ts, "flip"), dst, retry_delay_s=0)
     e = err.value
-    assert (e.source, e.destination, e.attempts) == (posixpath.join(m, "md.tpr"), dst, 3)
+    assert (e.source, e.destination, e.attempts) == (f"{m}/md.tpr", dst, 3)
     assert (e.expected_size, e.expected_sha256, e.found_size) == (len(data), sha(data), len(data))
     assert e.found_sha256 not in (None, sha(data))
     assert dst in str(e) and sha(data) in str(e) and e.found_sha256 in str(e) and "3 attempt" in str(e)
-
+    assert listing(ts, s) == ({"sub/md.tpr": (len(old), 0o644)} if existed else {}), "no temporary file left"
     if existed:
-        assert remote_listing(ts, s) == {"sub/md.tpr": (len(old), 0o644)}
-        assert remote_sha256(ts, dst) == sha(old)
-    else:
-        assert remote_listing(ts, s) == {}, "no destination and no temporary file"
+        assert ts.sha256([dst]) == {dst: sha(old)}
 
 
 def test_a_tree_damaged_every_time_in_parallel_leaves_no_temp_files(tm, ts, dirs):
     m, s = dirs
-    write_tree(posixpath.join(m, "src"), {f"f{i}": os.urandom(5000) for i in range(6)})
+    write(tm, {f"{m}/src/f{i}": os.urandom(5000) for i in range(6)})
+    faulty = Damaging(ts, "truncate")
     with pytest.raises(TransferError):
-        transfer_tree(tm, posixpath.join(m, "src"), ts, s, parallel=3, attempts=2, after_copy=flip_bytes,
-                      retry_delay_s=0)
-    assert remote_listing(ts, s) == {}
+        transfer_tree(tm, f"{m}/src", faulty, s, parallel=3, attempts=2, retry_delay_s=0)
+    assert len(faulty.written) == 12
+    assert listing(ts, s) == {}
 
 
 def test_a_missing_source_is_a_clear_error_and_creates_nothing(tm, ts, dirs):
     m, s = dirs
     with pytest.raises(SourceMissing, match=r"does not exist on alpha") as err:
-        transfer_file(tm, posixpath.join(m, "no-such.tpr"), ts, posixpath.join(s, "new", "md.tpr"))
-    assert err.value.source == posixpath.join(m, "no-such.tpr")
+        transfer_file(tm, f"{m}/no-such.tpr", ts, f"{s}/new/md.tpr")
+    assert err.value.source == f"{m}/no-such.tpr"
     with pytest.raises(SourceMissing, match=r"does not exist on beta"):
-        transfer_file(ts, posixpath.join(s, "no-such.tpr"), tm, posixpath.join(m, "new", "md.tpr"))
+        transfer_file(ts, f"{s}/no-such.tpr", tm, f"{m}/new/md.tpr")
     with pytest.raises(SourceMissing, match=r"source folder .* does not exist"):
-        transfer_tree(tm, posixpath.join(m, "no-such-dir"), ts, posixpath.join(s, "new"))
-    assert check(ts.run(["ls", "-A", s]), "beta", "ls").stdout == ""
-    assert os.listdir(m) == []
+        transfer_tree(tm, f"{m}/no-such-dir", ts, f"{s}/new")
+    assert ts.run(["ls", "-A", s]).stdout == ""
+    assert tm.run(["ls", "-A", m]).stdout == ""
+
+
+@pytest.mark.parametrize(("side", "path"), [
+    ("src", "/etc/passwd"),
+    ("src", "../../../../../../../etc/passwd"),
+    ("dst", "/tmp/mpflow-planted"),
+    ("dst", "../mpflow-planted"),
+])
+def test_transfers_stay_inside_the_workdirs_on_the_slave(tm, ts, dirs, side, path):
+    m, s = dirs
+    write(tm, {f"{m}/md.tpr": b"x"})
+    with pytest.raises(PathOutsideWorkdir, match=r"\[beta\] path .* is outside the cluster's workdir"):
+        if side == "src":
+            transfer_file(ts, path, tm, f"{m}/stolen")
+        else:
+            transfer_file(tm, f"{m}/md.tpr", ts, path)
+    assert listing(tm, m) == {"md.tpr": (1, 0o644)}
+    assert ts.run(["ls", "/tmp/mpflow-planted", f"{ts.settings.workdir}/../mpflow-planted"]).returncode == 2
 
 
 def test_paths_with_spaces_and_shell_metacharacters_travel_literally(tm, ts, dirs, slave):
     m, s = dirs
-    token = new_token("pwned")
+    token = f"pwned{os.getpid()}"
     folder = f"a b;$(touch {token})"
     names = {f"{folder}/it's \"q\" $HOME;`touch {token}` *.tpr": b"one",
              f"{folder}/-dash & | > {token}": b"two",
              f"{folder}/line\nbreak": b"three"}
-    write_tree(posixpath.join(m, "src"), names)
+    write(tm, {f"{m}/src/{k}": v for k, v in names.items()})
 
-    res = transfer_tree(tm, posixpath.join(m, "src"), ts, s, parallel=2)
+    res = transfer_tree(tm, f"{m}/src", ts, s, parallel=2)
     assert sorted(posixpath.relpath(r.path, s) for r in res) == sorted(names)
-    assert remote_listing(ts, s) == {rel: (len(data), 0o644) for rel, data in names.items()}
-    sftp_names = set(ts.sftp().listdir(posixpath.join(s, folder)))
-    assert sftp_names == {posixpath.basename(rel) for rel in names}
+    assert listing(ts, s) == {rel: (len(data), 0o644) for rel, data in names.items()}
 
     one = next(rel for rel in names if rel.endswith("*.tpr"))
-    back = transfer_file(ts, posixpath.join(s, one), tm, posixpath.join(m, "back", one))
+    back = transfer_file(ts, f"{s}/{one}", tm, f"{m}/back/{one}")
     assert back.sha256 == sha(b"one")
-    with open(posixpath.join(m, "back", one), "rb") as f:
+    with tm.open_read(f"{m}/back/{one}") as f:
         assert f.read() == b"one"
 
     # nothing ran: no file named after the token anywhere a shell would have created it
-    home = check(ts.run(["sh", "-c", 'echo "$HOME"']), "beta", "home").stdout.strip()
+    home = ts.run(["sh", "-c", 'echo "$HOME"']).stdout.strip()
     found = ts.run(["find", home, slave.workdir, "/tmp", "-maxdepth", "6", "-name", f"{token}*", "-print"])
     assert found.stdout == "", found.stdout
     assert not any(token in n for n in os.listdir(".")) and not os.path.exists(os.path.join(m, token))
 
 
-def test_slave_to_remote_master_goes_through_a_local_temp_file(master, ts, dirs):
+def test_slave_to_a_remote_master_streams_through_this_machine(master, ts, dirs):
     """Neither side local: the master cluster reached over its SSH login node, as a second remote."""
     m, s = dirs
-    check(ts.run(["mkdir", "-p", "--", posixpath.join(s, "src", "sub")]), "beta", "mkdir")
     data = os.urandom(400_000)
-    with ts.sftp().open(posixpath.join(s, "src", "sub", "x.bin"), "w") as f:
-        f.write(data)
-    ts.sftp().chmod(posixpath.join(s, "src", "sub", "x.bin"), 0o700)
-
+    write(ts, {f"{s}/src/sub/x.bin": data}, {f"{s}/src/sub/x.bin": 0o700})
     alpha_ssh = master.model_copy(update={"kind": "remote"})
     with SSHTransport(alpha_ssh) as ta:
         # straight under the workdir: the tests/ folder there belongs to this process's user, not the SSH one
-        target = posixpath.join(master.workdir, new_token("transfer-viamaster"))
-        check(ta.run(["mkdir", "--", target]), "alpha", "mkdir")
+        target = f"{master.workdir}/viamaster-{os.getpid()}"
         try:
-            res = transfer_tree(ts, posixpath.join(s, "src"), ta, target, parallel=2)
+            res = transfer_tree(ts, f"{s}/src", ta, target, parallel=2)
             assert [(posixpath.relpath(r.path, target), r.action, r.sha256) for r in res] == [
                 ("sub/x.bin", Action.COPIED, sha(data))]
-            assert remote_listing(ta, target) == {"sub/x.bin": (len(data), 0o700)}
-            assert remote_sha256(ta, posixpath.join(target, "sub", "x.bin")) == sha(data)
+            assert listing(ta, target) == {"sub/x.bin": (len(data), 0o700)}
+            assert ta.sha256([f"{target}/sub/x.bin"]) == {f"{target}/sub/x.bin": sha(data)}
         finally:
             ta.run(["rm", "-rf", "--", target])

@@ -1,0 +1,206 @@
+"""A manager tick at N = 100, 1,000 and 10,000 model-stages, jobs really queued on the dev clusters.
+
+Both dev clusters' partitions are set DOWN for the run, so every submitted job stays pending
+(PartitionDown) and is really in each scheduler's queue; they are set UP again and every job is
+cancelled at the end. Per N it prints, for the steady-state tick (every job queued on both clusters):
+
+- scheduler commands per cluster (must not grow with N),
+- decide + reconcile time (goal < 1 s at 10,000),
+- the whole tick (plain calls) and, with ``--server``, the whole tick as a manager flow run against a
+  running Prefect server with its number of task runs (goal < 5 s at 10,000; constant task runs).
+
+Baseline, measured in the same run at N = 1,000 (``--baseline-n``): the seed's loop — for every
+model, on every cluster, one ``scontrol show job`` and then the rule (goal: ours ≥ 50× faster).
+
+    .venv/bin/python benchmarks/bench_manager.py [--sizes 100 1000 10000] [--server]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from mpflow.db import Job, Model, open_database
+from mpflow.devcluster import dev_cluster_info, dev_cluster_settings
+from mpflow.dual_cluster import ClusterState, ClusterView, dual_cluster_actions
+from mpflow.jobs_store import ensure_model_stages
+from mpflow.manager import ClusterConnections, DirectIO, Manager
+from mpflow.project import PROJECT_FILE, Project
+from mpflow.slurm import parse_scontrol_show_job, scontrol_show_job_argv
+from mpflow.transport import open_transport
+
+STAGE = '[stages.bench]\nkind = "script"\ncommands = ["true"]\ntime_limit_min = 5\n'
+
+
+def partitions(clusters, state: str) -> None:
+    for c in clusters:
+        conf = dev_cluster_info(c.name)["slurm_conf"]
+        subprocess.run(["scontrol", "update", f"PartitionName={c.partition}", f"State={state}"],
+                       env={**os.environ, "SLURM_CONF": conf}, check=True, capture_output=True, timeout=60)
+
+
+def make_project(root: Path, clusters, n: int):
+    names = ", ".join(f'"{c.name}"' for c in clusters)
+    (root / PROJECT_FILE).write_text(f'[clusters]\nsource = "dev"\nnames = [{names}]\n\n{STAGE}\n'
+                                     '[manager]\nadvance_per_tick = 100000\nlease_s = 3600\n')
+    project = Project.load(root)
+    Session = open_database(project.database_url)
+    mutant = f"b{uuid.uuid4().hex[:6]}"
+    with Session.begin() as s:
+        s.execute(insert(Model), [{"mutant": mutant, "group": "None", "name": f"m{i:05d}", "status": "ok"}
+                                  for i in range(n)])
+        ensure_model_stages(s, project.config.stage_order())
+    return project, Session, mutant
+
+
+def tick(manager, clusters):
+    t0 = time.perf_counter()
+    with ClusterConnections(clusters) as conns:
+        report = manager.tick(DirectIO(conns), conns)
+    return report, time.perf_counter() - t0
+
+
+def seed_loop(Session, clusters) -> tuple[float, int]:
+    """The seed's manager: per model, per cluster, one scontrol show job, then the rule."""
+    with Session() as s:
+        jobs = s.execute(select(Job.model_id, Job.cluster, Job.slurm_id)).all()
+    by_model: dict[int, dict[str, str]] = {}
+    for m, c, jid in jobs:
+        by_model.setdefault(m, {})[c] = jid
+    calls = 0
+    t0 = time.perf_counter()
+    transports = {c.name: open_transport(c) for c in clusters}
+    try:
+        for m, ids in by_model.items():
+            views = {}
+            for c in clusters:
+                res = transports[c.name].run(scontrol_show_job_argv(ids[c.name]))
+                calls += 1
+                status = parse_scontrol_show_job(res.returncode, res.stdout, res.stderr)
+                state = ClusterState(status.state.value) if status and status.state.value in "NS PD R D F" else \
+                    ClusterState.NS
+                views[c.name] = ClusterView(state)
+            dual_cluster_actions(views)
+    finally:
+        for t in transports.values():
+            t.close()
+    return time.perf_counter() - t0, calls
+
+
+def cancel_all(Session, clusters) -> None:
+    with Session() as s:
+        ids = s.execute(select(Job.cluster, Job.slurm_id).where(Job.slurm_id.is_not(None))).all()
+    with ClusterConnections(clusters) as conns:
+        for c in clusters:
+            mine = [j for cl, j in ids if cl == c.name]
+            if mine:
+                conns.client(c.name).cancel(mine)
+
+
+def cleanup_folders(clusters, mutant: str) -> None:
+    for c in clusters:
+        with open_transport(c) as t:
+            t.run(["rm", "-rf", "--", f"{c.workdir}/{mutant}"])
+
+
+def flow_tick(root: Path) -> tuple[float, int]:
+    """One manager flow run against the project's own Prefect server; (seconds, task runs)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from mpflow.flows.manager import manager_flow
+
+    for _ in range(10):  # a scheduled tick may hold the lease for a moment
+        t0 = time.perf_counter()
+        state = manager_flow(project=str(root), return_state=True)
+        seconds = time.perf_counter() - t0
+        if "skipped" not in state.result():
+            break
+        time.sleep(2)
+
+    async def count() -> int:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+                any_=[state.state_details.flow_run_id])))
+            return len(runs)
+
+    return seconds, asyncio.run(count())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    ap.add_argument("--baseline-n", type=int, default=1000)
+    ap.add_argument("--server", action="store_true", help="also time the tick as a flow run on a Prefect server")
+    args = ap.parse_args()
+    clusters = dev_cluster_settings()
+    rows = []
+    baseline = None
+    partitions(clusters, "DOWN")
+    try:
+        for n in args.sizes:
+            with tempfile.TemporaryDirectory(prefix="bench-manager-") as tmp:
+                root = Path(tmp)
+                project, Session, mutant = make_project(root, clusters, n)
+                manager = Manager(project, Session, clusters)
+                try:
+                    first, t_first = tick(manager, clusters)
+                    print(f"N={n}: first tick submitted {first.submitted} in {t_first:.1f} s", flush=True)
+                    steady, t_steady = tick(manager, clusters)
+                    steady, t_steady = tick(manager, clusters)  # warm: caches, connections
+                    dr = steady.seconds.get("reconcile", 0) + steady.seconds.get("decide", 0)
+                    flow_s = task_runs = None
+                    if args.server:
+                        server = subprocess.run([sys.executable, "-m", "mpflow", "server", "start", "--project",
+                                                 str(root)], capture_output=True, text=True)
+                        if server.returncode != 0:
+                            print(server.stdout + server.stderr)
+                        else:
+                            from mpflow.commands.common import use_project_server
+
+                            use_project_server(root)
+                            from prefect.client.orchestration import get_client
+
+                            with get_client(sync_client=True) as client:  # only our runs tick
+                                dep = client.read_deployment_by_name(f"manager/{project.config.project.name}")
+                                client.pause_deployment(dep.id)
+                            flow_tick(root)  # first flow run pays the imports
+                            flow_s, task_runs = flow_tick(root)
+                            subprocess.run([sys.executable, "-m", "mpflow", "server", "stop", "--project",
+                                            str(root)], capture_output=True)
+                    rows.append((n, steady.scheduler_commands, dr, t_steady, flow_s, task_runs, steady.observed))
+                    print(f"N={n}: steady tick {t_steady:.2f} s, scheduler commands {steady.scheduler_commands}, "
+                          f"decide+reconcile {dr:.3f} s, phases "
+                          + ", ".join(f"{k} {v:.2f}" for k, v in steady.seconds.items()), flush=True)
+                    if n == args.baseline_n:
+                        baseline = seed_loop(Session, clusters)
+                        print(f"N={n}: seed loop {baseline[0]:.1f} s with {baseline[1]} scontrol calls", flush=True)
+                finally:
+                    cancel_all(Session, clusters)
+                    cleanup_folders(clusters, mutant)
+    finally:
+        partitions(clusters, "UP")
+    print()
+    print(f"{'N':>6}  {'cmds/cluster':>14}  {'decide+reconcile s':>18}  {'tick s':>7}  {'flow tick s':>11}  {'task runs':>9}")
+    for n, cmds, dr, t, fs, tr, _ in rows:
+        print(f"{n:>6}  {str(sorted(set(cmds.values()))):>14}  {dr:>18.3f}  {t:>7.2f}  "
+              f"{'-' if fs is None else f'{fs:.2f}':>11}  {'-' if tr is None else tr:>9}")
+    if baseline:
+        ours = next(t for n, _, _, t, *_ in rows if n == args.baseline_n)
+        print(f"\nseed loop at N={args.baseline_n}: {baseline[0]:.1f} s ({baseline[1]} scontrol calls); "
+              f"ours {ours:.2f} s: {baseline[0] / ours:.0f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
