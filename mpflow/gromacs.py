@@ -22,8 +22,10 @@ from pathlib import Path
 GMX_ENV = {"GMX_MAXBACKUP": "-1"}
 
 #: prepended to every protocol script: stop at the first failing command, stderr into the one
-#: captured stream (GROMACS writes its messages to stderr; ShellOperation keeps stdout only)
-SCRIPT_PREAMBLE = "set -euo pipefail\nexec 2>&1\n"
+#: captured stream (GROMACS writes its messages to stderr; ShellOperation keeps stdout only), and
+#: no inherited OMP_NUM_THREADS: mdrun takes its threads from -ntomp and refuses to run when the
+#: two differ (a Dask nanny in the same process leaves OMP_NUM_THREADS=1 behind, for one)
+SCRIPT_PREAMBLE = "set -euo pipefail\nexec 2>&1\nunset OMP_NUM_THREADS\n"
 
 
 @dataclass(frozen=True)

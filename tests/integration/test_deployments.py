@@ -111,7 +111,9 @@ def test_the_servers_api_lists_the_blocks_work_pool_and_deployments(served):
     assert block_type.name == "mpflow Slurm cluster"
     assert {b.name for b in blocks} == {"alpha", "beta"}
     assert pool.type == "process"
-    assert set(deployments) == {f"manager/{PROJECT}", f"models/{PROJECT}"}
+    from mpflow.deployments.registry import DEPLOYMENTS
+
+    assert set(deployments) == {f"{e.load_flow().name}/{PROJECT}" for e in DEPLOYMENTS}
     manager = deployments[f"manager/{PROJECT}"]
     assert [s.schedule.interval.total_seconds() for s in manager.schedules] == [15.0]
     assert (manager.global_concurrency_limit.limit, manager.concurrency_options.collision_strategy.value) \
