@@ -137,6 +137,24 @@ def flow_tick(root: Path) -> tuple[float, int]:
     return seconds, asyncio.run(count())
 
 
+def server_tick(root: Path, project) -> tuple[float, int]:
+    """The tick as a manager flow run on the project's own server, with the schedule paused."""
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from mpflow.server import running_server
+
+    with temporary_settings({PREFECT_API_URL: running_server(root).api_url}):
+        with get_client(sync_client=True) as client:  # only our runs tick
+            dep = client.read_deployment_by_name(f"manager/{project.config.project.name}")
+            client.pause_deployment(dep.id)
+        flow_tick(root)  # the first flow run pays the imports
+        result = flow_tick(root)
+        APILogHandler().flush()  # the run's last log lines, before the server goes
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
@@ -166,18 +184,11 @@ def main() -> int:
                         if server.returncode != 0:
                             print(server.stdout + server.stderr)
                         else:
-                            from mpflow.commands.common import use_project_server
-
-                            use_project_server(root)
-                            from prefect.client.orchestration import get_client
-
-                            with get_client(sync_client=True) as client:  # only our runs tick
-                                dep = client.read_deployment_by_name(f"manager/{project.config.project.name}")
-                                client.pause_deployment(dep.id)
-                            flow_tick(root)  # first flow run pays the imports
-                            flow_s, task_runs = flow_tick(root)
-                            subprocess.run([sys.executable, "-m", "mpflow", "server", "stop", "--project",
-                                            str(root)], capture_output=True)
+                            try:
+                                flow_s, task_runs = server_tick(root, project)
+                            finally:
+                                subprocess.run([sys.executable, "-m", "mpflow", "server", "stop", "--project",
+                                                str(root)], capture_output=True)
                     rows.append((n, steady.scheduler_commands, dr, t_steady, flow_s, task_runs, steady.observed))
                     print(f"N={n}: steady tick {t_steady:.2f} s, scheduler commands {steady.scheduler_commands}, "
                           f"decide+reconcile {dr:.3f} s, phases "
