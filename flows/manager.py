@@ -60,9 +60,22 @@ def emit_transition_events(report: TickReport, project_name: str) -> int:
     return n
 
 
-def tick_markdown(report: TickReport, counts: list[tuple[str, str, str, int]]) -> str:
+def tick_markdown(report: TickReport, counts: list[tuple[str, str, str, int]], dual: dict | None = None) -> str:
     lines = [f"**{report.summary()}**", "", "| stage | state | cluster | jobs |", "|---|---|---|---|"]
     lines += [f"| {st} | {state} | {c} | {n} |" for st, state, c, n in counts]
+    if dual:
+        def med(d):
+            return "-" if not d["n"] else f"{d['median_s']} s (n={d['n']})"
+
+        lines += ["", "What dual submission bought (`mpflow status --summary`):", "",
+                  "| cluster | won | win rate | median queue wait | losers cancelled | their median wait "
+                  "| core-hours lost | winner start → loser cancel |", "|---|---|---|---|---|---|---|---|"]
+        def rate(d):
+            return "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
+
+        lines += [f"| {c} | {d['won']} | {rate(d)} | "
+                  f"{med(d['queue_wait'])} | {d['cancelled_losers']} | {med(d['loser_wait_at_cancel'])} | "
+                  f"{d['core_hours_lost']} | {med(d['winner_start_to_loser_cancel'])} |" for c, d in dual.items()]
     actions = Counter(t.kind for t in report.transitions)
     if actions:
         lines += ["", "| transition | count |", "|---|---|"] + [f"| {k} | {n} |" for k, n in sorted(actions.items())]
@@ -103,7 +116,7 @@ def manager_flow(project: str | None = None) -> dict:
 def tick_with_tasks(proj, Session, clusters) -> TickReport:
     """One tick with Prefect tasks for the I/O, its events emitted and its summary artifact made
     (inside a flow run: the manager flow, or the pipeline flow's loop)."""
-    from mpflow.status import count_jobs_by_stage_state_cluster
+    from mpflow.status import count_jobs_by_stage_state_cluster, dual_submission_summary
 
     logger = get_run_logger()
     with ClusterConnections(clusters) as conns:
@@ -114,6 +127,7 @@ def tick_with_tasks(proj, Session, clusters) -> TickReport:
     emit_transition_events(report, proj.config.project.name)
     with Session() as s:
         counts = count_jobs_by_stage_state_cluster(s)
-    create_markdown_artifact(key="manager-tick", markdown=tick_markdown(report, counts),
+        dual = dual_submission_summary(s, proj.cluster_names)
+    create_markdown_artifact(key="manager-tick", markdown=tick_markdown(report, counts, dual),
                              description="Model-stages per state and cluster, and what this tick did")
     return report

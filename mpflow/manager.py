@@ -322,6 +322,9 @@ def reconcile(jobs: list[JobRecord], results: Mapping[str, object], counters: di
 # Decide: job rows → cluster views → actions
 # ------------------------------------------------------------------------------------------------
 
+#: failure kinds of jobs that never ran their work: the cluster is back to NS and joins the race again
+NEVER_RAN = ("not_submitted", "stale_inputs")
+
 _ROW_TO_VIEW = {"SUBMITTING": ClusterState.PD, "PD": ClusterState.PD, "R": ClusterState.R, "D": ClusterState.D,
                 "F": ClusterState.F}
 
@@ -337,7 +340,7 @@ def cluster_views(jobs: list[JobRecord], clusters: Sequence[str], unreachable: s
         rows = by_cluster.get(c, [])
         latest = rows[-1] if rows else None
         counted = sum(1 for j in rows if j.counted)
-        if latest is None or latest.failure_kind == "not_submitted":
+        if latest is None or latest.failure_kind in NEVER_RAN:
             state = ClusterState.NS
         else:
             state = _ROW_TO_VIEW[latest.state]

@@ -43,7 +43,11 @@ def status(
     """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
     from mpflow.status import count_table, dual_submission_summary, stage_statuses
 
+    from mpflow.jobs_store import ensure_model_stages
+
     project, Session = open_project(project_dir)
+    with Session.begin() as s:  # models registered since the last tick get their stage rows
+        ensure_model_stages(s, project.config.stage_order())
     with Session() as s:
         if summary:
             data = dual_submission_summary(s, project.cluster_names)

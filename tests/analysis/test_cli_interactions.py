@@ -3,6 +3,7 @@ one clear ``error:`` line, a non-zero exit, and nothing written (issue 14, item 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -254,17 +255,31 @@ def test_unwritable_destination_is_refused_before_reading_anything(tmp_path):
     assert line == f"error: --out {blocker / 'x.csv'}: cannot write there ({blocker} is not a folder)"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions (the file-in-the-"
-                                               "way case above covers the check for root)")
-def test_read_only_folder_is_refused_before_the_run(ring_pdb, tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
+@contextlib.contextmanager
+def _read_only_folder(path):
+    """A folder nobody can write to: permissions for a normal user; for root (who ignores them), a
+    read-only bind mount of the folder onto itself."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(0o755)
+        return
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
     try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_read_only_folder_is_refused_before_the_run(ring_pdb, tmp_path):
+    with _read_only_folder(tmp_path / "ro") as ro:
         line = _one_error(_run(ring_pdb, "--out", ro / "x.parquet"), 2)
         assert line.startswith(f"error: --out {ro / 'x.parquet'}: cannot write there (")
-    finally:
-        ro.chmod(0o755)
+        assert list(ro.iterdir()) == []
 
 
 def test_interrupted_write_leaves_the_previous_table(ring_pdb, tmp_path, monkeypatch):

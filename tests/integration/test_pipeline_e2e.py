@@ -59,14 +59,26 @@ class Run:
         self.Session = open_database(self.project.database_url)
         self.manager = Manager(self.project, self.Session, clusters)
 
-    def pipeline(self, until: str | None = None, timeout_s: float = 900):
+    def pipeline(self, until: str | None = None, timeout_s: float = 900, io_wrapper=None):
         def tick():
             with ClusterConnections(self.clusters) as conns:
-                return self.manager.tick(DirectIO(conns), conns)
+                io = DirectIO(conns)
+                return self.manager.tick(io_wrapper(io) if io_wrapper else io, conns)
 
         return run_pipeline(self.project, self.Session, tick=tick,
                             prepare=lambda items: prepare_locally(self.project, self.Session, self.clusters[0], items),
                             until=until, interval_s=1.0, timeout_s=timeout_s, echo=lambda line: None)
+
+    def cancel_active(self) -> None:
+        """Cancel the jobs a run `until` a stage left queued for the next stages."""
+        with self.Session() as s:
+            active = s.execute(select(Job.cluster, Job.slurm_id).where(Job.state.in_(("PD", "R")),
+                                                                        Job.slurm_id.is_not(None))).all()
+        with ClusterConnections(self.clusters) as conns:
+            for c in self.clusters:
+                ids = [j for cl, j in active if cl == c.name]
+                if ids:
+                    conns.client(c.name).cancel(ids)
 
     def stage_rows(self) -> dict[tuple[str, str], tuple[str, str | None]]:
         with self.Session() as s:
@@ -97,6 +109,7 @@ def e2e(tmp_path_factory, master, slave):
         register_model(s, gpa.name, "nofile")
     result = run.pipeline()
     yield run, gpa, long, result
+    run.cancel_active()
     for c in (master, slave):
         with open_transport(c) as t:
             for m in (gpa, long):
@@ -153,19 +166,10 @@ def test_a_missing_input_is_a_clear_error_naming_the_file(e2e):
 
 def test_a_grompp_error_holds_the_model_with_gromacs_own_line(e2e, master):
     run, gpa, _, _ = e2e
-    good = next(Path(master.workdir, gpa.name).glob(f"*/{gpa.name}_001"))
-    with run.Session.begin() as s:
-        mid = register_model(s, gpa.name, "badtop")
+    mid = _copy_prepared_model(run, gpa, master, "badtop")
     bad = Path(ModelTag(gpa.name, "None", "badtop").model_dir(master.workdir))
-    shutil.copytree(good / "prep", bad / "prep")
     with (bad / "prep" / "topol.top").open("a") as f:
         f.write("\n[ molecules ]\nNOSUCHMOLECULE 3\n")
-    with run.Session.begin() as s:
-        from mpflow.jobs_store import ensure_model_stages
-
-        ensure_model_stages(s, run.project.config.stage_order())
-        s.execute(update(ModelStage).where(ModelStage.model_id == mid, ModelStage.stage == "prep")
-                  .values(state="done"))
     run.pipeline(until="emmd", timeout_s=120)
     state, reason = run.stage_rows()[("badtop", "emmd")]
     assert state == "held"
@@ -173,3 +177,80 @@ def test_a_grompp_error_holds_the_model_with_gromacs_own_line(e2e, master):
     with run.Session() as s:
         assert s.scalars(select(Job.id).where(Job.model_id == mid)).all() == []  # nothing was submitted
     assert progress(run.Session, run.project).done()
+
+
+def _copy_prepared_model(run, gpa, master, name: str) -> int:
+    """A model registered with a copy of the prepared model's prep/ folder and its prep stage done."""
+    from mpflow.jobs_store import ensure_model_stages
+
+    good = next(Path(master.workdir, gpa.name).glob(f"*/{gpa.name}_001"))
+    with run.Session.begin() as s:
+        mid = register_model(s, gpa.name, name)
+    shutil.copytree(good / "prep", Path(ModelTag(gpa.name, "None", name).model_dir(master.workdir)) / "prep")
+    with run.Session.begin() as s:
+        ensure_model_stages(s, run.project.config.stage_order())
+        s.execute(update(ModelStage).where(ModelStage.model_id == mid, ModelStage.stage == "prep")
+                  .values(state="done"))
+    return mid
+
+
+def test_inputs_missing_on_the_slave_are_sent_again_never_run_stale(e2e, master, slave):
+    import subprocess
+
+    from manager_helpers import PassThroughIO
+
+    from mpflow.devcluster import dev_cluster_info
+
+    run, gpa, _, _ = e2e
+    mid = _copy_prepared_model(run, gpa, master, "resend")
+    folder = ModelTag(gpa.name, "None", "resend").stage_dir(slave.workdir, "emmd")
+    removed = []
+
+    class LoseTheSlavesInputs(PassThroughIO):
+        def submit_all(self, requests):
+            if not removed:  # as if the transfer to the slave had failed: its .tpr is not there
+                with open_transport(slave) as t:
+                    t.run(["rm", "-f", "--", f"{folder}/emmd.tpr"])
+                removed.append(folder)
+            return self.io.submit_all(requests)
+
+    conf = dev_cluster_info(master.name)["slurm_conf"]
+    part = ["scontrol", "update", f"PartitionName={master.partition}"]
+    env = {"SLURM_CONF": conf, "PATH": "/usr/bin:/bin"}
+    subprocess.run([*part, "State=DOWN"], env=env, check=True)  # the slave runs it
+    try:
+        run.pipeline(until="emmd", timeout_s=240, io_wrapper=LoseTheSlavesInputs)
+    finally:
+        subprocess.run([*part, "State=UP"], env=env, check=True)
+    with run.Session() as s:
+        jobs = s.execute(select(Job.cluster, Job.state, Job.failure_kind, Job.counted)
+                         .where(Job.model_id == mid, Job.cluster == slave.name, Job.stage == "emmd")
+                         .order_by(Job.id)).all()
+    assert removed
+    assert [tuple(j) for j in jobs] == [(slave.name, "F", "stale_inputs", False), (slave.name, "D", None, False)]
+    assert run.stage_rows()[("resend", "emmd")][0] == "done"
+
+
+def test_finished_stages_are_backed_up_with_checksums(e2e, master, tmp_path):
+    import hashlib
+
+    from mpflow.backup import back_up, destination_settings, done_stages
+    from mpflow.clusters import ClusterSettings
+
+    run, gpa, _, _ = e2e
+    dest = destination_settings(str(tmp_path / "backup"), [master])
+    (tmp_path / "backup").mkdir()
+    items = [i for i in done_stages(run.Session, mutants=[gpa.name]) if i.tag.name == f"{gpa.name}_001"]
+    assert sorted(i.stage for i in items) == ["emmd", "prep", "prmd", "urmd"]
+    first = back_up(run.Session, master, dest, items)
+    assert first.failed == () and first.files_copied > 0 and first.files_identical == 0
+    for it in items:
+        src = Path(it.tag.stage_dir(master.workdir, it.stage))
+        dst = Path(it.tag.stage_dir(dest.workdir, it.stage))
+        for f in src.rglob("*"):
+            if f.is_file():
+                copy = dst / f.relative_to(src)
+                assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(f.read_bytes()).digest()
+    again = back_up(run.Session, master, dest, items)
+    assert (again.files_copied, again.files_identical) == (0, first.files_copied)
+    assert isinstance(dest, ClusterSettings) and dest.kind == "local"

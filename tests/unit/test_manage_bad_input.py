@@ -1,0 +1,78 @@
+"""`mpflow manage --once` with bad input: one line, a non-zero exit, and nothing in the database changed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from mpflow.cli import app
+from mpflow.db import open_database
+from mpflow.devcluster import CONNECTION_FILE_ENV
+from mpflow.project import PROJECT_FILE, Project
+from mpflow.registry import register_model
+
+GOOD = '''[clusters]
+source = "dev"
+names = ["alpha", "beta"]
+
+[stages.probe]
+kind = "script"
+commands = ["true"]
+'''
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    entries = []
+    for name in ("alpha", "beta"):
+        workdir = tmp_path / name / "mpflow-work"
+        workdir.mkdir(parents=True)
+        entries.append({"name": name, "kind": "local", "host": "127.0.0.1", "port": 22, "user": "tester",
+                        "slurm_conf": str(tmp_path / name / "slurm.conf"), "workdir": str(workdir),
+                        "partition": "cpu"})
+    conn = tmp_path / "connection.json"
+    conn.write_text(json.dumps({"format_version": 1, "user": "tester", "key_path": None, "known_hosts": None,
+                                "clusters": entries}))
+    monkeypatch.setenv(CONNECTION_FILE_ENV, str(conn))
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / PROJECT_FILE).write_text(GOOD)
+    Session = open_database(Project.load(root).database_url)
+    with Session.begin() as s:
+        register_model(s, "WT", "m1")
+    Session.kw["bind"].dispose()
+    return root
+
+
+def _dump(root) -> list[str]:
+    with sqlite3.connect(root / "mpflow.db") as conn:
+        return list(conn.iterdump())
+
+
+@pytest.mark.parametrize("text,message", [
+    (GOOD.replace('"beta"', '"gamma"'), "clusters.names: no dev cluster 'gamma' (the dev clusters are alpha, beta)"),
+    (GOOD + "[manager]\nintervl_s = 3\n", "manager.intervl_s: unknown key (a typo?)"),
+    (GOOD.replace('commands = ["true"]\n', ""), "stages.probe: names no template: set commands"),
+    (GOOD.replace("[clusters]", '[project]\ndatabase = "sqlite:////no-such-folder-x/jobs.db"\n\n[clusters]'),
+     "folder /no-such-folder-x does not exist"),
+])
+def test_bad_project_is_one_line_and_changes_nothing(project, text, message):
+    before = _dump(project)
+    (project / PROJECT_FILE).write_text(text)
+    result = CliRunner().invoke(app, ["manage", "--once", "--project", str(project)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert _dump(project) == before
+
+
+def test_status_json_has_every_field_the_issue_names(project):
+    result = CliRunner().invoke(app, ["status", "--json", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert {"model", "mutant", "group", "name", "stage", "state", "reason", "clusters"} <= set(row)
+    assert (row["mutant"], row["name"], row["stage"], row["state"], row["clusters"]) == ("WT", "m1", "probe",
+                                                                                        "waiting", {})
