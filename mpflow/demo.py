@@ -147,9 +147,12 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     total = time.monotonic() - t0
     gmx = gromacs_seconds(Session)
     prep = times.seconds.get("membrane build and preparation", 0.0)
-    echo(f"time: {total:.0f} s in all: preparation in POPC {prep:.0f} s, MD jobs {gmx:.0f} s of job time "
-         f"(both clusters share this machine's 2 cores), models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s, "
-         f"the rest waiting for the clusters and orchestration")
+    if result.rounds == 1 and not times.seconds.get("membrane build and preparation"):
+        echo(f"every stage was already done (this run resumed the project in {total:.0f} s)")
+    else:
+        echo(f"time: {total:.0f} s in all; of it preparation in POPC {prep:.0f} s (beside the MD jobs), "
+             f"models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s; the MD jobs "
+             f"ran {gmx:.0f} s of job time on the two clusters, which share this machine's 2 cores")
     if result.timed_out or problems:
         echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
         return 1

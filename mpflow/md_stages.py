@@ -18,6 +18,7 @@ preparation run where mpflow runs, as in the original design's master/slave mode
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import posixpath
 from pathlib import Path
@@ -47,6 +48,18 @@ def write_checksum(tpr: Path) -> Path:
     return path
 
 
+def inputs_digest(model_dir: Path, spec: StageSpec, stage: str) -> str:
+    """What the stage's .tpr is made from: its settings and the bytes of the previous stage's final
+    coordinates, the topology and the index. A .tpr made from other inputs is made again."""
+    from mpflow.mdp import stage_paths
+
+    paths = stage_paths(model_dir, stage, spec.after)
+    h = hashlib.sha256(json.dumps([spec.mdp, spec.nsteps, spec.mdp_overrides], sort_keys=True).encode())
+    for name in ("start", "top", "ndx"):
+        h.update(paths[name].read_bytes() if paths[name].is_file() else b"missing")
+    return h.hexdigest()
+
+
 def inputs_check_line(stage: str) -> str:
     """The job-script line that refuses to run on a missing or stale .tpr."""
     return (f"sha256sum --check --quiet {checksum_name(stage)} || "
@@ -73,11 +86,17 @@ class GromacsStage:
             model_dir = Path(tag.model_dir(master.workdir))
             tpr = model_dir / st.stage / f"{st.stage}.tpr"
             checksum = tpr.with_name(checksum_name(st.stage))
+            made_from = tpr.with_name(f"{st.stage}.tpr.inputs")
+            digest = inputs_digest(model_dir, spec, st.stage)
             try:
-                if not (tpr.is_file() and checksum.is_file()):
+                # grompp again unless this .tpr was made from exactly these inputs (inputs sent again
+                # after a job found them missing are the same file, so both clusters run the same run)
+                if not (tpr.is_file() and checksum.is_file() and made_from.is_file()
+                        and made_from.read_text() == digest):
                     grompp_stage(model_dir, st.stage, spec.nsteps, template=spec.mdp, after=spec.after,
                                  overrides=spec.mdp_overrides, search_dirs=search)
                     write_checksum(tpr)
+                    made_from.write_text(digest)
             except (StageError, MdpError) as exc:
                 out[st.id] = getattr(exc, "reason", None) or str(exc).splitlines()[0]
                 continue

@@ -36,6 +36,7 @@ is renamed over the old one.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import tomllib
 from pathlib import Path
@@ -270,7 +271,13 @@ class Project:
         return self.config.clusters.names[0]
 
     def cluster_settings(self):
-        """Settings of the project's clusters, the master first (a ``ClusterSettings`` each)."""
+        """Settings of the project's clusters, the master first, each with the project's own folder
+        as its workdir: ``<cluster workdir>/<project name>`` (the original design's ``mydir``, the same
+        basename on every cluster). Projects sharing a cluster never share model folders."""
+        return [s.model_copy(update={"workdir": posixpath.join(s.workdir, self.config.project.name)})
+                for s in self._cluster_blocks()]
+
+    def _cluster_blocks(self):
         from mpflow.clusters import ClusterSettings
 
         names = self.config.clusters.names

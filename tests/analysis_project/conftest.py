@@ -29,7 +29,7 @@ def real_system(tmp_path_factory):
 @pytest.fixture(scope="session")
 def connection_file(real_system):
     """A dev-cluster connection file whose master (alpha) works in the real system's workdir."""
-    return write_connection_file(real_system.root / "connection.json", real_system.workdir,
+    return write_connection_file(real_system.root / "connection.json", real_system.workdir.parent,
                                  real_system.root / "beta-work")
 
 

@@ -51,7 +51,7 @@ def build_real_system(root: Path) -> RealSystem:
     prepare_model(base, pdb, params=PREP_PARAMS)
     grompp_stage(base, "emmd", STEPS["emmd"])
     run_stage_locally(base, "emmd")
-    workdir = root / "alpha-work"
+    workdir = root / "alpha-work" / PROJECT_NAME  # the master's workdir plus the project's own folder
     for k, (mutant, group, name) in enumerate(MODELS):
         d = workdir / mutant / group / name
         d.mkdir(parents=True)
@@ -63,6 +63,10 @@ def build_real_system(root: Path) -> RealSystem:
         grompp_stage(d, "urmd", STEPS["urmd"])
         run_stage_locally(d, "urmd")
     return RealSystem(root, workdir, pdb)
+
+
+#: every test project here has this name, so its models are the real system's tree
+PROJECT_NAME = "realsys"
 
 
 def write_connection_file(path: Path, alpha_workdir: Path, beta_workdir: Path) -> Path:
@@ -95,7 +99,7 @@ def make_project(folder: Path, *, done: dict[str, list[int]] | None = None,
     from mpflow.project_mutants import add_mutant, example_mutant
     from mpflow.registry import register_model
 
-    project = init_project(folder, name=folder.name, dev=True)
+    project = init_project(folder, name=PROJECT_NAME, dev=True)
     add_mutant(project, example_mutant("GpA-WT"))
     add_mutant(project, example_mutant("G83I"))
     Session = open_database(project.database_url)

@@ -60,7 +60,7 @@ def test_manifest_errors_are_one_line(real_system, tmp_path):
         project_manifest(project, Session, stages=["prep"], **kw)
     with pytest.raises(ValueError, match=r"^mutant 'G83A' is not in the project \(mutants: G83I, GpA-WT\)$"):
         project_manifest(project, Session, mutants=["G83A"], **kw)
-    with pytest.raises(ValueError, match=r"^project p: model 1 \(model_1\) stage docked: file not found: .*model.pdb$"):
+    with pytest.raises(ValueError, match=r"^project realsys: model 1 \(model_1\) stage docked: file not found: .*model.pdb$"):
         project_manifest(project, Session, master_workdir=tmp_path / "elsewhere")
 
 

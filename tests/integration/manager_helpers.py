@@ -28,6 +28,9 @@ class Bench:
 
     def __post_init__(self):
         self.project = Project.load(self.root)
+        # as the project sees them: each cluster's workdir plus the project's own folder
+        self.clusters = [c.model_copy(update={"workdir": f"{c.workdir}/{self.project.config.project.name}"})
+                         for c in self.clusters]
         self.Session = open_database(self.project.database_url)
         self.manager = Manager(self.project, self.Session, self.clusters)
         self.reports: list[TickReport] = []

@@ -78,7 +78,7 @@ def served(tmp_path_factory, master, slave):
     finally:
         stopped = _mpflow(["server", "stop", "--project", str(root)], cwd=root.parent)
         bench.cleanup()
-        for c in bench.clusters:
+        for c in bench.clusters:  # the project's folder on each cluster
             with open_transport(c) as t:
                 t.run(["rm", "-rf", "--", f"{c.workdir}/{mutant.name}"])
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -71,7 +71,7 @@ def test_both_free_submits_to_both_keeps_the_first_to_run_and_cancels_the_other(
     assert [(j.cluster, j.state, j.counted) for j in jobs if j.cluster == loser] == [(loser, "F", False)]
     # the winner's outputs are on the master
     with open_transport(master) as t:
-        out = t.run(["cat", f"{master.workdir}/{b.mutant}/None/m1/probe/probe.gro"])
+        out = t.run(["cat", f"{b.clusters[0].workdir}/{b.mutant}/None/m1/probe/probe.gro"])
     assert out.stdout.strip() == "ok"
 
 
@@ -166,7 +166,7 @@ def test_slave_unreachable_mid_run_changes_nothing_there_and_reconciles_later(be
                      timeout=60)
     finally:
         _partition(master, "UP")
-    fast_fail = [master, slave.model_copy(update={"connect_timeout_s": 3})]
+    fast_fail = [b.clusters[0], b.clusters[1].model_copy(update={"connect_timeout_s": 3})]
     pid = _sshd_pid(slave.name)
     os.kill(pid, signal.SIGTERM)
     try:
@@ -250,5 +250,5 @@ retry_budget = 1
     assert [(j.state, j.failure_kind, j.counted, j.continuation) for j in master_jobs] == [
         ("F", "timeout", False, False), ("D", None, False, True)]
     with open_transport(master) as t:
-        starts = t.run(["cat", f"{master.workdir}/{b.mutant}/None/m1/probe/starts"]).stdout.split()
+        starts = t.run(["cat", f"{b.clusters[0].workdir}/{b.mutant}/None/m1/probe/starts"]).stdout.split()
     assert starts[0] == "start-0" and starts[1] != "start-0" and len(starts) == 2

@@ -26,12 +26,17 @@ def mutant(master, slave):
     name = f"it-models-{uuid.uuid4().hex[:8]}"
     yield Mutant.create(**{**GPA_WT.model_dump(), "name": name})
     for settings in (master, slave):
-        remove_mutant_tree(settings, name)
+        remove_mutant_tree(_in_project(settings), name)
+
+
+def _in_project(settings, project: str = "project"):
+    """A cluster as the test's project (named after its folder) sees it: workdir plus the project's folder."""
+    return settings.model_copy(update={"workdir": posixpath.join(settings.workdir, project)})
 
 
 def _tree(settings, mutant: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """((group, model) folders, (group, model) holding model.pdb) of ``mutant`` on one cluster."""
-    base = posixpath.join(settings.workdir, mutant)
+    base = posixpath.join(_in_project(settings).workdir, mutant)
     with open_transport(settings) as t:
         out = check(t.run(["find", base, "-mindepth", "2", "-maxdepth", "3"]), settings.name, "find").stdout
     folders, files = set(), set()

@@ -52,12 +52,12 @@ nsteps = 60
 
 
 class Run:
-    def __init__(self, root: Path, clusters):
+    def __init__(self, root: Path):
         self.root = root
-        self.clusters = clusters
         self.project = Project.load(root)
+        self.clusters = self.project.cluster_settings()  # workdirs with the project's own folder
         self.Session = open_database(self.project.database_url)
-        self.manager = Manager(self.project, self.Session, clusters)
+        self.manager = Manager(self.project, self.Session, self.clusters)
 
     def pipeline(self, until: str | None = None, timeout_s: float = 900, io_wrapper=None):
         def tick():
@@ -93,13 +93,13 @@ class Run:
 def e2e(tmp_path_factory, master, slave):
     root = tmp_path_factory.mktemp("e2e")
     names = ", ".join(f'"{c.name}"' for c in (master, slave))
-    (root / PROJECT_FILE).write_text(f'[clusters]\nsource = "dev"\nnames = [{names}]\n{STAGES}\n'
-                                     '[manager]\ninterval_s = 1\nbackoff_s = [0]\n')
     tag = uuid.uuid4().hex[:6]
+    (root / PROJECT_FILE).write_text(f'[project]\nname = "e2e-{tag}"\n\n[clusters]\nsource = "dev"\n'
+                                     f'names = [{names}]\n{STAGES}\n[manager]\ninterval_s = 1\nbackoff_s = [0]\n')
     gpa = Mutant(name=f"GpA-{tag}", sequence=GPA_WT.sequence, oligomer=2, first_resid=70)
     # a 64-residue helix is far longer than the bilayer is thick: its membrane build must fail
     long = Mutant(name=f"Long-{tag}", sequence="L" * 64, oligomer=2, first_resid=1)
-    run = Run(root, [master, slave])
+    run = Run(root)
     for m in (gpa, long):
         add_mutant(run.project, m)
         built = build_models(m, k=1, seed=3, out_dir=root / "built" / m.name)
@@ -110,10 +110,9 @@ def e2e(tmp_path_factory, master, slave):
     result = run.pipeline()
     yield run, gpa, long, result
     run.cancel_active()
-    for c in (master, slave):
+    for c in run.clusters:
         with open_transport(c) as t:
-            for m in (gpa, long):
-                t.run(["rm", "-rf", "--", f"{c.workdir}/{m.name}"])
+            t.run(["rm", "-rf", "--", c.workdir])
 
 
 def test_one_model_goes_through_every_stage_with_one_winner_per_stage(e2e, master, slave):
@@ -122,7 +121,7 @@ def test_one_model_goes_through_every_stage_with_one_winner_per_stage(e2e, maste
     name = f"{gpa.name}_001"
     rows = run.stage_rows()
     assert [rows[(name, st)][0] for st in ("prep", "emmd", "prmd", "urmd")] == ["done"] * 4
-    model_dir = next(Path(master.workdir, gpa.name).glob(f"*/{name}"))  # None or a ConformationN
+    model_dir = next(Path(run.clusters[0].workdir, gpa.name).glob(f"*/{name}"))  # None or a ConformationN
     for f in ("prep/prep.gro", "prep/topol.top", "prep/index.ndx", "emmd/emmd.tpr", "emmd/emmd.gro",
               "emmd/emmd.log", "prmd/prmd.gro", "prmd/prmd.xtc", "urmd/urmd.gro", "urmd/urmd.xtc"):
         assert (model_dir / f).is_file() and (model_dir / f).stat().st_size > 0, f
@@ -140,7 +139,7 @@ def test_one_model_goes_through_every_stage_with_one_winner_per_stage(e2e, maste
 def test_the_system_holds_a_bilayer_around_the_protein(e2e, master):
     run, gpa, _, _ = e2e
     name = f"{gpa.name}_001"
-    model_dir = next(Path(master.workdir, gpa.name).glob(f"*/{name}"))
+    model_dir = next(Path(run.clusters[0].workdir, gpa.name).glob(f"*/{name}"))
     for gro in ("prep/prep.gro", "urmd/urmd.gro"):
         b = bilayer_summary(read_gro(model_dir / gro))
         assert b.lipids_upper == b.lipids_lower and 80 <= b.lipids <= 110, (gro, b)
@@ -167,7 +166,7 @@ def test_a_missing_input_is_a_clear_error_naming_the_file(e2e):
 def test_a_grompp_error_holds_the_model_with_gromacs_own_line(e2e, master):
     run, gpa, _, _ = e2e
     mid = _copy_prepared_model(run, gpa, master, "badtop")
-    bad = Path(ModelTag(gpa.name, "None", "badtop").model_dir(master.workdir))
+    bad = Path(ModelTag(gpa.name, "None", "badtop").model_dir(run.clusters[0].workdir))
     with (bad / "prep" / "topol.top").open("a") as f:
         f.write("\n[ molecules ]\nNOSUCHMOLECULE 3\n")
     run.pipeline(until="emmd", timeout_s=120)
@@ -183,10 +182,10 @@ def _copy_prepared_model(run, gpa, master, name: str) -> int:
     """A model registered with a copy of the prepared model's prep/ folder and its prep stage done."""
     from mpflow.jobs_store import ensure_model_stages
 
-    good = next(Path(master.workdir, gpa.name).glob(f"*/{gpa.name}_001"))
+    good = next(Path(run.clusters[0].workdir, gpa.name).glob(f"*/{gpa.name}_001"))
     with run.Session.begin() as s:
         mid = register_model(s, gpa.name, name)
-    shutil.copytree(good / "prep", Path(ModelTag(gpa.name, "None", name).model_dir(master.workdir)) / "prep")
+    shutil.copytree(good / "prep", Path(ModelTag(gpa.name, "None", name).model_dir(run.clusters[0].workdir)) / "prep")
     with run.Session.begin() as s:
         ensure_model_stages(s, run.project.config.stage_order())
         s.execute(update(ModelStage).where(ModelStage.model_id == mid, ModelStage.stage == "prep")
@@ -203,7 +202,7 @@ def test_inputs_missing_on_the_slave_are_sent_again_never_run_stale(e2e, master,
 
     run, gpa, _, _ = e2e
     mid = _copy_prepared_model(run, gpa, master, "resend")
-    folder = ModelTag(gpa.name, "None", "resend").stage_dir(slave.workdir, "emmd")
+    folder = ModelTag(gpa.name, "None", "resend").stage_dir(run.clusters[1].workdir, "emmd")
     removed = []
 
     class LoseTheSlavesInputs(PassThroughIO):
@@ -242,15 +241,15 @@ def test_finished_stages_are_backed_up_with_checksums(e2e, master, tmp_path):
     (tmp_path / "backup").mkdir()
     items = [i for i in done_stages(run.Session, mutants=[gpa.name]) if i.tag.name == f"{gpa.name}_001"]
     assert sorted(i.stage for i in items) == ["emmd", "prep", "prmd", "urmd"]
-    first = back_up(run.Session, master, dest, items)
+    first = back_up(run.Session, run.clusters[0], dest, items)
     assert first.failed == () and first.files_copied > 0 and first.files_identical == 0
     for it in items:
-        src = Path(it.tag.stage_dir(master.workdir, it.stage))
+        src = Path(it.tag.stage_dir(run.clusters[0].workdir, it.stage))
         dst = Path(it.tag.stage_dir(dest.workdir, it.stage))
         for f in src.rglob("*"):
             if f.is_file():
                 copy = dst / f.relative_to(src)
                 assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(f.read_bytes()).digest()
-    again = back_up(run.Session, master, dest, items)
+    again = back_up(run.Session, run.clusters[0], dest, items)
     assert (again.files_copied, again.files_identical) == (0, first.files_copied)
     assert isinstance(dest, ClusterSettings) and dest.kind == "local"

@@ -77,4 +77,5 @@ def proj(tmp_path, local_clusters) -> Proj:
     project = init_project(tmp_path / "project", dev=True)
     add_mutant(project, GPA_WT)
     add_mutant(project, GPA_G83I)
-    return Proj(project, open_database(project.database_url), local_clusters)
+    # the project's clusters: each dev cluster's workdir plus the project's own folder
+    return Proj(project, open_database(project.database_url), project.cluster_settings())
