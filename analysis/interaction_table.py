@@ -113,7 +113,7 @@ def sorted_categorical(codes: np.ndarray, values) -> pd.Categorical:
     (the canonical form of the table's string columns, built without pandas round trips)."""
     codes = np.asarray(codes, dtype=np.int64)
     valid = codes >= 0
-    used = np.unique(codes[valid])
+    used = np.flatnonzero(np.bincount(codes[valid], minlength=len(values)))  # sorted, O(n)
     names = np.asarray(values, dtype=object)[used].astype(str)
     order = np.argsort(names, kind="stable")
     remap = np.full(len(values), -1, dtype=np.int64)
