@@ -51,18 +51,19 @@ class AnalysisSettings:
     sel_a: str = "protein"
     sel_b: str = "protein"
     geometry: bool = True
-    drop_p: float = 0.05
-    delta_significant: float = 0.1
-    delta_discriminating: float = 0.1
-    delta_robust: float = 0.4
-    alpha: float = 0.05
-    test: Literal["permutation", "welch"] = "permutation"
-    n_permutations: int = 9999
-    n_bootstrap: int = 2000
-    pca_variance: float = 0.9
-    pca_max_components: int = 20
-    loading_min: float = 0.1
-    seed: int = 0
+    # the defaults are the science modules' own, so they are stated once
+    drop_p: float = StatsOptions.drop_p
+    delta_significant: float = StatsOptions.delta_significant
+    delta_discriminating: float = StatsOptions.delta_discriminating
+    delta_robust: float = StatsOptions.delta_robust
+    alpha: float = StatsOptions.alpha
+    test: Literal["permutation", "welch"] = StatsOptions.test
+    n_permutations: int = StatsOptions.n_permutations
+    n_bootstrap: int = StatsOptions.n_bootstrap
+    pca_variance: float = FilterOptions.pca_variance
+    pca_max_components: int = FilterOptions.pca_max_components
+    loading_min: float = FilterOptions.loading_min
+    seed: int = StatsOptions.seed
     title: str = "mpflow interaction analysis"
 
     def frame_specs(self) -> dict[str, FrameSpec]:

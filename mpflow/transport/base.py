@@ -11,6 +11,8 @@ path is taken from the workdir, and a path that leaves it (``..``, another absol
 
 from __future__ import annotations
 
+import stat as stat_module
+
 import posixpath
 import uuid
 from contextlib import AbstractContextManager
@@ -56,6 +58,12 @@ class FileStat:
     mode: int  # permission bits only
     is_file: bool
     is_dir: bool
+
+    @classmethod
+    def from_stat(cls, st) -> "FileStat":
+        """From an ``os.stat_result`` or an SFTP attributes object (both have st_size, st_mode)."""
+        return cls(st.st_size, stat_module.S_IMODE(st.st_mode), stat_module.S_ISREG(st.st_mode),
+                   stat_module.S_ISDIR(st.st_mode))
 
 
 @dataclass(frozen=True)

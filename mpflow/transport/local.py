@@ -69,8 +69,7 @@ class LocalTransport:
             st = os.stat(self.resolve(path))
         except FileNotFoundError:
             return None
-        return FileStat(st.st_size, stat_module.S_IMODE(st.st_mode), stat_module.S_ISREG(st.st_mode),
-                        stat_module.S_ISDIR(st.st_mode))
+        return FileStat.from_stat(st)
 
     @contextmanager
     def open_read(self, path: str) -> Iterator[BinaryIO]:

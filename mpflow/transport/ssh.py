@@ -24,7 +24,6 @@ import logging
 import select
 import shlex
 import socket
-import stat as stat_module
 import threading
 import time
 from contextlib import contextmanager
@@ -267,8 +266,7 @@ class SSHTransport:
                 st = sftp.stat(path)
             except FileNotFoundError:
                 return None
-        return FileStat(st.st_size, stat_module.S_IMODE(st.st_mode), stat_module.S_ISREG(st.st_mode),
-                        stat_module.S_ISDIR(st.st_mode))
+        return FileStat.from_stat(st)
 
     @contextmanager
     def open_read(self, path: str) -> Iterator[BinaryIO]:

@@ -15,24 +15,12 @@ from mpflow.analysis.structure_checks import (
     residue_ranges,
 )
 from mpflow.mutants import GPA_G83I, GPA_WT, WZA_LIKE
+from pdb_edits import edit_pdb
 
 
 @pytest.fixture(scope="module")
 def wt_model(tmp_path_factory) -> Path:
     return build_models(GPA_WT, k=1, seed=0, out_dir=tmp_path_factory.mktemp("wt"))[0].path
-
-
-def _edit(source: Path, target: Path, keep=lambda line: True, change=lambda line: line) -> Path:
-    """Copy a PDB file, dropping lines where ``keep`` is False and rewriting ATOM lines with ``change``."""
-    out = []
-    for line in source.read_text().splitlines():
-        if line.startswith("ATOM"):
-            if not keep(line):
-                continue
-            line = change(line)
-        out.append(line)
-    target.write_text("\n".join(out) + "\n")
-    return target
 
 
 def _at(line: str, chain: str, resid: int, name: str | None = None) -> bool:
@@ -52,7 +40,7 @@ def test_sequence_mismatch_is_named(tmp_path, wt_model):
     def to_ile(line):
         return line[:17] + "ILE" + line[20:] if _at(line, "B", 83) else line
 
-    report = check_model(_edit(wt_model, tmp_path / "b83.pdb", change=to_ile), GPA_WT)
+    report = check_model(edit_pdb(wt_model, tmp_path / "b83.pdb", change=to_ile), GPA_WT)
     assert report.first_error == "b83.pdb: chain B residue 83: ILE in the model, GLY in GpA-WT's sequence"
     assert [p.kind for p in report.errors] == ["sequence"]
     # a wild-type model imported as G83I: both chains differ at 83
@@ -62,7 +50,7 @@ def test_sequence_mismatch_is_named(tmp_path, wt_model):
 
 
 def test_chain_count_against_the_oligomer(tmp_path, wt_model):
-    one = _edit(wt_model, tmp_path / "one.pdb", keep=lambda line: line[21] == "A")
+    one = edit_pdb(wt_model, tmp_path / "one.pdb", keep=lambda line: line[21] == "A")
     assert check_model(one, GPA_WT).first_error == \
         "one.pdb: 1 chain (A) in the model, but GpA-WT is a dimer (2 chains)"
 
@@ -78,7 +66,7 @@ def test_chain_count_against_the_oligomer(tmp_path, wt_model):
      "chain A residue 80A: insertion codes are not supported; renumber the model"),
 ])
 def test_bad_residues_and_atoms(tmp_path, wt_model, edit, kind, message):
-    report = check_model(_edit(wt_model, tmp_path / "bad.pdb", change=edit), GPA_WT)
+    report = check_model(edit_pdb(wt_model, tmp_path / "bad.pdb", change=edit), GPA_WT)
     assert report.errors[0].kind == kind
     assert report.first_error == f"bad.pdb: {message}"
 
@@ -145,7 +133,7 @@ def test_gap_is_held_completed_and_released(tmp_path, wt_model):
         atoms = _at(line, "A", 75, "CD1") or _at(line, "A", 75, "CD2")
         return not (gap or atoms)
 
-    gapped = _edit(wt_model, tmp_path / "gapped.pdb", keep=keep)
+    gapped = edit_pdb(wt_model, tmp_path / "gapped.pdb", keep=keep)
     before = gapped.read_bytes()
     report = check_model(gapped, GPA_WT)
     assert not report.errors and report.waiting
@@ -165,7 +153,7 @@ def test_gap_is_held_completed_and_released(tmp_path, wt_model):
 
 
 def test_terminal_residues_missing_are_completed(tmp_path, wt_model):
-    trimmed = _edit(wt_model, tmp_path / "trimmed.pdb", keep=lambda l: int(l[22:26]) not in (70, 98))
+    trimmed = edit_pdb(wt_model, tmp_path / "trimmed.pdb", keep=lambda l: int(l[22:26]) not in (70, 98))
     report = check_model(trimmed, GPA_WT)
     assert report.status == "waiting: missing residues A:70, A:98, B:70, B:98"
     assert complete_model(trimmed, GPA_WT, tmp_path / "full.pdb").ok

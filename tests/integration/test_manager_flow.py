@@ -31,7 +31,7 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
         assert state.result()["submitted"] == {master.name: 3, slave.name: 3}
         EventsWorker.drain_all()
         submitted = [e for e in _events(prefect_api, "mpflow.job.submitted")
-                     if e["resource"].get("prefect.resource.id", "").startswith(f"mpflow.mpflow.model.")
+                     if e["resource"].get("prefect.resource.id", "").startswith("mpflow.mpflow.model.")
                      and int(e["resource"]["mpflow.model"]) in models]
         assert sorted((int(e["resource"]["mpflow.model"]), e["resource"]["mpflow.cluster"]) for e in submitted) == \
             sorted((m, c) for m in models for c in (master.name, slave.name))

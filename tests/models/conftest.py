@@ -9,7 +9,6 @@ clusters (one local, one over SSH) is tested under tests/integration.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from typer.testing import CliRunner
 from mpflow.analysis.helix_builder import Packing, build_models
 from mpflow.clusters import ClusterSettings
 from mpflow.db import open_database
-from mpflow.devcluster import CONNECTION_FILE_ENV, dev_cluster_settings
+from local_clusters import use_local_clusters
+from mpflow.devcluster import dev_cluster_settings
 from mpflow.mutants import GPA_G83I, GPA_WT
 from mpflow.project import Project, init_project
 from mpflow.project_mutants import add_mutant
@@ -38,17 +38,7 @@ def built(tmp_path_factory):
 @pytest.fixture
 def local_clusters(tmp_path, monkeypatch) -> list[ClusterSettings]:
     """Two local clusters, alpha (the master) and beta, with workdirs under ``tmp_path``."""
-    entries = []
-    for name in ("alpha", "beta"):
-        workdir = tmp_path / name / "mpflow-work"
-        workdir.mkdir(parents=True)
-        entries.append({"name": name, "kind": "local", "host": "127.0.0.1", "port": 22, "user": "tester",
-                        "slurm_conf": str(tmp_path / name / "slurm.conf"), "workdir": str(workdir),
-                        "partition": "cpu"})
-    doc = {"format_version": 1, "user": "tester", "key_path": None, "known_hosts": None, "clusters": entries}
-    path = tmp_path / "connection.json"
-    path.write_text(json.dumps(doc))
-    monkeypatch.setenv(CONNECTION_FILE_ENV, str(path))
+    use_local_clusters(tmp_path, monkeypatch)
     return dev_cluster_settings()
 
 

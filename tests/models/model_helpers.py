@@ -1,4 +1,4 @@
-"""Helpers for the models tests: edited copies of PDB files, and a snapshot of everything a
+"""Helpers for the models tests: edited copies of PDB files (from pdb_edits), and a snapshot of everything a
 models command may change (project file, database rows, files on both clusters)."""
 
 from __future__ import annotations
@@ -7,21 +7,9 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+from pdb_edits import edit_pdb  # noqa: F401 - re-exported for the models tests
+
 TABLES = ("models", "model_stages", "jobs", "events")
-
-
-def edit_pdb(source: Path, target: Path, keep=lambda line: True, change=lambda line: line) -> Path:
-    """A copy of ``source`` without the ATOM lines where ``keep`` is False, others passed through ``change``."""
-    out = []
-    for line in source.read_text().splitlines():
-        if line.startswith("ATOM"):
-            if not keep(line):
-                continue
-            line = change(line)
-        out.append(line)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("\n".join(out) + "\n")
-    return target
 
 
 def at(line: str, chain: str, resid: int, name: str | None = None) -> bool:

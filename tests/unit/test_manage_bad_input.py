@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
+from local_clusters import use_local_clusters
 from mpflow.cli import app
 from mpflow.db import open_database
-from mpflow.devcluster import CONNECTION_FILE_ENV
 from mpflow.project import PROJECT_FILE, Project
 from mpflow.registry import register_model
 
@@ -26,17 +26,7 @@ commands = ["true"]
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    entries = []
-    for name in ("alpha", "beta"):
-        workdir = tmp_path / name / "mpflow-work"
-        workdir.mkdir(parents=True)
-        entries.append({"name": name, "kind": "local", "host": "127.0.0.1", "port": 22, "user": "tester",
-                        "slurm_conf": str(tmp_path / name / "slurm.conf"), "workdir": str(workdir),
-                        "partition": "cpu"})
-    conn = tmp_path / "connection.json"
-    conn.write_text(json.dumps({"format_version": 1, "user": "tester", "key_path": None, "known_hosts": None,
-                                "clusters": entries}))
-    monkeypatch.setenv(CONNECTION_FILE_ENV, str(conn))
+    use_local_clusters(tmp_path, monkeypatch)
     root = tmp_path / "proj"
     root.mkdir()
     (root / PROJECT_FILE).write_text(GOOD)
