@@ -6,11 +6,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test test-deps install devcluster-up devcluster-status devcluster-down bench server server-stop
 
-# The virtual environment, rebuilt when pyproject.toml changes.
+# The virtual environment, rebuilt when pyproject.toml changes.  PYTHONWARNINGS=ignore: setuptools
+# warns about every editable install of a mapped layout (flows/ as mpflow.flows), which is noise here.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools warns about every editable install of a mapped layout (flows/ as mpflow.flows): noise
 	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
