@@ -105,7 +105,7 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     """The whole demo; returns the exit code (0 when every model went through every stage)."""
     from mpflow.manager import ClusterConnections, DirectIO, Manager
     from mpflow.pipeline import prepare_locally, run_pipeline
-    from mpflow.status import count_table, stage_statuses
+    from mpflow.status import CELL_KEY, count_table, stage_statuses, table_lines
 
     t0 = time.monotonic()
     times = DemoTimes()
@@ -129,11 +129,10 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     result = run_pipeline(project, Session, tick=tick, prepare=prepare, timeout_s=timeout_s, echo=echo)
     with Session() as s:
         rows = stage_statuses(s, stage_order=project.config.stage_order())
-    header, table = count_table(rows, project.cluster_names)
     echo("")
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
-    for line in [header, *table]:
-        echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+        echo(line)
+    echo(CELL_KEY)
     problems = [r for r in rows if r.state in ("held", "failed")]
     for r in problems:
         echo(f"{r.state}: {r.mutant}/{r.name} {r.stage}: {r.reason}")

@@ -190,6 +190,10 @@ class ProjectConfig(BaseModel):
             depth[name] = d
         return sorted(self.stages, key=lambda n: (depth[n], list(self.stages).index(n)))
 
+    def master_stages(self) -> set[str]:
+        """Stages that run on the master itself, without Slurm jobs (protocols such as preparation)."""
+        return {name for name, spec in self.stages.items() if spec.kind == "protocol"}
+
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]

@@ -70,14 +70,31 @@ def stage_statuses(s: Session, *, mutant: str | None = None, stage: str | None =
     return sorted(out, key=lambda r: (r.mutant, r.name, order.get(r.stage, 99), r.stage))
 
 
-def count_table(statuses: list[StageStatus], clusters: list[str]) -> tuple[list[str], list[list]]:
-    """Rows of (stage, state, model-stages, per-cluster latest job states)."""
+#: The line under the count table that says what its job-state cells mean.
+CELL_KEY = ("cells: each cluster's latest job per model-stage: NS not submitted, PD pending, R running, D done,\n"
+            "F failed, lost = cancelled by mpflow as the other cluster's copy started first; - = runs on the master")
+
+
+def job_cell_state(job: dict) -> str:
+    """A latest job's state as the count table shows it: ``lost`` for the slower copy mpflow cancelled
+    (a Slurm F, but no failure), else the job's state (NS when there is no job)."""
+    if job.get("state") == "F" and job.get("failure_kind") == "cancelled_by_mpflow":
+        return "lost"
+    return job.get("state", "NS")
+
+
+def count_table(statuses: list[StageStatus], clusters: list[str],
+                master_stages: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[list]]:
+    """Rows of (stage, state, model-stages, per-cluster latest job states; see :data:`CELL_KEY`).
+    ``master_stages``: stages that run on the master without Slurm jobs (their cells are ``-``)."""
     counts: Counter = Counter()
     per_cluster: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in statuses:
         counts[(r.stage, r.state)] += 1
+        if r.stage in master_stages:
+            continue
         for c in clusters:
-            per_cluster[(r.stage, r.state)][(c, r.clusters.get(c, {}).get("state", "NS"))] += 1
+            per_cluster[(r.stage, r.state)][(c, job_cell_state(r.clusters.get(c, {})))] += 1
     header = ["stage", "state", "models", *clusters]
     rows = []
     seen_stages = list(dict.fromkeys(r.stage for r in statuses))
@@ -88,9 +105,15 @@ def count_table(statuses: list[StageStatus], clusters: list[str]) -> tuple[list[
             cells = []
             for c in clusters:
                 cc = per_cluster[(st, state)]
-                cells.append(" ".join(f"{js}:{k}" for (cl, js), k in sorted(cc.items()) if cl == c))
+                cells.append(" ".join(f"{js}:{k}" for (cl, js), k in sorted(cc.items()) if cl == c) or "-")
             rows.append([stage, state, n, *cells])
     return header, rows
+
+
+def table_lines(header: list[str], rows: list[list]) -> list[str]:
+    """``header`` and ``rows`` as left-aligned text columns."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    return ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [header, *rows]]
 
 
 def _summ(values: list[float]) -> dict:

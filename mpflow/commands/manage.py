@@ -41,7 +41,7 @@ def status(
     stage: str = typer.Option(None, "--stage", help="Only this stage."),
 ) -> None:
     """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
-    from mpflow.status import count_table, dual_submission_summary, stage_statuses
+    from mpflow.status import CELL_KEY, count_table, dual_submission_summary, stage_statuses, table_lines
 
     from mpflow.jobs_store import ensure_model_stages
 
@@ -63,8 +63,9 @@ def status(
     if not rows:
         typer.echo("no models yet: import some with `mpflow import MUTANT FILES...`")
         return
-    header, table = count_table(rows, project.cluster_names)
-    _print_table(header, table)
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+        typer.echo(line)
+    typer.echo(CELL_KEY)
     attention, seen = [], set()
     for r in rows:
         if r.state not in ("held", "failed", "waiting") or not r.reason:
@@ -80,12 +81,6 @@ def status(
         typer.echo("")
         for line in attention:
             typer.echo(line)
-
-
-def _print_table(header: list[str], rows: list[list]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    for line in [header, *rows]:
-        typer.echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
 
 
 def _print_summary(data: dict) -> None:
