@@ -113,23 +113,10 @@ def bench_gpcr(repeats: int, agreement_step: int) -> tuple[dict, pd.DataFrame]:
 
 
 def agreement_memprot() -> pd.DataFrame:
-    import MDAnalysis as mda
-    from MDAnalysisTests.datafiles import GRO_MEMPROT, XTC_MEMPROT
-
     from mpflow.analysis.interactions import compute_interactions
-    from mpflow.analysis.periodic import guess_bonds
-    from mpflow.analysis.prolif_reference import agreement, mpflow_pairs, prolif_pairs
+    from mpflow.analysis.prolif_reference import agreement, memprot_universe, mpflow_pairs, prolif_pairs
 
-    u = mda.Universe(GRO_MEMPROT, XTC_MEMPROT)
-    u.guess_TopologyAttrs(to_guess=["elements"])
-    protein = u.select_atoms("protein")
-    bonds = guess_bonds(u.atoms.positions, np.asarray(u.atoms.elements, dtype=object),
-                        protein.indices, u.dimensions)
-    u.add_TopologyAttr("bonds", [tuple(x) for x in bonds.tolist()])
-    chain = np.full(u.atoms.n_atoms, "X", dtype=object)
-    for letter, fragment in zip("AB", protein.fragments):
-        chain[fragment.indices] = letter
-    u.add_TopologyAttr("chainIDs", chain)
+    u = memprot_universe()
     sa, sb = "protein and chainID A", "protein and chainID B"
     theirs = prolif_pairs(u, sa, sb, range(len(u.trajectory)))
     ours = mpflow_pairs(compute_interactions(u, sa, sb, criteria="prolif"), u, sa)

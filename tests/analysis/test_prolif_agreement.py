@@ -40,27 +40,10 @@ def gpcr():
 
 @pytest.fixture(scope="module")
 def memprot():
-    """GRO_MEMPROT prepared as ProLIF needs it: elements, protein bonds, chain ids per fragment.
+    """GRO_MEMPROT prepared as ProLIF needs it: elements, protein bonds, chain ids per fragment."""
+    from mpflow.analysis.prolif_reference import memprot_universe
 
-    The bonds are MDAnalysis' guessing rule run vectorised (mpflow's ``guess_bonds``; its output
-    equals MDAnalysis' own guesser, see the test below, which takes 15 s on this protein)."""
-    from MDAnalysisTests.datafiles import GRO_MEMPROT, XTC_MEMPROT
-
-    from mpflow.analysis.periodic import guess_bonds
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        u = mda.Universe(GRO_MEMPROT, XTC_MEMPROT)
-        u.guess_TopologyAttrs(to_guess=["elements"])
-        protein = u.select_atoms("protein")
-        bonds = guess_bonds(u.atoms.positions, np.asarray(u.atoms.elements, dtype=object),
-                            protein.indices, u.dimensions)
-        u.add_TopologyAttr("bonds", [tuple(b) for b in bonds.tolist()])
-    chain = np.full(u.atoms.n_atoms, "X", dtype=object)
-    for letter, fragment in zip("AB", protein.fragments):
-        chain[fragment.indices] = letter
-    u.add_TopologyAttr("chainIDs", chain)
-    return u
+    return memprot_universe()
 
 
 def _prolif_roles(universe, selection: str) -> dict[str, set]:
