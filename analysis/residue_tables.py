@@ -265,6 +265,7 @@ class _Context:
         self.residue_atoms = np.split(self.by_residue, cuts) if len(res) else []
         resnames = universe.residues.resnames
         self.residue_names = [str(resnames[self.resindex[r[0]]]) for r in self.residue_atoms]
+        self._sidechain_mask: np.ndarray | None = None
 
     def ring_reference(self, ring: np.ndarray) -> tuple[int, int]:
         """ProLIF's two normal atoms: the lowest atom index, then its lower-index ring neighbour."""
@@ -279,10 +280,13 @@ class _Context:
         return out
 
     def sidechain(self, ratoms: np.ndarray, by_name: dict[str, int]) -> np.ndarray | None:
-        sc = [int(a) for a in ratoms if self.heavy[a] and self.names[a] not in BACKBONE_NAMES]
-        if not sc and "CA" in by_name:
-            sc = [by_name["CA"]]
-        return np.array(sc, dtype=np.int64) if sc else None
+        """The residue's heavy side-chain atoms (topology order), else its CA, else None."""
+        if self._sidechain_mask is None:  # once for all residues: the per-residue test is one lookup
+            self._sidechain_mask = self.heavy & ~np.isin(self.names, list(BACKBONE_NAMES))
+        sc = ratoms[self._sidechain_mask[ratoms]]
+        if len(sc) == 0:
+            return np.array([by_name["CA"]], dtype=np.int64) if "CA" in by_name else None
+        return sc.astype(np.int64, copy=False)
 
 
 def atom_properties(universe, atom_indices: np.ndarray, *, criteria: str = "mpflow",
@@ -324,11 +328,12 @@ def _mpflow_roles(ctx: _Context) -> AtomProperties:
     if explicit_h:
         donor[:] = ctx.heavy & np.isin(el, ("N", "O", "S")) & (ctx.n_h > 0)
     n_h = ctx.n_h
+    oxygen = el == "O"
     for ratoms, resname in zip(ctx.residue_atoms, ctx.residue_names):
         names = ctx.names[ratoms]
         by_name = dict(zip(names.tolist(), ratoms.tolist()))
         canon, charge = canonical_residue(resname)
-        is_o = el[ratoms] == "O"
+        is_o = oxygen[ratoms]
         if canon not in STANDARD_RESIDUES:
             acceptor[ratoms] = is_o
             if not explicit_h:

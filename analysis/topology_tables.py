@@ -270,9 +270,10 @@ class InteractionTables:
         self.group_atom = cat(rep)
         self.group_key = cat(key)
         self.group_label_of = np.array(label, dtype=np.int64)
-        indptr = np.cumsum([0] + [len(m) for m in members])
+        sizes = np.array([len(m) for m in members], dtype=np.int64)
+        indptr = np.r_[0, np.cumsum(sizes)]
         cols = np.concatenate(members) if members else np.zeros(0, np.int64)
-        weights = np.concatenate([np.full(len(m), 1.0 / len(m)) for m in members]) if members else []
+        weights = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
         self.centroid_matrix = sparse.csr_matrix((weights, cols, indptr), shape=(ng, self.n_atoms))
         self.group_cutoff = max((it.search_cutoff_A(self) for it in interactions
                                  if it.level == "groups"), default=0.0)
