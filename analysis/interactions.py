@@ -186,21 +186,23 @@ class FrameRunner:
 
     @staticmethod
     def pack(chunks: list) -> dict[str, np.ndarray]:
-        """Chunks as one set of row arrays (cheap to send between processes)."""
+        """Chunks as one set of compact row arrays (cheap to send between processes): one entry per
+        chunk for the frame, time, type and fallback flag with the chunk's row count, 32-bit atom
+        and label indices, and the float32 distances and angles the table stores."""
         if not chunks:
             return {}
-        lens = np.array([len(h) for *_, h in chunks])
 
-        def cat(attr):
-            return np.concatenate([getattr(h, attr) for *_, h in chunks])
+        def cat(attr, dtype):
+            return np.concatenate([getattr(h, attr) for *_, h in chunks]).astype(dtype, copy=False)
 
         return {
-            "frame": np.repeat([c[0] for c in chunks], lens).astype(np.int64),
-            "time": np.repeat([c[1] for c in chunks], lens).astype(np.float64),
-            "code": np.repeat([c[2] for c in chunks], lens).astype(np.int64),
-            "fallback": np.repeat([h.fallback for *_, h in chunks], lens).astype(bool),
-            **{k: cat(k) for k in ("a", "b", "label_a", "label_b", "distance", "angle",
-                                   "hydrogen")},
+            "rows": np.array([len(h) for *_, h in chunks], dtype=np.int64),
+            "frame": np.array([c[0] for c in chunks], dtype=np.int64),
+            "time": np.array([c[1] for c in chunks], dtype=np.float64),
+            "code": np.array([c[2] for c in chunks], dtype=np.int64),
+            "fallback": np.array([h.fallback for *_, h in chunks], dtype=bool),
+            **{k: cat(k, np.int32) for k in ("a", "b", "label_a", "label_b", "hydrogen")},
+            **{k: cat(k, np.float32) for k in ("distance", "angle")},
         }
 
     def build_table(self, packed: list[dict[str, np.ndarray]]) -> pd.DataFrame:
@@ -210,13 +212,17 @@ class FrameRunner:
         if not packed:
             return empty_table()
         rows = {k: np.concatenate([p[k] for p in packed]) for k in packed[0]}
+        for k in ("frame", "time", "code", "fallback"):  # one per chunk of hits -> one per row
+            rows[k] = np.repeat(rows[k], rows["rows"])
         a, b, hyd = rows["a"], rows["b"], rows["hydrogen"]
         names = t.labels.values
         ca, cb = t.chain[a], t.chain[b]
         off = self.offsets[ca, cb].astype(np.int64)
         offset = pd.array(off, dtype="Int64")
         offset[off == OFFSET_NONE] = pd.NA
-        df = pd.DataFrame({
+        # every column already in its schema dtype (string columns as canonical categoricals), in
+        # schema order: one DataFrame without apply_schema's second pass (the table's serial cost)
+        columns = {
             "frame": rows["frame"],
             "time_ps": rows["time"],
             "type": pd.Categorical.from_codes(rows["code"], dtype=TYPE_DTYPE),
@@ -224,19 +230,19 @@ class FrameRunner:
             "resid_a": t.resid[a],
             "resname_a": sorted_categorical(t.resname_code[a], t.resnames),
             "atoms_a": sorted_categorical(rows["label_a"], names),
-            "index_a": a,
+            "index_a": a.astype(np.int64),
             "chain_b": sorted_categorical(cb, t.chain_names),
             "resid_b": t.resid[b],
             "resname_b": sorted_categorical(t.resname_code[b], t.resnames),
             "atoms_b": sorted_categorical(rows["label_b"], names),
-            "index_b": b,
+            "index_b": b.astype(np.int64),
             "hydrogen": sorted_categorical(np.where(hyd >= 0, t.atom_label[hyd], -1), names),
             "offset": offset,
-            "distance_A": rows["distance"].astype(np.float32),
-            "angle_deg": rows["angle"].astype(np.float32),
+            "distance_A": rows["distance"],
+            "angle_deg": rows["angle"],
             "fallback": rows["fallback"],
-        })
-        return apply_schema(df)
+        }
+        return pd.DataFrame(columns, copy=False)
 
 
 def _metadata(runner: FrameRunner, *, sel_a, sel_b, intra, min_residue_separation, chain_attr,

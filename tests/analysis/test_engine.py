@@ -13,6 +13,7 @@ from mpflow.analysis.interactions import (
     INTERACTION_SCHEMA,
     METADATA_KEY,
     NothingToCompute,
+    apply_schema,
     SelectionProblem,
     available_cpus,
     compute_interactions,
@@ -53,6 +54,17 @@ def test_all_types_found_on_the_gpcr(ab_table):
     # disjoint selections: symmetric types keep the sel-a atom on side a
     sym = ab_table[ab_table["type"].isin(["hydrophobic", "vdw", "pistack_ftf", "pistack_etf"])]
     assert (sym["chain_a"] == "A").all()
+
+
+def test_table_is_built_in_its_schema(ab_table):
+    """The engine builds the table in its final dtypes without apply_schema; applying the schema to
+    it must change nothing (dtypes, categories and their order, values)."""
+    canonical = apply_schema(ab_table)
+    assert dict(ab_table.dtypes) == dict(canonical.dtypes)
+    for col in ab_table.columns:
+        if isinstance(ab_table[col].dtype, pd.CategoricalDtype):
+            assert list(ab_table[col].cat.categories) == list(canonical[col].cat.categories), col
+    pd.testing.assert_frame_equal(ab_table, canonical)
 
 
 def test_the_issue_example_hydrophobic_counts(prolif_universe):
