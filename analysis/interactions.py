@@ -34,7 +34,6 @@ Prefect task) a fork server starts them and the tables and a reader are shipped 
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import pickle
@@ -388,17 +387,13 @@ def _run_forked(runner: FrameRunner, trajectory, parts: list[np.ndarray], finish
     ctx = multiprocessing.get_context("fork")
     children = []
     try:
-        gc.freeze()  # the children's collector leaves the inherited objects alone: fewer page copies
-        try:
-            for part in parts[1:]:
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_forked_worker, args=(runner, trajectory, part, send),
-                                   daemon=True)
-                proc.start()
-                send.close()
-                children.append((proc, recv))
-        finally:
-            gc.unfreeze()
+        for part in parts[1:]:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_forked_worker, args=(runner, trajectory, part, send),
+                               daemon=True)
+            proc.start()
+            send.close()
+            children.append((proc, recv))
         results = [_run_chunk(runner, trajectory, parts[0])]
         for proc, recv in children:
             try:
