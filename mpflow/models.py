@@ -77,6 +77,20 @@ class ModelsError(ValueError):
     """A models command cannot go on; the message is one line saying what to fix."""
 
 
+class UnknownMutant(ModelsError):
+    """The mutant named is not in the project (bad input, not a bad model file)."""
+
+
+def _project_mutant(project: Project, name: str) -> Mutant:
+    """The project's mutant ``name``, or :class:`UnknownMutant` saying which mutants there are."""
+    from mpflow.project_mutants import mutant_of
+
+    try:
+        return mutant_of(project, name)
+    except MutantError as exc:
+        raise UnknownMutant(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------------
 # records
 # --------------------------------------------------------------------------------------------
@@ -286,12 +300,8 @@ def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths
     Raises :class:`ModelsError` with the first problem (one line) when anything is refused;
     nothing is written outside ``staging``."""
     from mpflow.analysis.structure_checks import check_model
-    from mpflow.project_mutants import mutant_of
 
-    try:
-        mutant = mutant_of(project, mutant_name)
-    except MutantError as exc:
-        raise ModelsError(str(exc)) from None
+    mutant = _project_mutant(project, mutant_name)
     files = collect_files(paths)
     with Session() as s:
         rows = {r.name: r for r in model_rows(s, mutant.name)}
@@ -626,12 +636,7 @@ def import_models(project: Project, Session: sessionmaker, mutant: str, paths: S
 def classify_models(project: Project, Session: sessionmaker, mutant: str, *, clusters: ClusterSource = None,
                     n_groups: int | None = None) -> ModelsReport:
     """``mpflow classify``: classify a mutant's models again and move the folders that change group."""
-    from mpflow.project_mutants import mutant_of
-
-    try:
-        mutant_of(project, mutant)
-    except MutantError as exc:
-        raise ModelsError(str(exc)) from None
+    _project_mutant(project, mutant)
     return finish(project, Session, clusters, mutant, [], n_groups, ModelsReport(mutant))
 
 
@@ -661,14 +666,10 @@ def complete_models(project: Project, Session: sessionmaker, *, mutant: str | No
     the others go on (each is independent and completion is the tool's job, not the user's
     input)."""
     from mpflow.analysis.structure_checks import complete_model
-    from mpflow.project_mutants import mutant_of
     from mpflow.transport import TransportError, open_transport
 
-    if mutant is not None and mutant not in project.config.mutants:
-        try:
-            mutant_of(project, mutant)
-        except MutantError as exc:
-            raise ModelsError(str(exc)) from None
+    if mutant is not None:
+        _project_mutant(project, mutant)
     targets = waiting_models(Session, mutant, model)
     if not targets:
         return []
@@ -697,7 +698,7 @@ def complete_models(project: Project, Session: sessionmaker, *, mutant: str | No
                 continue
             report = reports[row.mutant]
             try:
-                mut = mutant_of(project, row.mutant)
+                mut = _project_mutant(project, row.mutant)
                 out = work / "out" / row.mutant / f"{row.name}.pdb"
                 done = complete_model(fetched[row.id], mut, out, seed=seed)
             except Exception as exc:  # noqa: BLE001 - PDBFixer/OpenMM failures are this model's

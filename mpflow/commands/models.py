@@ -17,16 +17,18 @@ from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project
 GROUPS_HELP = "Number of conformations (default: chosen by silhouette)."
 
 
-def _bad_option_or_file(exc: Exception) -> int:
-    from mpflow.mutants import MutantError
+def _run_on_project(project_dir: Path | None, groups: int | None, operation):
+    """``operation(project, Session)`` after checking ``--groups`` and opening the project; a
+    refusal by ``mpflow.models`` is one ``error:`` line with its exit code."""
+    from mpflow.models import ModelsError, UnknownMutant
 
-    text = str(exc)
-    return 2 if isinstance(exc, MutantError) or text.startswith("no mutant ") else 1
-
-
-def _check_groups(groups: int | None) -> None:
     if groups is not None and not 1 <= groups <= 9999:
         fail(f"--groups must be 1-9999, got {groups}", 2)
+    project, Session = open_project(project_dir)
+    try:
+        return operation(project, Session)
+    except ModelsError as exc:
+        fail(str(exc), 2 if isinstance(exc, UnknownMutant) else 1)  # 2: bad input, 1: a refused file
 
 
 def build(
@@ -76,14 +78,10 @@ def import_(
 
     All or nothing: if any file is refused, nothing is imported. Re-importing an unchanged file
     does nothing; a fixed file replaces a model that has not started its stages."""
-    from mpflow.models import ModelsError, import_models
+    from mpflow.models import import_models
 
-    _check_groups(groups)
-    project, Session = open_project(project_dir)
-    try:
-        report = import_models(project, Session, mutant, paths, n_groups=groups)
-    except ModelsError as exc:
-        fail(str(exc), _bad_option_or_file(exc))
+    report = _run_on_project(project_dir, groups, lambda project, Session: import_models(
+        project, Session, mutant, paths, n_groups=groups))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -101,14 +99,10 @@ def complete(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """Rebuild missing residues and atoms of waiting models (PDBFixer), check them again, release them."""
-    from mpflow.models import ModelsError, complete_models
+    from mpflow.models import complete_models
 
-    _check_groups(groups)
-    project, Session = open_project(project_dir)
-    try:
-        reports = complete_models(project, Session, mutant=mutant, model=model, n_groups=groups)
-    except ModelsError as exc:
-        fail(str(exc), _bad_option_or_file(exc))
+    reports = _run_on_project(project_dir, groups, lambda project, Session: complete_models(
+        project, Session, mutant=mutant, model=model, n_groups=groups))
     if not reports:
         typer.echo("nothing to complete: no model is waiting" + (f" ({mutant or ''} {model or ''})".rstrip()
                                                                    if mutant or model else ""))
@@ -126,14 +120,10 @@ def classify(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """Classify a mutant's models into conformations again; models that have started keep their group."""
-    from mpflow.models import ModelsError, classify_models
+    from mpflow.models import classify_models
 
-    _check_groups(groups)
-    project, Session = open_project(project_dir)
-    try:
-        report = classify_models(project, Session, mutant, n_groups=groups)
-    except ModelsError as exc:
-        fail(str(exc), _bad_option_or_file(exc))
+    report = _run_on_project(project_dir, groups, lambda project, Session: classify_models(
+        project, Session, mutant, n_groups=groups))
     for line in report.lines(groups=True):
         typer.echo(line)
 
