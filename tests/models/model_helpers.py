@@ -4,12 +4,21 @@ models command may change (project file, database rows, files on both clusters).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from pathlib import Path
 
 from pdb_edits import edit_pdb  # noqa: F401 - re-exported for the models tests
 
 TABLES = ("models", "model_stages", "jobs", "events")
+
+
+def copy_built(models, folder: Path) -> Path:
+    """A new folder holding copies of the built ``models``' files (a set to import)."""
+    folder.mkdir(parents=True)
+    for m in models:
+        shutil.copy(m.path, folder)
+    return folder
 
 
 def at(line: str, chain: str, resid: int, name: str | None = None) -> bool:

@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from model_helpers import at, edit_pdb, snapshot
+from model_helpers import at, copy_built, edit_pdb, snapshot
 from sqlalchemy import select
 
 from mpflow.analysis.structure_checks import read_atoms
@@ -19,11 +19,7 @@ from mpflow.models import ModelsError, import_models
 def four(built, tmp_path):
     """Four models of the built set, one per packing, in their own folder."""
     models, _ = built
-    folder = tmp_path / "four"
-    folder.mkdir()
-    for m in models[:4]:
-        shutil.copy(m.path, folder)
-    return folder
+    return copy_built(models[:4], tmp_path / "four")
 
 
 def test_import_registers_measures_and_places_models(proj, four):

@@ -4,10 +4,9 @@ the command's one-line message and changes nothing."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
-from model_helpers import edit_pdb, snapshot
+from model_helpers import copy_built, edit_pdb, snapshot
 from sqlalchemy import select
 
 from mpflow.db import Model
@@ -26,11 +25,7 @@ def test_parameters_are_described_for_the_ui():
 @pytest.fixture
 def folder(built, tmp_path):
     models, _ = built
-    out = tmp_path / "docked"
-    out.mkdir()
-    for m in models[:8]:
-        shutil.copy(m.path, out)
-    return out
+    return copy_built(models[:8], tmp_path / "docked")
 
 
 def test_flow_imports_with_one_task_run_per_batch(prefect_api, proj, folder):
