@@ -71,7 +71,7 @@ class GromacsStage:
     managed = True
 
     def prepare(self, work, spec: StageSpec, items: list[StageRecord]) -> dict[int, str | None]:
-        from mpflow.transfer import TransferError, transfer_file
+        from mpflow.transfer import TransferError, transfer_files
         from mpflow.transport import TransportError
 
         master = work.master
@@ -104,13 +104,11 @@ class GromacsStage:
         for cluster in work.clusters[1:]:
             if not ready:
                 break
-            try:
-                dst = work.connections.transport(cluster.name)
-                src = work.connections.transport(master.name)
-                for st, tag, tpr in ready:
-                    folder = tag.stage_dir(cluster.workdir, st.stage)
-                    for f in (tpr, tpr.with_name(checksum_name(st.stage))):
-                        transfer_file(src, str(f), dst, posixpath.join(folder, f.name))
+            pairs = [(str(f), posixpath.join(tag.stage_dir(cluster.workdir, st.stage), f.name))
+                     for st, tag, tpr in ready for f in (tpr, tpr.with_name(checksum_name(st.stage)))]
+            try:  # one batch per cluster: one hash command on each side for every model's inputs
+                transfer_files(work.connections.transport(master.name),
+                               work.connections.transport(cluster.name), pairs)
             except (TransferError, TransportError) as exc:
                 # The job on that cluster finds its inputs missing and asks for them again.
                 log.warning("inputs of %s not sent to %s now: %s", spec.mdp, cluster.name, str(exc).splitlines()[0])

@@ -186,37 +186,64 @@ class _Engine:
 
 def transfer_file(src: Transport, src_path: str, dst: Transport, dst_path: str, *,
                   attempts: int = DEFAULT_ATTEMPTS, retry_delay_s: float = 0.5) -> TransferResult:
-    """Copy one file from ``src`` to ``dst`` (through this machine), verified and atomic.
+    """Copy one file from ``src`` to ``dst`` (through this machine), verified and atomic: see
+    :func:`transfer_files`."""
+    return transfer_files(src, dst, [(src_path, dst_path)], attempts=attempts,
+                          retry_delay_s=retry_delay_s)[0]
+
+
+def transfer_files(src: Transport, dst: Transport, pairs: Sequence[tuple[str, str]], *,
+                   attempts: int = DEFAULT_ATTEMPTS, retry_delay_s: float = 0.5) -> list[TransferResult]:
+    """Copy each file ``(src_path, dst_path)`` of ``pairs`` from ``src`` to ``dst`` (through this
+    machine), verified and atomic, as one batch: one hash command on each side for all of them.
 
     Paths are absolute or relative to each cluster's workdir, and must stay inside it
-    (``PathOutsideWorkdir`` otherwise, before anything is read or written). Skips the copy when
+    (``PathOutsideWorkdir`` otherwise, before anything is read or written). Skips a copy when its
     ``dst_path`` already has the source's size and sha256 (its mode bits are still brought in line).
-    Raises ``SourceMissing`` if there is no source file (nothing is created at the destination) and
-    ``TransferError`` when no intact copy was made in ``attempts`` tries."""
+    Raises ``SourceMissing`` if a source file does not exist (nothing is created at any destination)
+    and ``TransferError`` when no intact copy of a file was made in ``attempts`` tries. Returns one
+    result per pair, in the order of ``pairs``."""
     engine = _Engine(src, dst, attempts=attempts, retry_delay_s=retry_delay_s)
     t0 = time.monotonic()
-    src_path, dst_path = src.resolve(src_path), dst.resolve(dst_path)
-    st = src.stat(src_path)
-    if st is None:
-        raise SourceMissing(f"source file {src_path} does not exist on {engine.src_name}; nothing was transferred",
-                            source=src_path, destination=dst_path)
-    if not st.is_file:
-        raise TransferError(f"source {src_path} on {engine.src_name} is not a regular file", source=src_path,
-                            destination=dst_path)
-    sha = src.sha256([src_path], total_bytes=st.size).get(src_path)
-    if sha is None:
-        raise TransferError(f"cannot read source file {src_path} on {engine.src_name}", source=src_path,
-                            destination=dst_path)
-    item = _Item(src_path, dst_path, st.size, st.mode, sha)
-    there = dst.stat(dst_path)
-    if there is not None and not there.is_file:
-        raise TransferError(f"destination {dst_path} on {engine.dst_name} is not a regular file", source=src_path,
-                            destination=dst_path)
-    if there is not None and there.size == item.size and \
-            dst.sha256([dst_path], total_bytes=there.size).get(dst_path) == sha:
-        return engine.skipped(item, there.mode, t0)
-    dst.makedirs([posixpath.dirname(dst_path)])
-    return engine.run_batch([item])[0]
+    resolved = [(src.resolve(s), dst.resolve(d)) for s, d in pairs]
+    stats = []
+    for src_path, dst_path in resolved:
+        st = src.stat(src_path)
+        if st is None:
+            raise SourceMissing(f"source file {src_path} does not exist on {engine.src_name}; nothing was "
+                                "transferred", source=src_path, destination=dst_path)
+        if not st.is_file:
+            raise TransferError(f"source {src_path} on {engine.src_name} is not a regular file", source=src_path,
+                                destination=dst_path)
+        stats.append(st)
+    hashes = src.sha256([s for s, _ in resolved], total_bytes=sum(st.size for st in stats))
+    items = []
+    for (src_path, dst_path), st in zip(resolved, stats):
+        if src_path not in hashes:
+            raise TransferError(f"cannot read source file {src_path} on {engine.src_name}", source=src_path,
+                                destination=dst_path)
+        items.append(_Item(src_path, dst_path, st.size, st.mode, hashes[src_path]))
+    there = {}
+    for item in items:
+        found = dst.stat(item.destination)
+        if found is not None and not found.is_file:
+            raise TransferError(f"destination {item.destination} on {engine.dst_name} is not a regular file",
+                                source=item.source, destination=item.destination)
+        there[item.destination] = found
+    same_size = [i for i in items if there[i.destination] is not None and there[i.destination].size == i.size]
+    dst_hashes = dst.sha256([i.destination for i in same_size],
+                            total_bytes=sum(i.size for i in same_size)) if same_size else {}
+    results: dict[str, TransferResult] = {}
+    to_copy = []
+    for item in items:
+        if dst_hashes.get(item.destination) == item.sha256:
+            results[item.destination] = engine.skipped(item, there[item.destination].mode, t0)
+        else:
+            to_copy.append(item)
+    if to_copy:
+        dst.makedirs(sorted({posixpath.dirname(i.destination) for i in to_copy}))
+        results.update((r.path, r) for r in engine.run_batch(to_copy))
+    return [results[d] for _, d in resolved]
 
 
 def transfer_tree(src: Transport, src_dir: str, dst: Transport, dst_dir: str, *, parallel: int = 1,

@@ -11,9 +11,9 @@ import os
 import threading
 
 import pytest
-from transport_wrappers import Damaging
+from transport_wrappers import Counting, Damaging
 
-from mpflow.transfer import Action, SourceMissing, TransferError, transfer_file, transfer_tree
+from mpflow.transfer import Action, SourceMissing, TransferError, transfer_file, transfer_files, transfer_tree
 from mpflow.transport import PathOutsideWorkdir
 
 
@@ -130,6 +130,32 @@ def test_parallel_workers_give_the_same_result_as_one(local_pair):
     assert [(os.path.relpath(r.path, f"{root}/par"), r.sha256, r.attempts) for r in par] == [
         (os.path.relpath(r.path, f"{root}/seq"), r.sha256, r.attempts) for r in seq]
     assert len(counting.threads) == 4 and all(n.startswith("mpflow-transfer") for n in counting.threads)
+
+
+def test_files_go_as_one_batch_with_one_hash_command_per_side(local_pair):
+    here, there = local_pair
+    files = {f"m{i}/emmd/emmd.tpr": os.urandom(5_000 + i) for i in range(4)}
+    write(here, {f"src/{k}": v for k, v in files.items()})
+    write(there, {"dst/m0/emmd/emmd.tpr": files["m0/emmd/emmd.tpr"]})  # already there: skipped
+    src, dst = Counting(here), Counting(there)
+    pairs = [(f"src/{k}", f"dst/{k}") for k in files]
+    results = transfer_files(src, dst, pairs)
+    root = there.settings.workdir
+    assert [(r.path, r.action, r.sha256) for r in results] == [
+        (f"{root}/dst/{k}", Action.SKIPPED if k.startswith("m0/") else Action.COPIED, sha(v))
+        for k, v in files.items()]
+    assert there.sha256([f"dst/{k}" for k in files]) == {f"dst/{k}": sha(v) for k, v in files.items()}
+    assert src.calls["sha256"] == 1  # every source file hashed by one command
+    assert dst.calls["sha256"] == 2  # the one same-size file at the destination, then the copies
+    assert dst.calls["makedirs"] == 1
+
+
+def test_a_missing_source_in_a_batch_creates_nothing(local_pair):
+    here, there = local_pair
+    write(here, {"src/a.tpr": b"a"})
+    with pytest.raises(SourceMissing, match="no-such.tpr"):
+        transfer_files(here, there, [("src/a.tpr", "dst/a.tpr"), ("src/no-such.tpr", "dst/b.tpr")])
+    assert there.list_files("dst") is None
 
 
 def test_a_missing_source_is_a_clear_error_and_creates_nothing(local_pair):
