@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpflow.mutants import WZA_LIKE, Mutant
+from mpflow.project.mutants import WZA_LIKE, Mutant
 
 #: glycophorin A transmembrane segment (human GYPA, residues ~70–101)
 GPA_TM_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRLIKK"

@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpflow.mutants import THREE_LETTER, Mutant
+from mpflow.project.mutants import THREE_LETTER, Mutant
 
 #: heavy atoms of the 20 amino acids (PDB names)
 HEAVY_ATOMS: dict[str, tuple[str, ...]] = {

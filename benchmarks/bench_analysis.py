@@ -62,7 +62,6 @@ def _probabilities(seed: int = 0) -> dict:
 def generate(size: int, folder: Path) -> None:
     """Child 1: write frames, keys and per-stage occurrence tables (Parquet)."""
     import pandas as pd
-
     from mpflow.analysis.store import write_parquet
     from mpflow.analysis.synthetic import synthetic_tables
 
@@ -81,7 +80,6 @@ def generate(size: int, folder: Path) -> None:
 def run(folder: Path) -> None:
     """Child 2 (timed): merge + decomposition + PCA filter + statistics; prints JSON."""
     import pandas as pd
-
     from mpflow.analysis.pca_filter import FilterOptions
     from mpflow.analysis.pipeline import compute
     from mpflow.analysis.statistics import StatsOptions
@@ -142,9 +140,13 @@ def bench_decomposition(sizes: list[int]) -> None:
 def _trajectory(folder: Path, n_frames: int):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis"))
     from analysis_data import write_trajectory
-
     from mpflow.analysis.frames import FrameSource
-    from mpflow.analysis.helix_builder import GPA_TM_SEQUENCE, build_helix, build_models, default_packings
+    from mpflow.analysis.helix_builder import (
+        GPA_TM_SEQUENCE,
+        build_helix,
+        build_models,
+        default_packings,
+    )
 
     packing = default_packings(build_helix(GPA_TM_SEQUENCE, first_resid=70), 2)[0]
     built = build_models(GPA_TM_SEQUENCE, 2, k=1, packings=[packing], first_resid=70, out_dir=folder,
@@ -158,7 +160,6 @@ def bench_chunks(n_frames: int, chunk: int = 100) -> None:
     import warnings
 
     from distributed import Client, LocalCluster
-
     from mpflow.analysis.frame_pass import PassOptions, analyse_chunk
     from mpflow.analysis.frames import Chunk, ChunkPart
 

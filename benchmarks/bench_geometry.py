@@ -31,7 +31,6 @@ def _trajectory(folder: Path, sequence: str, n: int, radius_A: float, tilt_deg: 
                 seed: int):
     import MDAnalysis as mda
     from MDAnalysis.coordinates.memory import MemoryReader
-
     from mpflow.analysis.helix_builder import build_oligomer, to_universe
 
     universe = to_universe(build_oligomer(sequence, n, radius_A, tilt_deg=tilt_deg))
@@ -58,7 +57,6 @@ def _trajectory(folder: Path, sequence: str, n: int, radius_A: float, tilt_deg: 
 def baseline_helanal(universe, layout, frames: range) -> dict[str, np.ndarray]:
     """Per-frame loop: HELANAL axes, then the pair measures with numpy (same definitions)."""
     from MDAnalysis.analysis.helix_analysis import helix_analysis
-
     from mpflow.analysis.geometry import crossing_angle_deg, segment_distance
 
     groups = [universe.atoms[h.ca_indices] for h in layout.helices]
@@ -94,7 +92,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from mpflow.analysis.geometry import geometry_table, helix_layout
-    from mpflow.mutants import GPA_WT, WZA_LIKE
+
+    from mpflow.project.mutants import GPA_WT, WZA_LIKE
 
     sequence = GPA_WT.sequence + "I"  # 30 residues
     with tempfile.TemporaryDirectory() as tmp:

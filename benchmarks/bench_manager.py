@@ -28,14 +28,19 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from mpflow.db import Job, Model, open_database
-from mpflow.devcluster import dev_cluster_info, dev_cluster_settings
-from mpflow.dual_cluster import ClusterState, ClusterView, dual_cluster_actions
-from mpflow.jobs_store import ensure_model_stages
-from mpflow.manager import ClusterConnections, DirectIO, Manager
-from mpflow.project import PROJECT_FILE, Project
-from mpflow.slurm import parse_scontrol_show_job, scontrol_show_job_argv
-from mpflow.transport import open_transport
+from mpflow.clusters.connections import ClusterConnections
+from mpflow.clusters.devcluster import dev_cluster_info
+from mpflow.clusters.settings import dev_cluster_settings
+from mpflow.clusters.transport import open_transport
+from mpflow.manager.rule import ClusterView, dual_cluster_actions
+from mpflow.manager.tick import DirectIO, Manager
+from mpflow.project.file import PROJECT_FILE, Project
+from mpflow.slurm.client import SlurmClient
+from mpflow.slurm.commands import parse_scontrol_show_job, scontrol_show_job_argv
+from mpflow.states import JobState
+from mpflow.store.database import open_database
+from mpflow.store.records import ensure_model_stages
+from mpflow.store.schema import Job, Model
 
 STAGE = '[stages.bench]\nkind = "script"\ncommands = ["true"]\ntime_limit_min = 5\n'
 
@@ -64,7 +69,7 @@ def make_project(root: Path, clusters, n: int):
 def tick(manager, clusters):
     t0 = time.perf_counter()
     with ClusterConnections(clusters) as conns:
-        report = manager.tick(DirectIO(conns), conns)
+        report = manager.tick(DirectIO(conns))
     return report, time.perf_counter() - t0
 
 
@@ -85,8 +90,7 @@ def seed_loop(Session, clusters) -> tuple[float, int]:
                 res = transports[c.name].run(scontrol_show_job_argv(ids[c.name]))
                 calls += 1
                 status = parse_scontrol_show_job(res.returncode, res.stdout, res.stderr)
-                state = ClusterState(status.state.value) if status and status.state.value in "NS PD R D F" else \
-                    ClusterState.NS
+                state = status.state if status and status.state is not JobState.UNKNOWN else JobState.NS
                 views[c.name] = ClusterView(state)
             dual_cluster_actions(views)
     finally:
@@ -102,7 +106,7 @@ def cancel_all(Session, clusters) -> None:
         for c in clusters:
             mine = [j for cl, j in ids if cl == c.name]
             if mine:
-                conns.client(c.name).cancel(mine)
+                SlurmClient(conns.transport(c.name)).cancel(mine)
 
 
 def cleanup_folders(clusters, mutant: str) -> None:
@@ -115,10 +119,9 @@ def flow_tick(root: Path) -> tuple[float, int]:
     """One manager flow run against the project's own Prefect server; (seconds, task runs)."""
     import asyncio
 
+    from mpflow.flows.manager import manager_flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    from mpflow.flows.manager import manager_flow
 
     for _ in range(10):  # a scheduled tick may hold the lease for a moment
         t0 = time.perf_counter()
@@ -139,11 +142,10 @@ def flow_tick(root: Path) -> tuple[float, int]:
 
 def server_tick(root: Path, project) -> tuple[float, int]:
     """The tick as a manager flow run on the project's own server, with the schedule paused."""
+    from mpflow.deployments.processes import running_server
     from prefect.client.orchestration import get_client
     from prefect.logging.handlers import APILogHandler
     from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from mpflow.server import running_server
 
     with temporary_settings({PREFECT_API_URL: running_server(root).api_url}):
         with get_client(sync_client=True) as client:  # only our runs tick

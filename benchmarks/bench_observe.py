@@ -26,13 +26,13 @@ import statistics
 import time
 import uuid
 
-from mpflow import slurm
-from mpflow.devcluster import dev_cluster_settings
-from mpflow.jobscript import JobScriptOptions
-from mpflow.slurm import JobState
-from mpflow.slurm_client import JobRef, SlurmClient
-from mpflow.submission import SubmitRequest, submit_batch
-from mpflow.transport import open_transport
+from mpflow.clusters.settings import dev_cluster_settings
+from mpflow.clusters.transport import open_transport
+from mpflow.slurm import commands as slurm
+from mpflow.slurm.client import JobRef, SlurmClient
+from mpflow.slurm.jobscript import JobScriptOptions
+from mpflow.slurm.submission import SubmitRequest, submit_batch
+from mpflow.states import JobState
 
 
 def baseline_poll(client: SlurmClient, job_ids: list[str]) -> tuple[int, dict[str, slurm.SlurmStatus]]:

@@ -23,10 +23,10 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from mpflow import slurm
-from mpflow.devcluster import dev_cluster_settings
-from mpflow.slurm_client import SlurmClient
-from mpflow.transport import open_transport
+from mpflow.clusters.settings import dev_cluster_settings
+from mpflow.clusters.transport import open_transport
+from mpflow.slurm import commands as slurm
+from mpflow.slurm.client import SlurmClient
 
 
 def queue_held_jobs(client: SlurmClient, n: int, folder: str, token_prefix: str) -> list[str]:

@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 from mpflow.analysis.helix_builder import build_oligomer, write_pdb
-from mpflow.gro import read_gro
-from mpflow.mdp import em_result, grompp_stage, run_stage_locally
-from mpflow.membrane import bilayer_summary, ensure_popc_patch
-from mpflow.prep import prepare_model
+
+from mpflow.stages.gro import read_gro
+from mpflow.stages.mdp import em_result, grompp_stage, run_stage_locally
+from mpflow.stages.membrane import bilayer_summary, ensure_popc_patch
+from mpflow.stages.prep import prepare_model
 
 GPA = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
 G83I = GPA[:13] + "I" + GPA[14:]

@@ -22,11 +22,11 @@ import time
 import uuid
 from pathlib import Path
 
-from mpflow.devcluster import dev_cluster_settings
-from mpflow.jobscript import JobScriptOptions, render_job_script
-from mpflow.slurm_client import SlurmClient
-from mpflow.submission import SubmitRequest, script_name, submit_batch
-from mpflow.transport import check, open_transport
+from mpflow.clusters.settings import dev_cluster_settings
+from mpflow.clusters.transport import check, open_transport
+from mpflow.slurm.client import SlurmClient
+from mpflow.slurm.jobscript import JobScriptOptions, render_job_script
+from mpflow.slurm.submission import SubmitRequest, script_name, submit_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from transport_wrappers import Counting  # noqa: E402  (the tests' call counter: one definition)

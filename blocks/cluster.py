@@ -3,16 +3,25 @@
 Register the type with ``prefect block register -m mpflow.blocks.cluster``; save one block per
 cluster (``SlurmCluster(...).save("alpha")``) and load it by name with :func:`load_cluster_block`,
 which says in one line what to do when there is no Prefect server or no such block (it never lets
-Prefect start a throw-away ephemeral server). Secrets (key text, passphrase, password) are
+Prefect start a throw-away ephemeral server), and opens a project with its clusters read from the
+blocks (:func:`open_project`: the source the core's ``Project`` is given). Secrets (key text, passphrase, password) are
 ``SecretStr`` fields: Prefect stores them encrypted and never shows them.
 """
 
 from __future__ import annotations
 
-from prefect.blocks.core import Block
+from pathlib import Path
 
-from mpflow.clusters import ClusterSettings
-from mpflow.transport import LocalTransport, SSHTransport, open_transport
+import httpx
+from prefect.blocks.core import Block
+from prefect.settings import PREFECT_API_URL
+from pydantic import ValidationError
+
+from mpflow.clusters.settings import ClusterSettings, validation_message
+from mpflow.clusters.transport import LocalTransport, SSHTransport, open_transport
+from mpflow.project.file import Project, ProjectError
+
+NO_SERVER = "no Prefect server for this project: start one with mpflow server start"
 
 
 class SlurmCluster(Block, ClusterSettings):
@@ -38,11 +47,6 @@ def prefect_api_url() -> str:
     Without an API URL Prefect would start an ephemeral server of its own (tens of seconds, and
     "database is locked" tracebacks when another process holds its SQLite file); mpflow refuses instead.
     """
-    from prefect.settings import PREFECT_API_URL
-
-    from mpflow.project import ProjectError
-    from mpflow.server import NO_SERVER
-
     url = PREFECT_API_URL.value()
     if not url:
         raise ProjectError(NO_SERVER)
@@ -52,12 +56,6 @@ def prefect_api_url() -> str:
 def load_cluster_block(name: str) -> ClusterSettings:
     """The settings saved in the ``mpflow-slurm-cluster`` block ``name``; ``ProjectError`` (one line) if
     there is no Prefect server, it does not answer, or it has no such block."""
-    import httpx
-    from pydantic import ValidationError
-
-    from mpflow.clusters import validation_message
-    from mpflow.project import ProjectError
-
     url = prefect_api_url()
     try:
         return SlurmCluster.load(name).settings()
@@ -76,3 +74,9 @@ def load_cluster_block(name: str) -> ClusterSettings:
     except (httpx.TransportError, OSError) as exc:
         raise ProjectError(f"the Prefect server at {url} does not answer ({exc}): start it with "
                            f"mpflow server start") from None
+
+
+def open_project(folder: str | Path | None = None) -> Project:
+    """The project at ``folder`` (default: ``$MPFLOW_PROJECT``, else the current directory), its
+    clusters read from this server's ``mpflow-slurm-cluster`` blocks when its file says so."""
+    return Project.locate(folder, cluster_source=load_cluster_block)

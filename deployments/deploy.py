@@ -13,13 +13,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mpflow.blocks.cluster import SlurmCluster
 from mpflow.deployments.registry import DEPLOYMENTS, FlowDeployment
+from prefect._internal.versioning import VersionType
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate, WorkPoolCreate
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+)
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Crashed
+from prefect.types.entrypoint import EntrypointType
+from prefect.workers.process import ProcessWorker
+
+import mpflow
+from mpflow.clusters.devcluster import DevClusterNotFound
+from mpflow.clusters.settings import dev_cluster_settings
 
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
 
-    from mpflow.project import Project
+    from mpflow.project.file import Project
 
 
 def work_pool_name(project: "Project") -> str:
@@ -47,11 +71,6 @@ class Deployed:
 
 def ensure_work_pool(name: str) -> bool:
     """Create the process work pool ``name`` unless it exists; True when it was created."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
-
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
@@ -66,17 +85,12 @@ def ensure_work_pool(name: str) -> bool:
 
 def register_block_types() -> list[str]:
     """Register mpflow's block types (what ``prefect block register -m mpflow.blocks.cluster`` does)."""
-    from mpflow.blocks.cluster import SlurmCluster
-
     SlurmCluster.register_type_and_schema()
     return [SlurmCluster.get_block_type_slug()]
 
 
 def save_dev_cluster_blocks() -> list[str]:
     """Save each dev cluster as an ``mpflow-slurm-cluster`` block named after it; their full names."""
-    from mpflow.blocks.cluster import SlurmCluster
-    from mpflow.devcluster import dev_cluster_settings
-
     names = []
     for settings in dev_cluster_settings():
         SlurmCluster(**dict(settings)).save(settings.name, overwrite=True)
@@ -105,14 +119,18 @@ def deployment_parameters(entry: FlowDeployment, flow: "Flow", project: "Project
     return params
 
 
+class UnusableForm(ValueError):
+    """A flow's UI form would not open usable: a parameter without a default or a description."""
+
+
 def build_deployment(entry: FlowDeployment, project: "Project") -> "RunnerDeployment":
-    """The Prefect deployment of one registry entry for ``project`` (not yet applied)."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.types.entrypoint import EntrypointType
-
-    import mpflow
-
+    """The Prefect deployment of one registry entry for ``project`` (not yet applied); refused
+    (:class:`UnusableForm`) when its form would not open usable in the UI."""
     flow = entry.load_flow()
+    parameters = deployment_parameters(entry, flow, project)
+    problems = form_problems(flow, parameters)
+    if problems:
+        raise UnusableForm("; ".join(problems))
     interval = entry.interval_s(project)
     limit = (ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
              if entry.one_at_a_time else None)
@@ -120,7 +138,7 @@ def build_deployment(entry: FlowDeployment, project: "Project") -> "RunnerDeploy
         name=deployment_name(project),
         interval=interval,
         concurrency_limit=limit,
-        parameters=deployment_parameters(entry, flow, project),
+        parameters=parameters,
         description=entry.description,
         tags=["mpflow", project.config.project.name, *entry.tags],
         version=mpflow.__version__,
@@ -133,8 +151,6 @@ def build_deployment(entry: FlowDeployment, project: "Project") -> "RunnerDeploy
 
 def deploy_project(project: "Project") -> list[Deployed]:
     """Create or update every registry deployment for ``project`` on the current server."""
-    from prefect._internal.versioning import VersionType
-
     done = []
     for entry in DEPLOYMENTS:
         deployment = build_deployment(entry, project)
@@ -153,17 +169,6 @@ def release_orphaned_runs(project: "Project") -> int:
     no lease left to expire, and with CANCEL_NEW every later manager run is cancelled for good (the
     same wedge as opsmill/infrahub#9856). Returns how many runs were crashed.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        WorkPoolFilter,
-        WorkPoolFilterName,
-    )
-    from prefect.states import Crashed
-
     pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[work_pool_name(project)]))
     crashed = 0
     with get_client(sync_client=True) as client:
@@ -197,14 +202,11 @@ def set_up_project(project: "Project", api_url: str) -> SetUp:
     """Everything a fresh or restarted server needs for ``project``, before its worker starts: the work
     pool, the block types (and the dev clusters' blocks for a dev project), every deployment, and the
     release of runs a previous server left behind."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     pool = work_pool_name(project)
     with temporary_settings({PREFECT_API_URL: api_url}):
         created = ensure_work_pool(pool)
         blocks = [f"{slug} (block type)" for slug in register_block_types()]
         if project.config.clusters.source == "dev":
-            from mpflow.devcluster import DevClusterNotFound
 
             try:
                 blocks += save_dev_cluster_blocks()

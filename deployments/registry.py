@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 if TYPE_CHECKING:
     from prefect import Flow
 
-    from mpflow.project import Project
+    from mpflow.project.file import Project
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,6 @@ class FlowDeployment:
     def load_flow(self) -> "Flow":
         module_name, _, attribute = self.flow.partition(":")
         return getattr(importlib.import_module(module_name), attribute)
-
-    @property
-    def module_path(self) -> str:
-        """The entrypoint as Prefect's module path (``package.module.attribute``)."""
-        return self.flow.replace(":", ".")
 
     def interval_s(self, project: "Project") -> float | None:
         return self.every_s(project) if callable(self.every_s) else self.every_s

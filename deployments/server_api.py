@@ -10,12 +10,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterStartTime,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
 
 @contextmanager
 def _client(api_url: str):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
         yield client
 
@@ -51,8 +60,6 @@ def worker_online(api_url: str, work_pool: str) -> bool:
 
 def deployments_of_pool(api_url: str, work_pool: str) -> list[DeploymentInfo]:
     """Every deployment on ``work_pool``, sorted by name."""
-    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
-
     out = []
     with _client(api_url) as client:
         for d in client.read_deployments(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[work_pool]))):
@@ -65,10 +72,6 @@ def deployments_of_pool(api_url: str, work_pool: str) -> list[DeploymentInfo]:
 
 def last_runs_of(api_url: str, deployment: str, limit: int) -> list[RunInfo]:
     """The last ``limit`` runs of ``deployment`` (``flow/name``) that started, the latest first."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterStartTime
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.exceptions import ObjectNotFound
-
     with _client(api_url) as client:
         try:
             deployment_id = client.read_deployment_by_name(deployment).id

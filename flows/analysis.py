@@ -3,7 +3,7 @@
 This module owns the Prefect side of the analysis; the steps are the plain functions of
 :mod:`mpflow.analysis.run` (which ``mpflow analyse`` calls directly when no Prefect server runs):
 
-1. what to read (:func:`mpflow.analysis_sources.analysis_inputs`: the manifest given, else the
+1. what to read (:func:`mpflow.models.sources.analysis_inputs`: the manifest given, else the
    project's docked models and done stages) and the plan (:func:`mpflow.analysis.run.plan_analysis`:
    each source's frames, what the store already holds, the chunks);
 2. one ``analyse-chunk`` task per chunk in the subflow ``analysis-chunks``, whose task runner
@@ -15,7 +15,7 @@ This module owns the Prefect side of the analysis; the steps are the plain funct
 4. artifacts on the flow run: the summary table, the signature list and a link to the report.
 
 ``slurm_cluster`` takes a saved cluster block's name (deployments) or a
-:class:`mpflow.clusters.ClusterSettings` (tests, the CLI).
+:class:`mpflow.clusters.settings.ClusterSettings` (tests, the CLI).
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
-
 from mpflow.analysis.frame_pass import PassOptions
 from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings, outcome, plan_analysis
-from mpflow.analysis_sources import analysis_inputs
-from mpflow.clusters import ClusterSettings
 from mpflow.tasks.analysis import analyse_chunk_task, summarise_task
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+from prefect.runtime import flow_run
+
+from mpflow.clusters.settings import ClusterSettings
+from mpflow.models.sources import analysis_inputs
 
 Executor = Literal["dask-local", "dask-slurm", "threads"]
 
@@ -52,7 +56,7 @@ def task_runner_for(executor: str, *, n_workers: int = 2, slurm_cluster=None, lo
     if executor == "dask-slurm":
         from dask_jobqueue import SLURMCluster
 
-        from mpflow.dask_slurm import slurm_cluster_kwargs
+        from mpflow.slurm.dask_workers import slurm_cluster_kwargs
 
         if slurm_cluster is None:
             raise ValueError("executor dask-slurm needs slurm_cluster (a cluster block name or settings)")

@@ -1,10 +1,14 @@
-"""The backup flow: finished stages' outputs copied to a backup location, verified (``mpflow.backup``)."""
+"""The backup flow: finished stages' outputs copied to a backup location, verified (``mpflow.transfers.backup``)."""
 
 from __future__ import annotations
 
+from mpflow.blocks.cluster import open_project
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+
+from mpflow.store.database import open_database
+from mpflow.transfers.backup import back_up, destination_settings, done_stages
 
 
 def _run_name() -> str:
@@ -14,8 +18,6 @@ def _run_name() -> str:
 
 @task(name="back-up", task_run_name="back-up-{n}-stages", cache_policy=NO_CACHE)
 def back_up_task(Session, master, destination, items, n: int):
-    from mpflow.backup import back_up
-
     return back_up(Session, master, destination, items)
 
 
@@ -32,11 +34,7 @@ def backup_flow(destination: str, project: str | None = None, stages: list[str] 
         stages: Only these stages (default: every finished stage).
         mutants: Only these mutants (default: all).
     """
-    from mpflow.backup import destination_settings, done_stages
-    from mpflow.db import open_database
-    from mpflow.project import Project
-
-    proj = Project.locate(project)
+    proj = open_project(project)
     Session = open_database(proj.database_url)
     clusters = proj.cluster_settings()
     dest = destination_settings(destination, clusters)

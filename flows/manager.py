@@ -1,6 +1,6 @@
 """The manager flow: one tick of the dual-cluster manager, scheduled every 15 seconds.
 
-The tick itself is ``mpflow.manager.Manager.tick`` (the same code as ``mpflow manage --once``); this
+The tick itself is ``mpflow.manager.tick.Manager.tick`` (the same code as ``mpflow manage --once``); this
 flow gives it Prefect tasks for the per-cluster I/O, emits a Prefect event for every transition
 (``mpflow.job.*`` and ``mpflow.stage.*``, with the model, stage and cluster as resources, for
 automations and notifications), and leaves a summary artifact per tick.
@@ -10,34 +10,43 @@ from __future__ import annotations
 
 from collections import Counter
 
+from mpflow.blocks.cluster import open_project
+from mpflow.tasks.manager import TaskIO
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run
 
-from mpflow.manager import ClusterConnections, Manager, TickReport
-from mpflow.tasks.manager import TaskIO
+from mpflow.clusters.connections import ClusterConnections
+from mpflow.manager.status import (
+    count_jobs_by_stage_state_cluster,
+    dual_submission_summary,
+)
+from mpflow.manager.tick import Manager, TickReport
+from mpflow.states import EventKind
+from mpflow.store.database import open_database
 
-EVENT_NAMES = {
-    "submitted": "mpflow.job.submitted",
-    "started": "mpflow.job.started",
-    "completed": "mpflow.job.completed",
-    "failed": "mpflow.job.failed",
-    "cancelled": "mpflow.job.cancelled",
-    "submit_refused": "mpflow.job.refused",
-    "not_submitted": "mpflow.job.not-submitted",
-    "recovered": "mpflow.job.recovered",
-    "won": "mpflow.stage.won",
-    "stage_done": "mpflow.stage.job-done",
-    "done": "mpflow.stage.done",
-    "failed_for_good": "mpflow.stage.failed-for-good",
-    "held": "mpflow.stage.held",
-    "ready": "mpflow.stage.ready",
+EVENT_NAMES: dict[EventKind, str] = {
+    EventKind.SUBMITTED: "mpflow.job.submitted",
+    EventKind.STARTED: "mpflow.job.started",
+    EventKind.COMPLETED: "mpflow.job.completed",
+    EventKind.FAILED: "mpflow.job.failed",
+    EventKind.CANCELLED: "mpflow.job.cancelled",
+    EventKind.SUBMIT_REFUSED: "mpflow.job.refused",
+    EventKind.NOT_SUBMITTED: "mpflow.job.not-submitted",
+    EventKind.RECOVERED: "mpflow.job.recovered",
+    EventKind.WON: "mpflow.stage.won",
+    EventKind.STAGE_DONE: "mpflow.stage.job-done",
+    EventKind.DONE: "mpflow.stage.done",
+    EventKind.FAILED_FOR_GOOD: "mpflow.stage.failed-for-good",
+    EventKind.HELD: "mpflow.stage.held",
+    EventKind.READY: "mpflow.stage.ready",
 }
+"""The Prefect event each transition of a model-stage is emitted as (the others are not emitted)."""
 
 
 def emit_transition_events(report: TickReport, project_name: str) -> int:
     """One Prefect event per transition; returns how many were emitted."""
-    from prefect.events import emit_event
-
     n = 0
     for t in report.transitions:
         name = EVENT_NAMES.get(t.kind)
@@ -88,7 +97,6 @@ def tick_run_name() -> str:
     """``tick HH:MM:SS`` (the scheduled time, local): ticks tell apart in the UI's list of runs."""
     from datetime import datetime
 
-    from prefect.runtime import flow_run
 
     when = flow_run.scheduled_start_time or datetime.now()
     return f"tick {when.astimezone():%H:%M:%S}"
@@ -102,10 +110,7 @@ def manager_flow(project: str | None = None) -> dict:
         project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the worker's
             current directory).
     """
-    from mpflow.db import open_database
-    from mpflow.project import Project
-
-    proj = Project.locate(project)
+    proj = open_project(project)
     report = tick_with_tasks(proj, open_database(proj.database_url), proj.cluster_settings())
     if report.skipped:
         return {"skipped": report.skipped}
@@ -116,11 +121,9 @@ def manager_flow(project: str | None = None) -> dict:
 def tick_with_tasks(proj, Session, clusters) -> TickReport:
     """One tick with Prefect tasks for the I/O, its events emitted and its summary artifact made
     (inside a flow run: the manager flow, or the pipeline flow's loop)."""
-    from mpflow.status import count_jobs_by_stage_state_cluster, dual_submission_summary
-
     logger = get_run_logger()
     with ClusterConnections(clusters) as conns:
-        report = Manager(proj, Session, clusters).tick(TaskIO(conns), conns)
+        report = Manager(proj, Session, clusters).tick(TaskIO(conns))
     logger.info(report.summary())
     if report.skipped:
         return report

@@ -1,6 +1,6 @@
 """The ``models`` flow: import → check → geometry → classify → folders (→ register), for one mutant.
 
-The same steps as ``mpflow import`` (``mpflow.models``), as one task run per batch: the check and
+The same steps as ``mpflow import`` (``mpflow.models.importing``), as one task run per batch: the check and
 the geometry over all files, the classification of the mutant, the folder tree on each cluster
 (the clusters in parallel), the registration. Classification, folders and registration run under
 the manager's lease, as in the command. A refused file fails the flow run with the same one-line
@@ -12,19 +12,30 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from mpflow.blocks.cluster import open_project
+from mpflow.tasks.models import (
+    check_models,
+    classify_models,
+    create_folders,
+    measure_models,
+    register_models,
+)
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
-from mpflow.models import ModelsReport, fill_report, manager_lease
-from mpflow.tasks.models import check_models, classify_models, create_folders, measure_models, register_models
+from mpflow.models.importing import (
+    ModelsError,
+    collect_files,
+    fill_report,
+    manager_lease,
+)
+from mpflow.models.report import ModelsReport
+from mpflow.store.database import open_database
 
 
 def models_run_name() -> str:
     """``<mutant>: <n> model file(s)`` from the run's parameters."""
-    from prefect.runtime import flow_run
-
-    from mpflow.models import ModelsError, collect_files
-
     params = flow_run.parameters
     paths = params.get("paths") or []
     try:
@@ -59,11 +70,8 @@ def models_flow(mutant: str, paths: list[str], project: str | None = None, group
         groups: Number of conformations to classify the models into (default: chosen by the
             silhouette criterion). Models that fit no group stay None.
     """
-    from mpflow.db import open_database
-    from mpflow.project import Project
-
     logger = get_run_logger()
-    proj = Project.locate(project)
+    proj = open_project(project)
     Session = open_database(proj.database_url)
     with tempfile.TemporaryDirectory(prefix="mpflow-import-") as staging:
         plan = check_models(proj, Session, mutant, list(paths), Path(staging))

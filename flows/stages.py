@@ -1,6 +1,6 @@
 """The modelling-stage flows: ``prepare``, ``emmd``, ``prmd``, ``urmd`` and the whole ``pipeline``.
 
-Each flow runs the project's pipeline (``mpflow.pipeline.run_pipeline``) until its stage is done
+Each flow runs the project's pipeline (``mpflow.manager.pipeline.run_pipeline``) until its stage is done
 for the selected mutants: preparation batches on the master (one task per batch, protocol steps
 through prefect-shell with GROMACS's output in the run's logs) alternate with manager ticks (per
 cluster one observe, submit and cancel task), so every model moves on as soon as its previous stage
@@ -10,10 +10,19 @@ and the other step aside.
 
 from __future__ import annotations
 
+from mpflow.blocks.cluster import open_project
+from mpflow.flows.manager import tick_with_tasks
+from mpflow.tasks.protocols import run_protocol_batch
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from mpflow.flows.manager import tick_with_tasks
+from mpflow.manager.pipeline import (
+    preparation_workdirs,
+    record_preparation,
+    run_pipeline,
+)
+from mpflow.project.file import ProjectError
+from mpflow.store.database import open_database
 
 
 def _run_name() -> str:
@@ -25,13 +34,8 @@ def _run_name() -> str:
 
 def _pipeline(project: str | None, mutants: list[str] | None, until: str | None, nsteps: int | None,
               timeout_min: float | None, interval_s: float | None) -> dict:
-    from mpflow.db import open_database
-    from mpflow.pipeline import preparation_workdirs, record_preparation, run_pipeline
-    from mpflow.project import Project, ProjectError
-    from mpflow.tasks.protocols import run_protocol_batch
-
     logger = get_run_logger()
-    proj = Project.locate(project)
+    proj = open_project(project)
     if until is not None and until not in proj.config.stages:
         raise ProjectError(f"no stage {until!r} (stages: {', '.join(proj.config.stage_order())})")
     if nsteps is not None:

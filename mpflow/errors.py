@@ -57,3 +57,10 @@ def _rebuild(cls, message, fields):
                           if k in {"cluster", "argv", "returncode", "stdout", "stderr", "hint"}})
     err.__dict__.update(fields)  # and what a subclass adds (ClusterSettingsError.setting)
     return err
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (the complete message of mpflow's errors), or its type
+    name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

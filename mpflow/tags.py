@@ -1,8 +1,9 @@
 """Model tags and the folder tree they name, identical on every cluster.
 
 A model is tagged (mutant, group, name): group is ``None`` for unclassified models or
-``ConformationN``; a frame of a stage's trajectory is tagged ``ConformationN:XXMD:Protein_n``. On
-every cluster a model's files live under ``<workdir>/<mutant>/<group>/<name>/<stage>/``. Every part is
+``ConformationN`` (a frame of a stage's trajectory is tagged ``ConformationN:XXMD:Protein_n`` by the
+analysis, ``mpflow.analysis.frames.frame_tag``). On every cluster a model's files live under
+``<workdir>/<mutant>/<group>/<name>/<stage>/``, its structure is ``model.pdb`` in its folder. Every part is
 checked against a safe pattern where it enters, so a tag can go into a path, a Slurm ``--comment`` or a
 job name without quoting surprises (no ``/``, whitespace, newline or shell metacharacter).
 """
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 GROUP = re.compile(r"^(None|Conformation[1-9][0-9]{0,3})$")
 STAGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-FRAME_TAG = re.compile(r"^(None|Conformation[1-9][0-9]{0,3})(?::([A-Z][A-Z0-9]{1,15}):Protein_([0-9]+))?$")
+NO_GROUP = "None"
+"""The group of a model that no conformation claims (unclassified, an outlier, or waiting)."""
+MODEL_FILE = "model.pdb"
+"""A model's structure in its folder on the master (``<workdir>/<mutant>/<group>/<name>/model.pdb``)."""
 
 
 class TagError(ValueError):
@@ -70,22 +74,3 @@ class ModelTag:
 
     def __str__(self) -> str:
         return f"{self.mutant}:{self.group}:{self.name}"
-
-
-def frame_tag(group: str, stage: str | None = None, frame: int | None = None) -> str:
-    """``ConformationN`` (a docked model) or ``ConformationN:XXMD:Protein_n`` (frame n of a stage)."""
-    check_group(group)
-    if stage is None:
-        return group
-    if frame is None or frame < 0:
-        raise TagError(f"frame must be a non-negative integer, got {frame!r}")
-    return f"{group}:{check_stage(stage).upper()}:Protein_{frame}"
-
-
-def parse_frame_tag(tag: str) -> tuple[str, str | None, int | None]:
-    """``"Conformation2:URMD:Protein_15"`` → ("Conformation2", "urmd", 15); ``"None"`` → ("None", None, None)."""
-    m = FRAME_TAG.fullmatch(tag or "")
-    if not m:
-        raise TagError(f"{tag!r} is not a tag of the form None, ConformationN or ConformationN:XXMD:Protein_n")
-    group, stage, frame = m.groups()
-    return group, (stage.lower() if stage else None), (int(frame) if frame is not None else None)

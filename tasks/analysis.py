@@ -9,14 +9,13 @@ bad file, not a transient condition; a re-run recomputes only the chunks that di
 from __future__ import annotations
 
 import pandas as pd
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
 from mpflow.analysis.frame_pass import ChunkSummary, PassOptions, analyse_chunk
 from mpflow.analysis.frames import Chunk
 from mpflow.analysis.pca_filter import FilterOptions
 from mpflow.analysis.pipeline import AnalysisResult, summarise
 from mpflow.analysis.statistics import StatsOptions
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 
 @task(name="analyse-chunk", task_run_name="chunk-{index}", cache_policy=NO_CACHE)

@@ -1,54 +1,79 @@
-"""Prefect tasks of a manager tick: per cluster one observe, one submit and one cancel task run.
+"""Prefect tasks of a manager tick: per cluster one observe, one submit and one cancel task run, and
+one task run per stage batch of the advance phase (grompp and the input transfers of one stage, or
+bringing one stage's outputs back).
 
 Each task uses the tick's one connection per cluster (``ClusterConnections``) and is retried with
 backoff only for transient failures (an unreachable cluster, a command timeout). When the retries
-are spent the cluster counts as unreachable (``?``) for this tick: its exception is returned, not
-raised, so the other cluster's work goes on.
+are spent the cluster (or the batch) counts as unreachable for this tick: its exception is returned,
+not raised, so the other clusters' work goes on.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from mpflow.manager import UNREACHABLE_ERRORS, ClusterConnections
-from mpflow.tasks.slurm import transient_only
+from mpflow.clusters.connections import ClusterConnections
+from mpflow.clusters.transport import ClusterUnreachable, CommandTimeout
+from mpflow.manager.tick import UNREACHABLE_ERRORS
+from mpflow.slurm.client import SlurmClient
+from mpflow.slurm.submission import submit_batch
+
+
+def transient_only(task, task_run, state) -> bool:
+    """Retry condition: retry when a cluster could not be reached or did not answer in time."""
+    try:
+        state.result()
+    except (ClusterUnreachable, CommandTimeout):
+        return True
+    except Exception:  # anything else is not made better by trying again
+        return False
+    return False
+
 
 TICK_RETRY = dict(retries=2, retry_delay_seconds=[1, 3], retry_condition_fn=transient_only, cache_policy=NO_CACHE)
 
 
+def _client(connections: ClusterConnections, cluster: str) -> SlurmClient:
+    return SlurmClient(connections.transport(cluster))
+
+
 @task(name="observe", task_run_name="observe-{cluster}", **TICK_RETRY)
 def observe_cluster(connections: ClusterConnections, cluster: str, refs: list):
-    return connections.client(cluster).observe(refs)
+    return _client(connections, cluster).observe(refs)
 
 
 @task(name="submit", task_run_name="submit-{cluster}-{n}-jobs", **TICK_RETRY)
 def submit_to_cluster(connections: ClusterConnections, cluster: str, requests: list, n: int):
-    from mpflow.submission import submit_batch
-
-    return submit_batch(connections.client(cluster), requests)
+    return submit_batch(_client(connections, cluster), requests)
 
 
 @task(name="cancel", task_run_name="cancel-{cluster}-{n}-jobs", **TICK_RETRY)
 def cancel_on_cluster(connections: ClusterConnections, cluster: str, job_ids: list, n: int):
-    return connections.client(cluster).cancel(job_ids)
+    return _client(connections, cluster).cancel(job_ids)
+
+
+@task(name="advance", task_run_name="{label}", **TICK_RETRY)
+def advance_batch(label: str, batch: Callable[[], dict[int, str | None]]) -> dict[int, str | None]:
+    """One stage batch of the advance phase (``label``: ``prepare-emmd-12``, ``collect-urmd-3``)."""
+    return batch()
 
 
 def _gather(futures: Mapping[str, PrefectFuture]) -> dict[str, object]:
     out: dict[str, object] = {}
-    for cluster, fut in futures.items():
+    for key, fut in futures.items():
         try:
-            out[cluster] = fut.result()
+            out[key] = fut.result()
         except UNREACHABLE_ERRORS as exc:  # retries spent: unreachable for this tick
-            out[cluster] = exc
+            out[key] = exc
     return out
 
 
 class TaskIO:
-    """``mpflow.manager.TickIO`` as Prefect task runs, the clusters in parallel."""
+    """``mpflow.manager.tick.TickIO`` as Prefect task runs, the clusters in parallel."""
 
     def __init__(self, connections: ClusterConnections):
         self.connections = connections
@@ -63,3 +88,6 @@ class TaskIO:
     def cancel_all(self, job_ids):
         return _gather({c: cancel_on_cluster.submit(self.connections, c, list(b), len(b))
                         for c, b in job_ids.items() if b})
+
+    def advance(self, label, batch):
+        return _gather({label: advance_batch.submit(label, batch)})[label]

@@ -1,7 +1,7 @@
 """Prefect tasks of the ``models`` flow, each over a whole batch: all files of an import (check,
 geometry), one mutant (classify, register), one cluster's tree (folders). Never one task per model.
 
-The work is in ``mpflow.models`` and ``mpflow.model_tree`` (the same functions ``mpflow import``
+The work is in ``mpflow.models.importing`` and ``mpflow.models.tree`` (the same functions ``mpflow import``
 runs); the folder task alone is retried, and only when its cluster could not be reached or did not
 answer in time.
 """
@@ -14,9 +14,8 @@ from typing import Sequence
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from mpflow.clusters import ClusterSettings
-from mpflow.model_tree import TreeChange, TreeError, TreeResult, apply_tree_change
-from mpflow.models import (
+from mpflow.clusters.settings import ClusterSettings
+from mpflow.models.importing import (
     GroupPlan,
     ImportPlan,
     ModelUpdate,
@@ -25,7 +24,9 @@ from mpflow.models import (
     plan_groups,
     plan_import,
 )
-from mpflow.project import Project
+from mpflow.models.tree import TreeChange, TreeError, TreeResult, apply_tree_change
+from mpflow.project.file import Project
+from mpflow.states import ModelStatus
 
 
 def unreachable_only(task, task_run, state) -> bool:
@@ -42,7 +43,7 @@ def unreachable_only(task, task_run, state) -> bool:
 @task(name="check-models", task_run_name="check-{mutant}", cache_policy=NO_CACHE)
 def check_models(project: Project, Session, mutant: str, paths: Sequence[str], staging: Path) -> ImportPlan:
     plan = plan_import(project, Session, mutant, paths, staging)
-    waiting = sum(1 for u in plan.updates if u.status == "waiting")
+    waiting = sum(1 for u in plan.updates if u.status == ModelStatus.WAITING)
     get_run_logger().info("%s: %d file(s) to import (%d waiting for completion), %d unchanged", mutant,
                           len(plan.updates), waiting, len(plan.unchanged))
     return plan

@@ -1,6 +1,6 @@
 """Prefect task running a protocol (e.g. ``prep``) for a batch of models.
 
-Thin: the work is :func:`mpflow.protocols.run_protocol`; here each shell script runs through
+Thin: the work is :func:`mpflow.stages.protocols.run_protocol`; here each shell script runs through
 prefect-shell's ``ShellOperation`` so GROMACS' output is streamed to the flow run's logs, and a
 model whose protocol fails is reported *held* with its one-line reason while the others go on.
 One task run per batch (a task run costs ~0.2 s on 2 cores), never one per model.
@@ -15,12 +15,17 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect_shell import ShellOperation
 
-from mpflow.gromacs import CommandResult
-from mpflow.protocols import ProtocolDefinitionError, ProtocolError, StepOutcome, run_protocol
+from mpflow.stages.gmx import CommandResult
+from mpflow.stages.protocols import (
+    ProtocolDefinitionError,
+    ProtocolError,
+    StepOutcome,
+    run_protocol,
+)
 
 
 def shell_operation_runner(script: str, cwd: Path, env: Mapping[str, str]) -> CommandResult:
-    """A :data:`mpflow.gromacs.ShellRunner` on prefect-shell: output streamed to the run's logs.
+    """A :data:`mpflow.stages.gmx.ShellRunner` on prefect-shell: output streamed to the run's logs.
 
     The script merges stderr into stdout itself (``exec 2>&1``), since ShellOperation keeps only
     stdout in its result.

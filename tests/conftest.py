@@ -1,32 +1,46 @@
-"""Shared fixtures: local transports on temporary workdirs (no cluster), the dev clusters' settings, Prefect.
+"""Shared fixtures: local transports on temporary workdirs (no cluster), the dev clusters (their
+settings, one open transport each for the session, and each test's own folder on each cluster),
+Prefect's test harness.
 
-Tests that need the dev clusters carry the ``devcluster`` marker (every test under
-``tests/integration`` gets it). Without the clusters they skip on a developer's machine; under
-``CI=true`` they fail instead, and any skip of such a test is turned into a failure. The fixtures
-that open transports to the dev clusters and give each test its own folders there are in
-``tests/integration/conftest.py``.
+The tests mirror mpflow's packages (``tests/clusters``, ``tests/slurm``, ``tests/manager`` ...). A test
+module that needs the dev clusters says so with ``pytestmark = pytest.mark.devcluster`` — the marker,
+not the folder, tells such tests apart: a test that uses a dev-cluster fixture without the marker is
+an error at collection. Without the clusters they skip on a developer's machine; under ``CI=true``
+they fail instead, and any skip of such a test is turned into a failure.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from mpflow.clusters import ClusterSettings
-from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings, load_connection
-from mpflow.transport import LocalTransport
+from mpflow.clusters.devcluster import DevClusterNotFound, load_connection
+from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
+from mpflow.clusters.transport import LocalTransport, Transport, open_transport
+from mpflow.slurm import commands as slurm
+from mpflow.slurm.client import SlurmClient
+from mpflow.states import TERMINAL
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 TESTS = Path(__file__).resolve().parent
 
 
+DEVCLUSTER_FIXTURES = {"devcluster_doc", "clusters", "master", "slave", "transports", "tm", "ts", "sites", "site"}
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if (TESTS / "integration") in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.devcluster)
+    unmarked = [item.nodeid for item in items
+                if DEVCLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("devcluster") is None]
+    if unmarked:
+        raise pytest.UsageError("tests use the dev clusters without `pytestmark = pytest.mark.devcluster`: "
+                                + ", ".join(unmarked[:5]))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -97,3 +111,87 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()
+
+
+# ------------------------------------------------------------------------------------------------
+# The dev clusters: one open transport per cluster for the session, and for each test its own folder
+# on each cluster (``Site.folder``), removed afterwards together with any job the test left queued.
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Site:
+    """One dev cluster as a test sees it: settings, the session's transport, a client, and a folder of
+    this test's own (``workdir/tests/<test>-<token>``) that is removed after the test."""
+
+    settings: ClusterSettings
+    transport: Transport
+    client: SlurmClient
+    folder: str
+    token_prefix: str
+    _issued: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.folder, *parts)
+
+    def token(self) -> str:
+        """A submission token for this test; every job named with one is cancelled after the test."""
+        token = f"{self.token_prefix}-{len(self._issued)}"
+        self._issued.append(token)
+        return token
+
+    def cleanup(self) -> None:
+        states = self.client.poll().states
+        mine = [job_id for job_id, s in states.items()
+                if (slurm.token_of(s.name) or "").startswith(self.token_prefix) and s.state not in TERMINAL]
+        if mine:
+            self.client.cancel(mine)
+        self.transport.run(["rm", "-rf", "--", self.folder])
+
+
+@pytest.fixture(scope="session")
+def transports(clusters):
+    """One open transport per dev cluster for the whole session (SSH connections are reused)."""
+    opened = {name: open_transport(settings) for name, settings in clusters.items()}
+    yield opened
+    for t in opened.values():
+        t.close()
+
+
+@pytest.fixture(scope="session")
+def tm(transports, master) -> Transport:
+    return transports[master.name]
+
+
+@pytest.fixture(scope="session")
+def ts(transports, slave) -> Transport:
+    return transports[slave.name]
+
+
+def _open_site(request, settings: ClusterSettings, transport: Transport) -> Site:
+    test = request.node.name.split("[")[0].removeprefix("test_")[:24].replace("_", "-")
+    token = uuid.uuid4().hex[:8]
+    folder = posixpath.join(settings.workdir, "tests", f"{test}-{token}")
+    transport.makedirs([folder])
+    return Site(settings, transport, SlurmClient(transport), folder, f"t{token}")
+
+
+@pytest.fixture
+def sites(request, clusters, transports):
+    """Both dev clusters, each with this test's own folder: {"alpha": Site, "beta": Site}."""
+    opened = {name: _open_site(request, settings, transports[name]) for name, settings in clusters.items()}
+    yield opened
+    for site in opened.values():
+        site.cleanup()
+
+
+@pytest.fixture(params=["master", "slave"])
+def site(request, transports) -> Site:
+    """One dev cluster at a time (the test runs once on alpha, locally, and once on beta, over SSH)."""
+    settings = request.getfixturevalue(request.param)
+    s = _open_site(request, settings, transports[settings.name])
+    yield s
+    s.cleanup()

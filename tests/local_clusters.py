@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mpflow.devcluster import CONNECTION_FILE_ENV
+from mpflow.clusters.devcluster import CONNECTION_FILE_ENV
 
 
 def use_local_clusters(tmp_path: Path, monkeypatch) -> Path:

@@ -2,7 +2,7 @@
 
 This module owns the command line around the analysis: options and their one-line errors (exit 2
 for bad options, 1 for what cannot be read or done), which models and stages are read (a manifest
-file, else :func:`mpflow.analysis_sources.project_manifest`), and where the work runs:
+file, else :func:`mpflow.models.sources.project_manifest`), and where the work runs:
 
 - the project's Prefect server runs (``mpflow server start``; ``use_project_server`` sets
   ``PREFECT_API_URL``): the ``analysis`` flow, so the run shows in the UI;
@@ -19,7 +19,25 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, first_line, open_project, use_project_server
+from mpflow.analysis.frames import parse_frame_specs, read_manifest
+from mpflow.analysis.run import AnalysisSettings, run_analysis
+from mpflow.commands.common import (
+    PROJECT_OPTION_HELP,
+    fail,
+    open_project,
+    use_project_server,
+)
+from mpflow.deployments.processes import is_healthy
+from mpflow.errors import first_line
+from mpflow.flows.analysis import analysis_flow
+from mpflow.models.sources import (
+    ANALYSIS_DIR,
+    NothingToAnalyse,
+    filter_sources,
+    project_sources,
+    wanted_stages,
+)
+from mpflow.project.file import Project, ProjectError
 
 COMMAND = dict(help="Interaction analysis of a project's docked models and finished MD stages (or of the "
                     "models and stages listed in a manifest .csv/.json with columns model_id, mutant, "
@@ -29,8 +47,6 @@ COMMAND = dict(help="Interaction analysis of a project's docked models and finis
 
 def parse_frames_options(items: list[str]) -> dict[str, str]:
     """``STAGE=SPEC`` items → {stage: spec}, every spec checked."""
-    from mpflow.analysis.frames import parse_frame_specs
-
     out = {}
     for item in items:
         if "=" not in item:
@@ -62,8 +78,6 @@ def analyse_command(
     geometry: bool = typer.Option(True, "--geometry/--no-geometry", help="Also compute helix geometry."),
     title: str = typer.Option("mpflow interaction analysis", "--title", help="Report title."),
 ) -> None:
-    from mpflow.analysis.run import AnalysisSettings
-
     try:
         frame_specs = parse_frames_options(frames)
         if executor not in ("dask-local", "threads"):
@@ -92,10 +106,6 @@ def analyse_command(
 
 
 def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
-    from mpflow.analysis.frames import read_manifest
-    from mpflow.analysis_sources import ANALYSIS_DIR, filter_sources
-    from mpflow.project import Project, ProjectError
-
     try:
         sources = read_manifest(manifest)
     except ValueError as exc:
@@ -118,9 +128,6 @@ def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
 
 
 def _from_project(project_dir, out, stages, mutants):
-    from mpflow.analysis_sources import ANALYSIS_DIR, NothingToAnalyse, project_sources, wanted_stages
-    from mpflow.project import ProjectError
-
     project, Session = open_project(project_dir)
     try:
         wanted_stages(project, stages)
@@ -161,12 +168,9 @@ def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None
     """The analysis of a project's docked models and done stages without Prefect (``mpflow demo``
     ends with it), with progress lines through ``echo``; returns the report's path.
 
-    Raises :class:`mpflow.analysis_sources.NothingToAnalyse`, ``ValueError`` or ``ProjectError``
+    Raises :class:`mpflow.models.sources.NothingToAnalyse`, ``ValueError`` or ``ProjectError``
     (one line) when it cannot run.
     """
-    from mpflow.analysis.run import AnalysisSettings
-    from mpflow.analysis_sources import ANALYSIS_DIR, project_sources
-
     settings = settings or AnalysisSettings()
     sources, notes = project_sources(project, Session)
     for note in notes:
@@ -180,7 +184,6 @@ def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None
 def _run_quietly(sources, out: Path, settings, executor: str, workers: int, echo) -> dict:
     import warnings
 
-    from mpflow.analysis.run import run_analysis
 
     with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
         warnings.simplefilter("ignore")
@@ -196,11 +199,8 @@ def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dic
 
 def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings, executor: str,
               workers: int) -> dict:
-    from mpflow.server import is_healthy
-
     if not is_healthy(api_url):
         fail(f"the Prefect server at {api_url} does not answer: start it with mpflow server start", 2)
-    from mpflow.flows.analysis import analysis_flow
 
     typer.echo(f"running the analysis flow on the Prefect server at {api_url}")
     try:

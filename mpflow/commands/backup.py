@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
+from mpflow.commands.common import (
+    PROJECT_OPTION_HELP,
+    fail,
+    open_project,
+    project_clusters,
+)
+from mpflow.transfers.backup import back_up, destination_settings, done_stages
 
 
 def backup(
@@ -16,8 +22,6 @@ def backup(
     mutant: list[str] = typer.Option(None, "--mutant", help="Only these mutants (repeatable)."),
 ) -> None:
     """Copy every finished stage's folder to DESTINATION with size and sha256 checked."""
-    from mpflow.backup import back_up, destination_settings, done_stages
-
     project, Session = open_project(project_dir)
     clusters = project_clusters(project)
     try:

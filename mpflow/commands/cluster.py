@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from mpflow.blocks.cluster import SlurmCluster, load_cluster_block, prefect_api_url
+from mpflow.clusters.check import check_cluster
 from mpflow.commands.common import dev_clusters_or_exit, fail
+from mpflow.project.file import ProjectError
 
 app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 
@@ -15,8 +18,6 @@ def _settings_for(name: str, dev: bool):
         if name not in found:
             fail(f"no dev cluster {name!r} (have: {', '.join(found)})", 2)
         return found[name]
-    from mpflow.blocks.cluster import load_cluster_block
-    from mpflow.project import ProjectError
 
     try:
         return load_cluster_block(name)
@@ -30,8 +31,6 @@ def check(
     dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
 ) -> None:
     """Connect, show sinfo, check the workdir is writable and gmx is found."""
-    from mpflow.cluster_check import check_cluster
-
     report = check_cluster(_settings_for(name, dev))
     for line in report.lines():
         typer.echo(f"[{report.cluster}] {line}")
@@ -44,9 +43,6 @@ def register_dev(
     overwrite: bool = typer.Option(True, help="Replace blocks of the same name."),
 ) -> None:
     """Save each dev cluster as an mpflow-slurm-cluster block named after it."""
-    from mpflow.blocks.cluster import SlurmCluster, prefect_api_url
-    from mpflow.project import ProjectError
-
     clusters = dev_clusters_or_exit()
     try:
         prefect_api_url()

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import click
 import typer
+from pydantic import ValidationError
+
+from mpflow.clusters.devcluster import DevClusterNotFound
+from mpflow.clusters.settings import dev_cluster_settings, validation_message
+from mpflow.deployments.processes import quiet_prefect_environment, running_server
+from mpflow.project.file import PROJECT_ENV, PROJECT_FILE, Project, ProjectError
+from mpflow.store.database import DatabaseError, open_database
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -16,19 +24,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text, or its type name when it has none."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def dev_clusters_or_exit():
     """The dev clusters' settings, or a one-line error and exit code 2 when they are not up."""
-    from pydantic import ValidationError
-
-    from mpflow.clusters import validation_message
-    from mpflow.devcluster import DevClusterNotFound, dev_cluster_settings
-
     try:
         return dev_cluster_settings()
     except DevClusterNotFound as exc:
@@ -42,21 +39,25 @@ PROJECT_OPTION_HELP = "Project folder (default: $MPFLOW_PROJECT, else the curren
 
 def open_project(folder):
     """The project and a session factory on its database, or a one-line error (exit 2)."""
-    from mpflow.db import DatabaseError, open_database
-    from mpflow.project import Project, ProjectError
-
     try:
-        project = Project.locate(folder)
+        project = Project.locate(folder, cluster_source=cluster_block)
         use_project_server(project.root)
         return project, open_database(project.database_url)
     except (ProjectError, DatabaseError) as exc:
         fail(str(exc), 2)
 
 
+def cluster_block(name: str):
+    """A cluster's settings from its Prefect block (for projects whose ``[clusters] source`` is
+    ``"blocks"``)."""
+    # heavy: Prefect takes ~2 s to import, and only projects whose clusters are blocks need it
+    from mpflow.blocks.cluster import load_cluster_block
+
+    return load_cluster_block(name)
+
+
 def project_clusters(project):
     """The project's cluster settings (master first), or a one-line error (exit 2)."""
-    from mpflow.project import ProjectError
-
     try:
         return project.cluster_settings()
     except ProjectError as exc:
@@ -73,15 +74,13 @@ def use_project_server(root: Path | str | None = None) -> str | None:
     (most commands need no server). A ``PREFECT_API_URL`` the user set, in the environment or in the
     active Prefect settings, wins. Also turns Prefect's analytics off unless the user turned them on.
     """
-    from mpflow.project import PROJECT_ENV, PROJECT_FILE
-    from mpflow.server import quiet_prefect_environment, running_server
-
     global _api_url_set_here
     quiet_prefect_environment()
     user_url = os.environ.get("PREFECT_API_URL")
     if user_url and user_url != _api_url_set_here:
         return user_url
     if "prefect" in sys.modules and not user_url:
+        # heavy: Prefect is only asked when something already imported it (importing it costs ~2 s)
         from prefect.settings import PREFECT_API_URL
 
         if PREFECT_API_URL.value():
@@ -92,14 +91,13 @@ def use_project_server(root: Path | str | None = None) -> str | None:
         if user_url:  # set here for another project (the current directory's): not this one's server
             _restore_api_url(None)
         return None
-    import click
-
     ctx = click.get_current_context(silent=True)
     if ctx is not None:  # for this command's run only (several commands may run in one process)
         ctx.call_on_close(lambda old=user_url: _restore_api_url(old))
     os.environ["PREFECT_API_URL"] = _api_url_set_here = state.api_url
     if "prefect" in sys.modules and ctx is not None:
-        # Prefect read its settings when it was imported: override them for this command's run.
+        # Prefect read its settings when it was imported: override them for this command's run
+        # (heavy: imported here only because it is loaded already).
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         ctx.with_resource(temporary_settings({PREFECT_API_URL: state.api_url}))

@@ -1,12 +1,167 @@
-"""``mpflow demo``: the whole pipeline on the dev clusters (see ``mpflow.demo``)."""
+"""``mpflow demo``: mpflow's whole modelling pipeline on the dev clusters, small enough for one sitting.
+
+A project (by default ``.mpflow-demo/``) with glycophorin A's TM dimer, wild type and G83I; two
+built models of each are imported (checked, measured, classified, their folders made on both
+clusters), prepared in a real POPC bilayer on the master, and taken through EMMD → PRMD → URMD with
+tiny step counts, every job submitted to both dev clusters with the first to run kept. It ends with
+the status table, where the results are, what each cluster ran and where the time went, and the
+interaction analysis of wild type against G83I. Every step looks at what is already there, so a
+second run resumes rather than starts over.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import typer
+from sqlalchemy import select
 
+from mpflow.analysis.helix_builder import build_models
+from mpflow.clusters.connections import ClusterConnections
+from mpflow.commands.analyse import analyse_project
 from mpflow.commands.common import dev_clusters_or_exit, fail
+from mpflow.manager.pipeline import prepare_locally, run_pipeline
+from mpflow.manager.status import CELL_KEY, count_table, stage_statuses, table_lines
+from mpflow.manager.tick import DirectIO, Manager
+from mpflow.models.importing import import_models
+from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
+from mpflow.project.mutants import EXAMPLES
+from mpflow.states import FailureKind, JobState, StageState
+from mpflow.store.database import DatabaseError, open_database
+from mpflow.store.schema import Job, Model
+
+DEMO_MUTANTS = ("GpA-WT", "G83I")
+MODELS_PER_MUTANT = 2
+#: tiny runs: EMMD stops early once converged; PRMD and URMD a few hundred femtoseconds
+DEMO_STAGES = {"emmd": {"nsteps": 150}, "prmd": {"nsteps": 100}, "urmd": {"nsteps": 200}}
+DEMO_PREP_PARAMS = {"npt_steps": 500, "threads": 1}
+DEMO_INTERVAL_S = 2.0
+
+
+@dataclass
+class DemoTimes:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.seconds[what] = self.seconds.get(what, 0.0) + seconds
+
+
+def demo_project(folder: Path, echo: Callable[[str], None]) -> Project:
+    """The demo's project, created on first use (dev clusters, the two mutants, tiny stages)."""
+    if (folder / PROJECT_FILE).exists():
+        project = Project.load(folder)
+        echo(f"resuming the demo project in {project.root}")
+    else:
+        project = init_project(folder, name="demo", dev=True)
+        echo(f"created the demo project in {project.root}")
+
+    def tiny(doc):
+        for stage, values in DEMO_STAGES.items():
+            for key, value in values.items():
+                doc["stages"][stage][key] = value
+        doc["stages"]["prep"]["params"] = dict(DEMO_PREP_PARAMS)
+        doc["manager"]["interval_s"] = DEMO_INTERVAL_S
+
+    project.update_file(tiny)
+    for name in DEMO_MUTANTS:
+        project.add_mutant(EXAMPLES[name])
+    return project
+
+
+def import_demo_models(project: Project, Session, echo: Callable[[str], None]) -> None:
+    with Session() as s:
+        have = {m for (m,) in s.execute(select(Model.mutant))}
+    for name in DEMO_MUTANTS:
+        if name in have:
+            continue
+        out = project.root / "built" / name
+        built = build_models(project.config.mutants[name], k=MODELS_PER_MUTANT, seed=1, out_dir=out)
+        report = import_models(project, Session, name, [b.path for b in built])
+        echo(f"{name}: built {len(built)} models ({', '.join(b.packing for b in built)})")
+        for line in report.lines(groups=True):
+            echo(f"  {line}")
+
+
+def jobs_per_cluster(Session) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    with Session() as s:
+        for cluster, state, kind in s.execute(select(Job.cluster, Job.state, Job.failure_kind)):
+            d = out.setdefault(cluster, {"won": 0, "cancelled": 0, "failed": 0})
+            if state == JobState.D:
+                d["won"] += 1
+            elif kind == FailureKind.CANCELLED_BY_MPFLOW:
+                d["cancelled"] += 1
+            elif state == JobState.F:
+                d["failed"] += 1
+    return out
+
+
+def gromacs_seconds(Session) -> float:
+    """Wall time of the winning jobs (started → ended), summed."""
+    with Session() as s:
+        rows = s.execute(select(Job.started, Job.ended).where(Job.state == JobState.D)).all()
+    return sum((e - b).total_seconds() for b, e in rows if b and e)
+
+
+def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: float = 1800,
+             analyse: bool = True) -> int:
+    """The whole demo; returns the exit code (0 when every model went through every stage)."""
+    t0 = time.monotonic()
+    times = DemoTimes()
+    project = demo_project(folder, echo)
+    Session = open_database(project.database_url)
+    clusters = project.cluster_settings()
+    t = time.monotonic()
+    import_demo_models(project, Session, echo)
+    times.add("models (build, check, classify, folders)", time.monotonic() - t)
+    manager = Manager(project, Session, clusters)
+
+    def tick():
+        with ClusterConnections(clusters) as conns:
+            return manager.tick(DirectIO(conns))
+
+    def prepare(items):
+        started = time.monotonic()
+        prepare_locally(project, Session, clusters[0], items)
+        times.add("membrane build and preparation", time.monotonic() - started)
+
+    result = run_pipeline(project, Session, tick=tick, prepare=prepare, timeout_s=timeout_s, echo=echo)
+    with Session() as s:
+        rows = stage_statuses(s, stage_order=project.config.stage_order())
+    echo("")
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+        echo(line)
+    echo(CELL_KEY)
+    problems = [r for r in rows if r.state in (StageState.HELD, StageState.FAILED)]
+    for r in problems:
+        echo(f"{r.state}: {r.mutant}/{r.name} {r.stage}: {r.reason}")
+    per_cluster = jobs_per_cluster(Session)
+    echo("")
+    echo("jobs per cluster: " + "; ".join(f"{c}: {d['won']} run to the end, {d['cancelled']} cancelled as the "
+                                          f"slower copy, {d['failed']} failed" for c, d in sorted(per_cluster.items())))
+    master = clusters[0]
+    echo(f"results (the master's copy): {master.workdir}/<mutant>/<group>/<model>/<stage>/ "
+         f"(e.g. {master.workdir}/{DEMO_MUTANTS[0]}/)")
+    total = time.monotonic() - t0
+    gmx = gromacs_seconds(Session)
+    prep = times.seconds.get("membrane build and preparation", 0.0)
+    if result.rounds == 1 and not times.seconds.get("membrane build and preparation"):
+        echo(f"every stage was already done (this run resumed the project in {total:.0f} s)")
+    else:
+        echo(f"time: {total:.0f} s in all; of it preparation in POPC {prep:.0f} s (beside the MD jobs), "
+             f"models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s; the MD jobs "
+             f"ran {gmx:.0f} s of job time on the two clusters, which share this machine's 2 cores")
+    if result.timed_out or problems:
+        echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
+        return 1
+    if analyse:
+        report = analyse_project(project, Session, echo=echo)
+        echo(f"report of {' vs '.join(DEMO_MUTANTS)}: {report}")
+    echo("demo finished: every model through prep, EMMD, PRMD and URMD")
+    return 0
 
 
 def demo(
@@ -16,10 +171,6 @@ def demo(
     analyse: bool = typer.Option(True, "--analyse/--no-analyse", help="End with the interaction analysis."),
 ) -> None:
     """GpA wild type and G83I through preparation in POPC, EMMD, PRMD and URMD on the dev clusters."""
-    from mpflow.db import DatabaseError
-    from mpflow.demo import run_demo
-    from mpflow.project import ProjectError
-
     dev_clusters_or_exit()
     try:
         code = run_demo(project_dir, echo=typer.echo, timeout_s=timeout, analyse=analyse)

@@ -17,8 +17,25 @@ from pathlib import Path
 import typer
 
 import mpflow.analysis.interaction_types  # noqa: F401 - registers the types
-from mpflow.analysis.interaction_base import CRITERIA, INTERACTION_TYPES
-from mpflow.commands.common import fail, first_line
+from mpflow.analysis.interaction_base import (
+    CRITERIA,
+    INTERACTION_TYPES,
+    make_interactions,
+)
+from mpflow.analysis.interactions import (
+    BrokenMolecules,
+    MoleculesMadeWhole,
+    NothingToCompute,
+    OutsideProlifCoverage,
+    SelectionProblem,
+    check_writable,
+    compute_interactions,
+    plan_workers,
+    table_metadata,
+    write_table,
+)
+from mpflow.commands.common import fail
+from mpflow.errors import first_line
 
 
 def _types_help() -> str:
@@ -157,19 +174,6 @@ def interactions_command(
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
     n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
 ) -> None:
-    from mpflow.analysis.interaction_base import make_interactions
-    from mpflow.analysis.interactions import (
-        BrokenMolecules,
-        MoleculesMadeWhole,
-        NothingToCompute,
-        OutsideProlifCoverage,
-        SelectionProblem,
-        check_writable,
-        compute_interactions,
-        plan_workers,
-        table_metadata,
-        write_table,
-    )
 
     # 1. options, all before touching any file
     try:

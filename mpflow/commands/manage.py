@@ -8,7 +8,18 @@ from pathlib import Path
 
 import typer
 
+from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.common import PROJECT_OPTION_HELP, open_project, project_clusters
+from mpflow.manager.status import (
+    CELL_KEY,
+    count_table,
+    dual_submission_summary,
+    stage_statuses,
+    table_lines,
+)
+from mpflow.manager.tick import DirectIO, Manager
+from mpflow.states import ModelStatus, StageState
+from mpflow.store.records import ensure_model_stages
 
 
 def manage(
@@ -17,8 +28,6 @@ def manage(
     interval: float = typer.Option(None, "--interval", help="Seconds between ticks (default: the project's)."),
 ) -> None:
     """Run the dual-cluster manager: observe, reconcile, decide and act (the manager flow's code)."""
-    from mpflow.manager import ClusterConnections, DirectIO, Manager
-
     project, Session = open_project(project_dir)
     clusters = project_clusters(project)
     manager = Manager(project, Session, clusters)
@@ -26,7 +35,7 @@ def manage(
     while True:
         t0 = time.monotonic()
         with ClusterConnections(clusters) as conns:
-            report = manager.tick(DirectIO(conns), conns)
+            report = manager.tick(DirectIO(conns))
         typer.echo(f"{time.strftime('%H:%M:%S')} {report.summary()}")
         if once:
             return
@@ -41,10 +50,6 @@ def status(
     stage: str = typer.Option(None, "--stage", help="Only this stage."),
 ) -> None:
     """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
-    from mpflow.status import CELL_KEY, count_table, dual_submission_summary, stage_statuses, table_lines
-
-    from mpflow.jobs_store import ensure_model_stages
-
     project, Session = open_project(project_dir)
     with Session.begin() as s:  # models registered since the last tick get their stage rows
         ensure_model_stages(s, project.config.stage_order())
@@ -68,9 +73,9 @@ def status(
     typer.echo(CELL_KEY)
     attention, seen = [], set()
     for r in rows:
-        if r.state not in ("held", "failed", "waiting") or not r.reason:
+        if r.state not in (StageState.HELD, StageState.FAILED, StageState.WAITING) or not r.reason:
             continue
-        if r.model_status != "ok":  # the model itself waits: say it once, not once per stage
+        if r.model_status != ModelStatus.OK:  # the model itself waits: say it once, not once per stage
             if r.model in seen:
                 continue
             seen.add(r.model)

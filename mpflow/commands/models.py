@@ -1,5 +1,5 @@
 """``mpflow build``, ``import``, ``complete``, ``classify`` and ``models``: the command line around
-the plain functions of ``mpflow.models`` (the ``models`` flow runs the same ones).
+the plain functions of ``mpflow.models.importing`` (the ``models`` flow runs the same ones).
 
 Exit codes: 1 when a model file is refused or a cluster fails, 2 for a bad option, an unknown
 mutant or a project that cannot be opened. Every refusal is one line, ``error: ...``.
@@ -12,16 +12,25 @@ from pathlib import Path
 
 import typer
 
+from mpflow.analysis.helix_builder import BuildError, build_models
 from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project
+from mpflow.models.completion import complete_models
+from mpflow.models.importing import (
+    ModelsError,
+    UnknownMutant,
+    classify_models,
+    import_models,
+)
+from mpflow.project.file import Project, ProjectError
+from mpflow.project.mutants import MutantError
+from mpflow.store.records import list_models
 
 GROUPS_HELP = "Number of conformations (default: chosen by silhouette)."
 
 
 def _run_on_project(project_dir: Path | None, groups: int | None, operation):
     """``operation(project, Session)`` after checking ``--groups`` and opening the project; a
-    refusal by ``mpflow.models`` is one ``error:`` line with its exit code."""
-    from mpflow.models import ModelsError, UnknownMutant
-
+    refusal by ``mpflow.models.importing`` is one ``error:`` line with its exit code."""
     if groups is not None and not 1 <= groups <= 9999:
         fail(f"--groups must be 1-9999, got {groups}", 2)
     project, Session = open_project(project_dir)
@@ -41,14 +50,9 @@ def build(
     """Build docked-model-like oligomers of ideal helices of a mutant, as PDB files ready for import.
 
     Packings: right- and left-handed crossing, each at two interhelical distances, with small noise."""
-    from mpflow.analysis.helix_builder import BuildError, build_models
-    from mpflow.mutants import MutantError
-    from mpflow.project import Project, ProjectError
-    from mpflow.project_mutants import mutant_of
-
     try:
         project = Project.locate(project_dir)
-        mut = mutant_of(project, mutant)
+        mut = project.mutant(mutant)
     except (ProjectError, MutantError) as exc:
         fail(str(exc), 2)
     if models < 1:
@@ -78,8 +82,6 @@ def import_(
 
     All or nothing: if any file is refused, nothing is imported. Re-importing an unchanged file
     does nothing; a fixed file replaces a model that has not started its stages."""
-    from mpflow.models import import_models
-
     report = _run_on_project(project_dir, groups, lambda project, Session: import_models(
         project, Session, mutant, paths, n_groups=groups))
     if as_json:
@@ -99,8 +101,6 @@ def complete(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """Rebuild missing residues and atoms of waiting models (PDBFixer), check them again, release them."""
-    from mpflow.models import complete_models
-
     reports = _run_on_project(project_dir, groups, lambda project, Session: complete_models(
         project, Session, mutant=mutant, model=model, n_groups=groups))
     if not reports:
@@ -120,8 +120,6 @@ def classify(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """Classify a mutant's models into conformations again; models that have started keep their group."""
-    from mpflow.models import classify_models
-
     report = _run_on_project(project_dir, groups, lambda project, Session: classify_models(
         project, Session, mutant, n_groups=groups))
     for line in report.lines(groups=True):
@@ -138,8 +136,6 @@ def models(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """The project's models: tag (mutant, group, name), status and geometry."""
-    from mpflow.models import list_models
-
     _, Session = open_project(project_dir)
     rows = list_models(Session, mutant)
     if as_json:

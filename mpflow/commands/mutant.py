@@ -1,4 +1,4 @@
-"""``mpflow mutant add|list``: the mutants of a project (see ``mpflow.project_mutants``)."""
+"""``mpflow mutant add|list``: the mutants of a project (see ``Project.add_mutant``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project
+from mpflow.project.file import Project, ProjectError
+from mpflow.project.mutants import Mutant, MutantError, example_mutant
+from mpflow.store.records import list_models
 
 app = typer.Typer(help="The project's mutants: name, sequence, oligomeric state, numbering.",
                   no_args_is_help=True)
 
 
 def _project(folder):
-    from mpflow.project import Project, ProjectError
-
     try:
         return Project.locate(folder)
     except ProjectError as exc:
@@ -33,10 +34,6 @@ def add(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """Add a mutant to the project file (mpflow.toml)."""
-    from mpflow.mutants import Mutant, MutantError
-    from mpflow.project import ProjectError
-    from mpflow.project_mutants import add_mutant, example_mutant
-
     project = _project(project_dir)
     try:
         if example:
@@ -48,7 +45,7 @@ def add(
             if not name or not sequence:
                 raise MutantError("give NAME and SEQUENCE (or --example NAME)")
             mutant = Mutant.create(name=name, sequence=sequence, oligomer=oligomer, first_resid=first_resid)
-        added = add_mutant(project, mutant)
+        added = project.add_mutant(mutant)
     except (MutantError, ProjectError) as exc:
         fail(str(exc), 2)
     what = f"{mutant.name}: {len(mutant.sequence)} residues {mutant.first_resid}–{mutant.last_resid}, " \
@@ -62,9 +59,6 @@ def list_(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
     """The project's mutants with their sequences and numbers of models."""
-    from mpflow.commands.common import open_project
-    from mpflow.models import list_models
-
     project, Session = open_project(project_dir)
     counts: dict[str, int] = {}
     for row in list_models(Session):

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from mpflow.commands.common import fail
+from mpflow.project.file import ProjectError, init_project
+from mpflow.store.database import DatabaseError, open_database
 
 
 def init(
@@ -15,9 +17,6 @@ def init(
     name: str = typer.Option(None, "--name", help="Project name (default: the folder's name)."),
 ) -> None:
     """Create a project: mpflow.toml (clusters, mutants, stages, manager) and its jobs database."""
-    from mpflow.db import DatabaseError, open_database
-    from mpflow.project import ProjectError, init_project
-
     try:
         project = init_project(folder, name=name, dev=dev)
         open_database(project.database_url)

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
+from mpflow.clusters.connections import ClusterConnections
+from mpflow.commands.common import (
+    PROJECT_OPTION_HELP,
+    fail,
+    open_project,
+    project_clusters,
+)
+from mpflow.manager.pipeline import prepare_locally, run_pipeline
+from mpflow.manager.tick import DirectIO, Manager
 
 
 def run(
@@ -17,9 +25,6 @@ def run(
     timeout: float = typer.Option(None, "--timeout", help="Give up after this many seconds."),
 ) -> None:
     """Prepare the models on the master and run them through every stage on the clusters."""
-    from mpflow.manager import ClusterConnections, DirectIO, Manager
-    from mpflow.pipeline import prepare_locally, run_pipeline
-
     project, Session = open_project(project_dir)
     if until is not None and until not in project.config.stages:
         fail(f"--until: no stage {until!r} (stages: {', '.join(project.config.stage_order())})", 2)
@@ -32,7 +37,7 @@ def run(
 
     def tick():
         with ClusterConnections(clusters) as conns:
-            report = manager.tick(DirectIO(conns), conns)
+            report = manager.tick(DirectIO(conns))
         for cluster, why in report.unreachable.items():
             typer.echo(f"  {cluster} unreachable this tick: {why}")
         return report

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import typer
 
+from mpflow.blocks.cluster import NO_SERVER
 from mpflow.commands.common import PROJECT_OPTION_HELP, fail
+from mpflow.deployments.processes import ServerError, StatePaths
+from mpflow.deployments.server import server_status, start_server, stop_server
+from mpflow.project.file import Project, ProjectError
 
 app = typer.Typer(help="The project's Prefect server: start it (with a worker and every deployment), "
                        "stop it, see what runs.", no_args_is_help=True)
 
 
 def _project(folder: Path | None):
-    from mpflow.project import Project, ProjectError
-
     try:
         return Project.locate(folder)
     except ProjectError as exc:
@@ -48,8 +50,6 @@ def start(
     timeout: float = typer.Option(180, "--timeout", help="Seconds to wait for the server and the worker."),
 ) -> None:
     """Start a Prefect server for the project, its work pool, blocks and deployments, and a worker."""
-    from mpflow.server import ServerError, StatePaths, start_server
-
     project = _project(project_dir)
     try:
         report = start_server(project, host=host, port=port, database_url=database, timeout_s=timeout,
@@ -80,8 +80,6 @@ def start(
 @app.command("stop")
 def stop(project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP)) -> None:
     """Stop the worker and the server this project's `mpflow server start` started (nothing else)."""
-    from mpflow.server import stop_server
-
     for line in stop_server(_project(project_dir)):
         typer.echo(line)
 
@@ -92,8 +90,6 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Say what runs: the server, the worker, the deployments and the manager's last runs."""
-    from mpflow.server import NO_SERVER, server_status
-
     project = _project(project_dir)
     report = server_status(project)
     if as_json:

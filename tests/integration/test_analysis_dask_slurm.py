@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from analysis_data import helix_manifest  # noqa: E402
-
 from mpflow.flows.analysis import analysis_flow  # noqa: E402
 
 

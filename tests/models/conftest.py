@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from local_clusters import use_local_clusters
+from mpflow.analysis.helix_builder import Packing, build_models
 from typer.testing import CliRunner
 
-from mpflow.analysis.helix_builder import Packing, build_models
-from mpflow.clusters import ClusterSettings
-from mpflow.db import open_database
-from local_clusters import use_local_clusters
-from mpflow.devcluster import dev_cluster_settings
-from mpflow.mutants import GPA_G83I, GPA_WT
-from mpflow.project import Project, init_project
-from mpflow.project_mutants import add_mutant
+from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
+from mpflow.project.file import Project, init_project
+from mpflow.project.mutants import GPA_G83I, GPA_WT
+from mpflow.store.database import open_database
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +63,7 @@ class Proj:
 def proj(tmp_path, local_clusters) -> Proj:
     """A project on the two local clusters with the mutants GpA-WT and G83I."""
     project = init_project(tmp_path / "project", dev=True)
-    add_mutant(project, GPA_WT)
-    add_mutant(project, GPA_G83I)
+    project.add_mutant(GPA_WT)
+    project.add_mutant(GPA_G83I)
     # the project's clusters: each dev cluster's workdir plus the project's own folder
     return Proj(project, open_database(project.database_url), project.cluster_settings())

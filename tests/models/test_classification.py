@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from sqlalchemy import select
 
-from mpflow.db import Event, Model, ModelStage
-from mpflow.model_groups import GroupRecord, assign_groups, stable_names
-from mpflow.models import classify_models, import_models
+from mpflow.models.groups import GroupRecord, assign_groups, stable_names
+from mpflow.models.importing import classify_models, import_models
+from mpflow.store.schema import Event, Model, ModelStage
 
 
 def _groups(proj) -> dict[str, str]:

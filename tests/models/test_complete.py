@@ -7,11 +7,11 @@ import json
 
 import pytest
 from model_helpers import at, edit_pdb, gap_keep
+from mpflow.analysis.structure_checks import check_model, read_atoms
 from sqlalchemy import select
 
-from mpflow.analysis.structure_checks import check_model, read_atoms
-from mpflow.db import Event, Model
-from mpflow.mutants import GPA_WT
+from mpflow.project.mutants import GPA_WT
+from mpflow.store.schema import Event, Model
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_a_gap_is_held_completed_and_released(proj, gapped):
     assert proj.model_dir(1, "GpA-WT", "Conformation1", "gap_1").is_dir()
     with proj.Session() as s:
         kinds = [e.kind for e in s.scalars(select(Event).where(Event.model_id == done.id).order_by(Event.id))]
-    assert kinds == ["imported", "completed", "regrouped"]
+    assert kinds == ["imported", "model_completed", "regrouped"]
     assert proj.cli("complete").stdout.strip() == "nothing to complete: no model is waiting"
     # re-importing the original (gapped) file stays a no-op: it is the file recorded
     assert "nothing new" in proj.cli("import", "GpA-WT", gap).stdout

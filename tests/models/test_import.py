@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 from model_helpers import at, copy_built, edit_pdb, snapshot
+from mpflow.analysis.structure_checks import read_atoms
 from sqlalchemy import select
 
-from mpflow.analysis.structure_checks import read_atoms
-from mpflow.db import Event, Model, ModelStage
-from mpflow.models import ModelsError, import_models
+from mpflow.models.importing import ModelsError, import_models
+from mpflow.store.schema import Event, Model, ModelStage
 
 
 @pytest.fixture
@@ -159,8 +159,8 @@ def test_a_model_that_started_is_not_replaced(proj, built, tmp_path):
 
 
 def test_the_manager_lease_keeps_a_tick_and_an_import_apart(proj):
-    from mpflow.jobs_store import acquire_lease, lease_holder, release_lease
-    from mpflow.models import manager_lease
+    from mpflow.models.importing import manager_lease
+    from mpflow.store.leases import acquire_lease, lease_holder, release_lease
 
     tick = lease_holder()  # this live process: not taken over as a dead holder
     assert acquire_lease(proj.Session, "manager", tick, 60)

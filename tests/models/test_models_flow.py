@@ -4,13 +4,12 @@ the command's one-line message and changes nothing."""
 
 from __future__ import annotations
 
-
 import pytest
 from model_helpers import copy_built, edit_pdb, snapshot
+from mpflow.flows.models import models_flow
 from sqlalchemy import select
 
-from mpflow.db import Model
-from mpflow.flows.models import models_flow
+from mpflow.store.schema import Model
 
 
 def test_parameters_are_described_for_the_ui():

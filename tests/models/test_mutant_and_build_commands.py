@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mpflow.project import Project
+from mpflow.project.file import Project
 
 
 @pytest.mark.parametrize("args,message", [

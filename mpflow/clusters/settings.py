@@ -1,0 +1,164 @@
+"""Cluster settings: everything mpflow needs to know to reach one Slurm cluster and run jobs there
+(and the dev clusters' settings, read from their connection file).
+
+``ClusterSettings`` is a plain pydantic model (no Prefect), so the core, the CLI and the tests can
+use it directly; the Prefect block in ``mpflow.blocks`` is this same model plus Block behaviour
+(saved and loaded by name, edited in the UI). Secrets are ``SecretStr`` and never printed.
+
+Every value that reaches a shell, an ``#SBATCH`` line or Slurm (workdir, partition, account, host,
+user, env names, templates) is checked when the settings are built, with an error naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mpflow.clusters.devcluster import load_connection
+from mpflow.templating import sandbox, syntax_problem
+from mpflow.validation import HOST, NAME, USER, check, check_cluster_path
+
+# Job resources a cluster may set per stage (the matching fields of ``JobScriptOptions``).
+RESOURCE_KEYS = ("time_limit_min", "nodes", "ntasks", "cpus_per_task", "mem", "gpu", "gpus", "maxh",
+                 "extra_sbatch")
+
+
+class ClusterSettings(BaseModel):
+    """How to reach one Slurm cluster and what to put in its job scripts."""
+
+    name: str = Field(description="Short cluster name, used in job names, log names and the jobs database.",
+                      pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    kind: Literal["local", "remote"] = Field(
+        "remote", description="local: commands run as subprocesses on this machine; remote: over SSH.")
+    host: str = Field("localhost", description="Login node host name or address (remote clusters).")
+    port: int = Field(22, ge=1, le=65535, description="SSH port of the login node.")
+    user: str | None = Field(None, description="SSH user name (remote clusters).")
+    key_path: Path | None = Field(None, description="Private key file for SSH.")
+    private_key: SecretStr | None = Field(None, description="Private key text, if not given as a file.")
+    key_passphrase: SecretStr | None = Field(None, description="Passphrase of the private key, if any.")
+    password: SecretStr | None = Field(None, description="SSH password (prefer a key).")
+    known_hosts: Path | None = Field(
+        None, description="known_hosts file to verify the login node's host key (besides ~/.ssh/known_hosts).")
+    verify_host_key: bool = Field(
+        True, description="Refuse login nodes whose host key is unknown. Turn off only on a trusted network.")
+    workdir: str = Field(description="Absolute path of the working directory on the cluster. "
+                         "Its basename must be the same on every cluster of a project.")
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="Environment for every scheduler command, e.g. SLURM_CONF.")
+    preamble: list[str] = Field(default_factory=list,
+                                description="Lines run at the top of every job script (module load ...).")
+    partition: str | None = Field(None, description="Slurm partition for mpflow jobs.")
+    account: str | None = Field(None, description="Slurm account to charge, if the site needs one.")
+    cpu_template: str | None = Field(None, description="Jinja2 job-script template for CPU jobs "
+                                     "(default: mpflow's own).")
+    gpu_template: str | None = Field(None, description="Jinja2 job-script template for GPU jobs "
+                                     "(default: mpflow's own).")
+    prefer: Literal["cpu", "gpu"] = Field("cpu", description="Run MD stages on CPU or GPU nodes here.")
+    stage_resources: dict[str, dict[str, int | float | bool | str | dict[str, str]]] = Field(
+        default_factory=dict,
+        description="Job resources per stage on this cluster, e.g. "
+                    '{"urmd": {"time_limit_min": 2880, "cpus_per_task": 16, "gpu": true}}. '
+                    f"Keys: {', '.join(RESOURCE_KEYS)}.")
+    max_queued: int = Field(200, ge=1, description="At most this many mpflow jobs queued or running here.")
+    connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
+    command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
+
+    @field_validator("workdir")
+    @classmethod
+    def _safe_workdir(cls, value: str) -> str:
+        if len(value) > 1:
+            value = value.rstrip("/")  # a trailing slash is a habit, not a mistake
+        check_cluster_path(value, "workdir")
+        if value == "/":
+            raise ValueError("workdir must be a folder of its own, not /")
+        return value
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _safe_names(cls, value: str | None, info) -> str | None:
+        return None if value is None else check(value, NAME, info.field_name, "A-Z, a-z, 0-9, '_', '.', ',' and '-'")
+
+    @field_validator("host")
+    @classmethod
+    def _safe_host(cls, value: str) -> str:
+        return check(value, HOST, "host", "a host name or an IP address")
+
+    @field_validator("user")
+    @classmethod
+    def _safe_user(cls, value: str | None) -> str | None:
+        return None if value is None else check(value, USER, "user", "a login name (A-Z, a-z, 0-9, '_', '.', '-')")
+
+    @field_validator("cpu_template", "gpu_template")
+    @classmethod
+    def _template_parses(cls, value: str | None, info) -> str | None:
+        problem = None if value is None else syntax_problem(sandbox(), value)
+        if problem:
+            raise ValueError(f"{info.field_name}: {problem}")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+        if bad:
+            raise ValueError(f"env: {bad} are not valid environment variable names")
+        return value
+
+    @field_validator("stage_resources")
+    @classmethod
+    def _known_resources(cls, value: dict) -> dict:
+        for stage, resources in value.items():
+            unknown = sorted(set(resources) - set(RESOURCE_KEYS))
+            if unknown:
+                raise ValueError(f"stage_resources[{stage!r}]: unknown key(s) {unknown}; valid: {list(RESOURCE_KEYS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_user(self) -> "ClusterSettings":
+        if self.kind == "remote" and not self.user:
+            raise ValueError(f"cluster {self.name!r} is remote: set `user` (the SSH login name)")
+        return self
+
+    @property
+    def workdir_basename(self) -> str:
+        return self.workdir.rsplit("/", 1)[-1]
+
+    def describe(self) -> str:
+        """One line for logs and errors; never includes a secret."""
+        where = "this machine" if self.kind == "local" else f"{self.user}@{self.host}:{self.port}"
+        return f"{self.name} ({self.kind}, {where}, workdir {self.workdir})"
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic validation error as one line naming each field: ``workdir: must be ...; user: ...``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or exc.title
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(msg if msg.startswith(where) else f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def dev_cluster_settings(path: Path | None = None) -> list:
+    """``ClusterSettings`` of the dev clusters, master first. A local cluster gets ``SLURM_CONF`` in its
+    env; a remote one gets it from its login node's sshd, as a real cluster would."""
+    doc = load_connection(path)
+    settings = []
+    for c in doc["clusters"]:
+        local = c["kind"] == "local"
+        settings.append(ClusterSettings(
+            name=c["name"], kind=c["kind"], host=c["host"], port=c["port"], user=c["user"],
+            key_path=doc["key_path"], known_hosts=doc["known_hosts"], workdir=c["workdir"],
+            env={"SLURM_CONF": c["slurm_conf"]} if local else {}, partition=c["partition"],
+        ))
+    return settings

@@ -1,0 +1,408 @@
+"""The SSH transport: a remote cluster reached through its login node over one reused connection.
+
+One SSH connection (Fabric/Paramiko) per transport, opened on first use (under a lock, so threads
+share it) and reused for every command and file operation until ``close``.
+
+- Commands: an argv list is joined with ``shlex.join`` (each argument reaches the login shell quoted,
+  exactly once), prefixed by ``export`` of the cluster's ``env`` and ``cd -- <cwd>``, all joined by
+  ``&&`` so a failed ``cd`` fails the command. Each command gets its own exec channel: stdin is fed
+  as bytes from a thread (a tar stream, a list of job folders), stdout and stderr are read together
+  (neither can fill up and block the other) and one deadline bounds the whole command.
+- Files: SFTP channels from a small pool; a channel serves one operation at a time (Paramiko's SFTP
+  clients are not safe to share between threads), so N worker threads use at most N channels.
+  Hashes, listings and folder creation are batched commands (``file_commands``); many small files
+  go up as one tar stream.
+- Settings are checked before connecting: a missing, unreadable or encrypted key, a wrong passphrase
+  or a missing known_hosts file raise ``ClusterSettingsError`` naming the setting to fix. Host keys
+  are verified against known_hosts by default (Fabric's own default would auto-add them).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import select
+import shlex
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
+
+from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.transport import file_commands as fc
+from mpflow.clusters.transport.base import (
+    MODE_BITS,
+    ClusterSettingsError,
+    ClusterUnreachable,
+    CommandResult,
+    CommandTimeout,
+    FileEntry,
+    FileStat,
+    TransportError,
+    check,
+    confine,
+)
+
+log = logging.getLogger(__name__)
+
+HASH_SECONDS_PER_GB = 20.0
+"""Added to a remote hash command's timeout per GB hashed (sha256sum does ~0.5-2 GB/s)."""
+_READ = 1 << 16
+
+
+class SSHTransport:
+    """Commands and SFTP over one SSH connection, opened on first use and reused until ``close``."""
+
+    def __init__(self, settings: ClusterSettings):
+        self.settings = settings
+        self._conn = None
+        self._lock = threading.RLock()
+        self._idle_sftp: list = []
+
+    # -- connection ------------------------------------------------------------------------------
+    def _connect_kwargs(self) -> dict:
+        s = self.settings
+        kwargs: dict = {"allow_agent": False, "look_for_keys": False,
+                        "banner_timeout": s.connect_timeout_s, "auth_timeout": s.connect_timeout_s}
+        passphrase = s.key_passphrase.get_secret_value() if s.key_passphrase else None
+        if s.key_path:
+            path = Path(s.key_path).expanduser()
+            kwargs["pkey"] = load_private_key(_read_setting_file(path, "key_path", s.name), passphrase,
+                                              where=f"key_path {path}", setting="key_path", cluster=s.name)
+        if s.private_key:
+            kwargs["pkey"] = load_private_key(s.private_key.get_secret_value(), passphrase, where="private_key",
+                                              setting="private_key", cluster=s.name)
+        if s.password:
+            kwargs["password"] = s.password.get_secret_value()
+        return kwargs
+
+    def _host_keys(self, client) -> None:
+        import paramiko
+
+        s = self.settings
+        if not s.verify_host_key:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            return
+        system_known = Path("~/.ssh/known_hosts").expanduser()
+        if system_known.is_file():
+            try:
+                client.load_host_keys(str(system_known))
+            except (OSError, paramiko.SSHException) as exc:
+                log.warning("ignoring unreadable %s: %s", system_known, exc)
+        if s.known_hosts:
+            path = Path(s.known_hosts).expanduser()
+            _read_setting_file(path, "known_hosts", s.name)
+            try:
+                client.load_host_keys(str(path))
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                raise ClusterSettingsError(f"known_hosts {path} is not a known_hosts file ({exc})",
+                                           setting="known_hosts", cluster=s.name) from exc
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+
+    def _connection(self):
+        """The open connection, connecting first if needed (thread-safe)."""
+        with self._lock:
+            if self._conn is not None and self._conn.is_connected:
+                return self._conn
+            self._drop()
+            import paramiko
+            from fabric import Config, Connection
+
+            s = self.settings
+            kwargs = self._connect_kwargs()
+            # An empty Fabric config: no ~/.ssh/config surprises; everything comes from the settings.
+            conn = Connection(s.host, user=s.user, port=s.port, connect_timeout=int(max(1, s.connect_timeout_s)),
+                              connect_kwargs=kwargs, config=Config(overrides={"load_ssh_configs": False}))
+            self._host_keys(conn.client)
+            where = f"{s.host}:{s.port}"
+            try:
+                conn.open()
+            except paramiko.BadHostKeyException as exc:
+                raise ClusterSettingsError(f"host key of {where} does not match known_hosts (possible "
+                                           f"man-in-the-middle)", setting="known_hosts", cluster=s.name,
+                                           hint="if the login node's key really changed, update known_hosts"
+                                           ) from exc
+            except paramiko.AuthenticationException as exc:
+                raise ClusterSettingsError(
+                    f"authentication as {s.user!r} failed on {where} ({exc})", setting="user", cluster=s.name,
+                    hint="check `user` and `key_path` (or `private_key`, `password`), and that the public key "
+                         "is in the login node's authorized_keys") from exc
+            except paramiko.SSHException as exc:
+                msg = str(exc)
+                if "not found in known_hosts" in msg:
+                    raise ClusterSettingsError(
+                        f"host key of {where} is unknown", setting="known_hosts", cluster=s.name,
+                        hint=f"add it to known_hosts (ssh-keyscan -p {s.port} {s.host}) or set the cluster's "
+                             f"`known_hosts` file") from exc
+                if "banner" in msg or "No existing session" in msg:
+                    # TCP connected but the server never spoke SSH in time: a hung or overloaded login node.
+                    msg = f"no SSH answer from {where} within {s.connect_timeout_s:.0f} s (login node hung?)"
+                raise ClusterUnreachable(msg, cluster=s.name) from exc
+            except (socket.timeout, TimeoutError) as exc:
+                raise ClusterUnreachable(f"no answer from {where} within {s.connect_timeout_s:.0f} s",
+                                         cluster=s.name) from exc
+            except OSError as exc:  # refused, unreachable, name resolution
+                # Paramiko gathers the errors of every address tried; the first one says why.
+                cause = next(iter(getattr(exc, "errors", {}).values()), exc)
+                raise ClusterUnreachable(f"cannot connect to {where}: {cause.strerror or cause}", cluster=s.name,
+                                         hint="check `host` and `port`, and that the login node is up") from exc
+            self._conn = conn
+            return conn
+
+    def _lost(self, exc: BaseException, argv: Sequence[str] = ()) -> ClusterUnreachable:
+        self._drop()
+        return ClusterUnreachable(f"connection lost: {exc or type(exc).__name__}", cluster=self.settings.name,
+                                  argv=argv)
+
+    def _drop(self) -> None:
+        with self._lock:
+            idle, self._idle_sftp = self._idle_sftp, []
+            conn, self._conn = self._conn, None
+        for client in idle:
+            try:
+                client.close()
+            except Exception:  # closing a dead channel may raise anything; it is gone either way
+                pass
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # as above
+                pass
+
+    def close(self) -> None:
+        self._drop()
+
+    def __enter__(self) -> "SSHTransport":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- commands --------------------------------------------------------------------------------
+    def run(self, argv: Sequence[str], *, timeout: float | None = None, cwd: str | None = None,
+            stdin: str | bytes | None = None) -> CommandResult:
+        argv = tuple(str(a) for a in argv)
+        timeout = timeout or self.settings.command_timeout_s
+        steps = []
+        if self.settings.env:
+            steps.append("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in self.settings.env.items()))
+        if cwd is not None:
+            steps.append(f"cd -- {shlex.quote(cwd)}")
+        steps.append(shlex.join(argv))
+        data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else stdin
+        rc, out, err = self._exec(" && ".join(steps), data, timeout, argv)
+        return CommandResult(argv, rc, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape"))
+
+    def _exec(self, command: str, stdin: bytes | None, timeout: float, argv: tuple[str, ...]
+              ) -> tuple[int, bytes, bytes]:
+        import paramiko
+
+        conn = self._connection()
+        try:
+            chan = conn.client.get_transport().open_session(timeout=self.settings.connect_timeout_s)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise self._lost(exc, argv) from exc
+        try:
+            chan.exec_command(command.encode("utf-8", "surrogateescape"))
+            if stdin:
+                threading.Thread(target=_feed, args=(chan, stdin), name="mpflow-ssh-stdin", daemon=True).start()
+            else:
+                chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            deadline = time.monotonic() + timeout
+            while not (chan.eof_received or chan.closed):
+                if chan.recv_ready():
+                    out += chan.recv(_READ)
+                elif chan.recv_stderr_ready():
+                    err += chan.recv_stderr(_READ)
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise CommandTimeout(f"no answer within {timeout:.0f} s", cluster=self.settings.name,
+                                             argv=argv)
+                    select.select([chan], [], [], min(remaining, 0.5))
+            while chan.recv_ready():  # what arrived just before the end of the stream
+                out += chan.recv(_READ)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(_READ)
+            chan.status_event.wait(max(0.1, deadline - time.monotonic()))
+            if not chan.exit_status_ready() or not conn.client.get_transport().is_active():
+                raise self._lost(EOFError("the session ended without an exit status"), argv)
+            return chan.recv_exit_status(), bytes(out), bytes(err)
+        except (paramiko.SSHException, EOFError, socket.error) as exc:
+            raise self._lost(exc, argv) from exc
+        finally:
+            chan.close()
+
+    # -- SFTP channels ---------------------------------------------------------------------------
+    @contextmanager
+    def _sftp(self):
+        """An SFTP client for one operation: an idle one from the pool, or a new one."""
+        import paramiko
+
+        with self._lock:
+            client = self._idle_sftp.pop() if self._idle_sftp else None
+        if client is None or client.sock.closed:
+            conn = self._connection()
+            try:
+                client = conn.client.open_sftp()
+            except (paramiko.SSHException, EOFError, socket.error) as exc:
+                raise self._lost(exc) from exc
+            client.get_channel().settimeout(self.settings.command_timeout_s)
+        try:
+            yield client
+        except (paramiko.SSHException, EOFError) as exc:
+            client.close()
+            raise self._lost(exc) from exc
+        except OSError:
+            if client.sock.closed:  # a socket error, not a file error: the channel is gone
+                raise self._lost(ConnectionError("SFTP channel closed"))
+            raise
+        finally:
+            if not client.sock.closed:
+                with self._lock:
+                    self._idle_sftp.append(client)
+
+    # -- files -----------------------------------------------------------------------------------
+    def resolve(self, path: str) -> str:
+        return confine(self.settings.workdir, path, self.settings.name)
+
+    def stat(self, path: str) -> FileStat | None:
+        path = self.resolve(path)
+        with self._sftp() as sftp:
+            try:
+                st = sftp.stat(path)
+            except FileNotFoundError:
+                return None
+        return FileStat.from_stat(st)
+
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[BinaryIO]:
+        path = self.resolve(path)
+        with self._sftp() as sftp, sftp.open(path, "rb") as f:
+            f.prefetch()  # ask for every block at once instead of one round trip per block
+            yield f
+
+    @contextmanager
+    def open_write(self, path: str) -> Iterator[BinaryIO]:
+        path = self.resolve(path)
+        with self._sftp() as sftp, sftp.open(path, "wb") as f:
+            f.set_pipelined(True)  # do not wait for each block's acknowledgement; errors surface at close
+            yield f
+
+    def rename(self, src: str, dst: str) -> None:
+        src, dst = self.resolve(src), self.resolve(dst)
+        with self._sftp() as sftp:
+            sftp.posix_rename(src, dst)
+
+    def remove(self, path: str) -> None:
+        path = self.resolve(path)
+        with self._sftp() as sftp:
+            try:
+                sftp.remove(path)
+            except FileNotFoundError:
+                pass
+
+    def chmod(self, path: str, mode: int) -> None:
+        path = self.resolve(path)
+        with self._sftp() as sftp:
+            sftp.chmod(path, mode & MODE_BITS)
+
+    def makedirs(self, folders: Iterable[str]) -> None:
+        for group in fc.chunk_paths(sorted({self.resolve(f) for f in folders})):
+            check(self.run(fc.mkdir_argv(group)), self.settings.name, "mkdir")
+
+    def sha256(self, paths: Sequence[str], *, total_bytes: int = 0) -> dict[str, str]:
+        resolved = {self.resolve(p): p for p in paths}
+        timeout = self.settings.command_timeout_s + HASH_SECONDS_PER_GB * total_bytes / 1e9
+        found = {}
+        for group in fc.chunk_paths(list(resolved)):
+            res = self.run(fc.sha256sum_argv(group), timeout=timeout)
+            try:
+                digests = fc.parse_sha256sum(res.returncode, res.stdout, res.stderr)
+            except ValueError as exc:
+                raise TransportError(f"hashing {len(group)} file(s) failed: {exc}", cluster=self.settings.name,
+                                     argv=res.argv, returncode=res.returncode, stderr=res.stderr) from exc
+            found.update({resolved[p]: d for p, d in digests.items() if p in resolved})
+        return found
+
+    def list_files(self, folder: str) -> list[FileEntry] | None:
+        st = self.stat(folder)
+        if st is None or not st.is_dir:
+            return None
+        res = self.run(fc.find_files_argv(self.resolve(folder)))
+        try:
+            return fc.parse_find_files(res.returncode, res.stdout, res.stderr)
+        except ValueError as exc:
+            raise TransportError(f"listing {folder} failed", cluster=self.settings.name, argv=res.argv,
+                                 returncode=res.returncode, stderr=res.stderr) from exc
+
+    def write_files(self, files: Mapping[str, bytes], *, mode: int = 0o644) -> dict[str, str]:
+        if not files:
+            return {}
+        root = self.settings.workdir
+        content = {self.resolve(p): data for p, data in files.items()}
+        originals = {self.resolve(p): p for p in files}
+        stream = fc.tar_stream(root, content, mode)
+        timeout = self.settings.command_timeout_s + len(stream) / 1e6  # + 1 s per MB
+        res = self.run(fc.untar_argv(root), stdin=stream, timeout=timeout)
+        try:
+            failed = fc.parse_untar(res.returncode, res.stdout, res.stderr, root, list(content))
+        except ValueError as exc:
+            raise TransportError(f"upload of {len(files)} file(s) failed", cluster=self.settings.name,
+                                 argv=res.argv, returncode=res.returncode, stderr=res.stderr) from exc
+        return {originals[p]: error for p, error in failed.items()}
+
+
+def _feed(chan, data: bytes) -> None:
+    """Send ``data`` as the command's stdin, then end it (run in a thread while output is read)."""
+    try:
+        chan.sendall(data)
+        chan.shutdown_write()
+    except Exception as exc:  # the command ended early or the connection died: run() reports which
+        log.debug("stdin not fully sent: %s", exc)
+
+
+def _read_setting_file(path: Path, setting: str, cluster: str) -> str:
+    """The text of a file named by a setting, or a ``ClusterSettingsError`` saying what is wrong with it."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        problem = "does not exist"
+    except IsADirectoryError:
+        problem = "is a folder, not a file"
+    except PermissionError:
+        problem = "is not readable by this user"
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = f"cannot be read ({exc})"
+    raise ClusterSettingsError(f"{setting} {path} {problem}", setting=setting, cluster=cluster,
+                               hint=f"fix the cluster's `{setting}`")
+
+
+def load_private_key(text: str, passphrase: str | None, *, where: str, setting: str, cluster: str = ""):
+    """A Paramiko key from ``text``; ``ClusterSettingsError`` for an encrypted key without a passphrase,
+    a wrong passphrase, or text that is no private key."""
+    import paramiko
+
+    classes = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
+    for key_class in classes:
+        try:
+            return key_class.from_private_key(io.StringIO(text), password=passphrase)
+        except paramiko.PasswordRequiredException as exc:
+            raise ClusterSettingsError(f"{where} is encrypted and no key_passphrase is set", setting="key_passphrase",
+                                       cluster=cluster, hint="set the cluster's `key_passphrase`") from exc
+        except (paramiko.SSHException, ValueError):
+            continue
+    if passphrase is not None:
+        for key_class in classes:
+            try:
+                key_class.from_private_key(io.StringIO(text), password=None)
+            except paramiko.PasswordRequiredException:
+                raise ClusterSettingsError(f"key_passphrase does not unlock {where}", setting="key_passphrase",
+                                           cluster=cluster, hint="fix the cluster's `key_passphrase`") from None
+            except (paramiko.SSHException, ValueError):
+                continue
+    raise ClusterSettingsError(f"{where} is not an Ed25519, ECDSA or RSA private key", setting=setting,
+                               cluster=cluster, hint=f"fix the cluster's `{setting}`")

@@ -1,0 +1,229 @@
+"""The modelling pipeline for one project: preparation on the master, then manager ticks until the
+models are through their stages, with a progress line per round.
+
+Plain functions, used by ``mpflow run`` directly and by the ``prepare`` and ``pipeline`` flows with
+Prefect tasks around the I/O. There is no barrier across models: preparation goes in batches and a
+tick runs between batches, so a model prepared early is in EMMD while others are still prepared,
+and each model moves to its next stage as soon as its previous one is done.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from sqlalchemy import select
+
+from mpflow.project.file import Project
+from mpflow.stages.prep import place_model_input
+from mpflow.stages.protocols import (
+    MissingInputError,
+    ProtocolDefinitionError,
+    ProtocolError,
+    run_protocol,
+)
+from mpflow.states import FINAL, EventKind, ModelStatus, StageState
+from mpflow.store.records import (
+    StageChange,
+    StageRecord,
+    Transition,
+    ensure_model_stages,
+    ok_model_ids,
+    record_events,
+    stage_records,
+    stage_states,
+    update_stages,
+)
+from mpflow.store.schema import Model, ModelStage
+from mpflow.tags import MODEL_FILE, ModelTag
+
+log = logging.getLogger(__name__)
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Preparation (protocol stages) on the master
+# ------------------------------------------------------------------------------------------------
+
+def protocol_stages(project: Project) -> list[str]:
+    return [n for n in project.config.stage_order() if project.config.stages[n].kind == "protocol"]
+
+
+def preparation_candidates(Session, project: Project, *, mutants: Sequence[str] | None = None,
+                           limit: int | None = None) -> list[StageRecord]:
+    """Protocol model-stages waiting whose prerequisites are met (model ok, previous stage done)."""
+    stages = protocol_stages(project)
+    if not stages:
+        return []
+    with Session.begin() as s:
+        ensure_model_stages(s, project.config.stage_order())
+        ok = ok_model_ids(s)
+        states = stage_states(s)
+        waiting = stage_records(s, states=[StageState.WAITING], stages=stages)
+    out = []
+    for st in waiting:
+        if mutants and st.mutant not in mutants:
+            continue
+        after = project.config.stages[st.stage].after
+        if (after is None and st.model_id in ok) or (after is not None and states.get((st.model_id, after)) is StageState.DONE):
+            out.append(st)
+    return out[:limit] if limit else out
+
+
+def preparation_workdirs(project: Project, master, items: Iterable[StageRecord]) -> list[tuple[StageRecord, Path]]:
+    """Each item's protocol folder on the master, with the model's structure placed as its input."""
+    out = []
+    for st in items:
+        model_dir = Path(ModelTag(st.mutant, st.group, st.name).model_dir(master.workdir))
+        place_model_input(model_dir, model_dir / MODEL_FILE)
+        out.append((st, model_dir / st.stage))
+    return out
+
+
+def record_preparation(Session, items: Sequence[StageRecord], held: dict[int, str | None]) -> list[Transition]:
+    """Write each prepared item's state (done, or held with its reason) and the events."""
+    changes, transitions = [], []
+    for st in items:
+        reason = held.get(st.id)
+        new = StageState.DONE if reason is None else StageState.HELD
+        changes.append(StageChange(st.id, state=new, reason=reason))
+        transitions.append(Transition(EventKind.DONE if reason is None else EventKind.HELD, st.model_id, st.stage, None, None,
+                                      st.state, new, reason or "prepared on the master"))
+    with Session.begin() as s:
+        update_stages(s, changes)
+        record_events(s, transitions)
+    return transitions
+
+
+def prepare_locally(project: Project, Session, master, items: Sequence[StageRecord],
+                    log_line: Callable[[str], None] | None = None) -> list[Transition]:
+    """Run each item's protocol here, one after another (``mpflow run`` without Prefect)."""
+    held: dict[int, str | None] = {}
+    search = [project.root / "templates"]
+    for st in items:
+        spec = project.config.stages[st.stage]
+        try:
+            [(_, workdir)] = preparation_workdirs(project, master, [st])
+            run_protocol(spec.protocol, workdir, spec.params, log=log_line, search_dirs=search)
+            held[st.id] = None
+        except ProtocolDefinitionError:
+            raise
+        except MissingInputError as exc:
+            held[st.id] = exc.reason
+        except ProtocolError as exc:
+            held[st.id] = exc.reason
+    return record_preparation(Session, items, held)
+
+
+# ------------------------------------------------------------------------------------------------
+# Progress
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Model-stage counts per mutant, stage and state (only the models the run is about)."""
+
+    counts: dict[str, dict[str, Counter]] = field(default_factory=dict)
+    stage_order: list[str] = field(default_factory=list)
+
+    def done(self, until: str | None = None) -> bool:
+        """Every model through ``until`` (default: the last stage), or stopped for good before it."""
+        if not self.counts:
+            return True
+        stages = self.stage_order[: self.stage_order.index(until) + 1] if until else self.stage_order
+        return all(state in FINAL for per_stage in self.counts.values() for stage in stages
+                   for state, n in per_stage.get(stage, Counter()).items() if n)
+
+    def line(self) -> str:
+        parts = []
+        for mutant, per_stage in sorted(self.counts.items()):
+            cells = []
+            for stage in self.stage_order:
+                c = per_stage.get(stage, Counter())
+                total = sum(c.values())
+                done = c.get(StageState.DONE, 0)
+                extra = [f"{n} {state}" for state, n in sorted(c.items())
+                         if state in (StageState.ACTIVE, StageState.HELD, StageState.FAILED,
+                                      StageState.FINISHING, StageState.READY) and n]
+                cells.append(f"{stage} {done}/{total}" + (f" ({', '.join(extra)})" if extra else ""))
+            parts.append(f"{mutant}: " + " · ".join(cells))
+        return " | ".join(parts)
+
+
+def progress(Session, project: Project, mutants: Sequence[str] | None = None) -> Progress:
+    order = project.config.stage_order()
+    counts: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    with Session() as s:
+        rows = s.execute(select(Model.mutant, Model.status, ModelStage.model_id, ModelStage.stage, ModelStage.state)
+                         .join(Model, Model.id == ModelStage.model_id)).all()
+    blocked: set[int] = set()
+    for mutant, status, mid, stage, state in rows:
+        if state in (StageState.HELD, StageState.FAILED) or status != ModelStatus.OK:
+            blocked.add(mid)
+    for mutant, status, mid, stage, state in rows:
+        if mutants and mutant not in mutants:
+            continue
+        if mid in blocked and state == StageState.WAITING:
+            state = StageState.BLOCKED  # behind a held or failed stage, or a model that is not ok
+        counts[mutant][stage][state] += 1
+    return Progress({m: dict(v) for m, v in counts.items()}, order)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class PipelineResult:
+    progress: Progress
+    rounds: int
+    seconds: float
+    timed_out: bool = False
+
+
+def run_pipeline(project: Project, Session, *, tick: Callable[[], object], prepare: Callable[[list], object],
+                 mutants: Sequence[str] | None = None, until: str | None = None, interval_s: float | None = None,
+                 timeout_s: float | None = None, prepare_batch: int = 1,
+                 echo: Callable[[str], None] = print) -> PipelineResult:
+    """Prepare and tick until every selected model is through ``until`` (default: the last stage).
+
+    ``prepare(items)`` prepares a batch of protocol model-stages; it runs in a background thread (with
+    the caller's context, so Prefect tasks called there belong to the caller's flow run) while the
+    manager keeps ticking, so models already prepared keep moving. ``tick()`` runs one manager tick.
+    Between rounds it waits ``interval_s`` (default: the manager's interval), less the round's time."""
+    interval_s = project.config.manager.interval_s if interval_s is None else interval_s
+    t0 = time.monotonic()
+    rounds = 0
+    last_line = ""
+    running: Future | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpflow-prepare") as pool:
+        while True:
+            rounds += 1
+            started = time.monotonic()
+            if running is not None and running.done():
+                running.result()  # a definition error (bad protocol) stops the run here
+                running = None
+            if running is None:
+                batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
+                if batch:
+                    echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on the master")
+                    running = pool.submit(contextvars.copy_context().run, prepare, batch)
+            tick()
+            prog = progress(Session, project, mutants)
+            line = prog.line()
+            if line != last_line:
+                echo(f"[{time.monotonic() - t0:6.0f} s] {line}")
+                last_line = line
+            if running is None and prog.done(until):
+                return PipelineResult(prog, rounds, time.monotonic() - t0)
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                if running is not None:
+                    running.result()
+                return PipelineResult(prog, rounds, time.monotonic() - t0, timed_out=True)
+            time.sleep(max(0.0, interval_s - (time.monotonic() - started)))

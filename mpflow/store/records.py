@@ -1,0 +1,324 @@
+"""Reading and writing the jobs database in plain records: what a tick reads, what it changes.
+
+The manager's tick works on small frozen records (``JobRecord``, ``StageRecord``) loaded with a few
+column selects, never on ORM objects, so a tick over 10,000 model-stages stays well under a second;
+what it decides goes back as typed changes (``NewJob``, ``JobChange``, ``StageChange``) written in
+bulk, and every change is a ``Transition`` in the ``events`` table. This module owns those queries
+and writes, the creation of model-stage rows for new models, and the one way a model is inserted
+(:func:`add_model`) and an event written (:func:`record_events`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mpflow.states import (
+    ACTIVE,
+    EventKind,
+    FailureKind,
+    JobState,
+    ModelStatus,
+    StageState,
+)
+from mpflow.store.schema import Event, Job, Model, ModelStage, utcnow
+from mpflow.tags import ModelTag
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    model_id: int
+    stage: str
+    cluster: str
+    attempt: int
+    state: JobState
+    slurm_id: str | None
+    token: str
+    failure_kind: FailureKind | None
+    counted: bool
+    continuation: bool
+    cpus: int
+    submitted: datetime
+    started: datetime | None
+    ended: datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> "JobRecord":
+        rec = cls(*row)
+        object.__setattr__(rec, "state", JobState(rec.state))
+        if rec.failure_kind is not None:
+            object.__setattr__(rec, "failure_kind", FailureKind(rec.failure_kind))
+        return rec
+
+
+_JOB_COLUMNS = (Job.id, Job.model_id, Job.stage, Job.cluster, Job.attempt, Job.state, Job.slurm_id, Job.token,
+                Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended)
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    id: int
+    model_id: int
+    stage: str
+    state: StageState
+    winner: str | None
+    continuations: int
+    requeues: int
+    mutant: str
+    group: str
+    name: str
+
+    @classmethod
+    def from_row(cls, row) -> "StageRecord":
+        rec = cls(*row)
+        object.__setattr__(rec, "state", StageState(rec.state))
+        return rec
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job row to insert in state ``SUBMITTING``, committed before its ``sbatch`` runs."""
+
+    model_id: int
+    stage: str
+    cluster: str
+    attempt: int
+    token: str
+    continuation: bool
+    cpus: int
+    submitted: datetime
+    state: JobState = JobState.SUBMITTING
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+"""A field of a change left as it is (``None`` is a value: it clears the column)."""
+
+
+def _values(change) -> dict:
+    return {f.name: getattr(change, f.name) for f in fields(change) if getattr(change, f.name) is not UNSET}
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """What one job row becomes; fields left ``UNSET`` are not written."""
+
+    id: int
+    state: JobState | _Unset = UNSET
+    slurm_id: str | _Unset = UNSET
+    failure_kind: FailureKind | _Unset = UNSET
+    counted: bool | _Unset = UNSET
+    reason: str | None | _Unset = UNSET
+    started: datetime | _Unset = UNSET
+    ended: datetime | _Unset = UNSET
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """What one model-stage row becomes; fields left ``UNSET`` are not written."""
+
+    id: int
+    state: StageState | _Unset = UNSET
+    reason: str | None | _Unset = UNSET
+    winner: str | None | _Unset = UNSET
+    continuations: int | _Unset = UNSET
+    requeues: int | _Unset = UNSET
+
+
+@dataclass
+class Transition:
+    """One change, written to ``events`` and emitted as a Prefect event by the flows."""
+
+    kind: EventKind
+    model_id: int | None
+    stage: str | None
+    cluster: str | None = None
+    job_id: int | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    why: str | None = None
+    value: float | None = None
+    time: datetime = field(default_factory=utcnow)
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+# ------------------------------------------------------------------------------------------------
+# Models and model-stage rows
+# ------------------------------------------------------------------------------------------------
+
+def add_model(s: Session, *, mutant: str, group: str, name: str, status: ModelStatus = ModelStatus.OK,
+              **columns) -> int:
+    """Insert one model row (``columns``: source, source_sha256, status_reason, geometry) and return
+    its id. The import (``mpflow.models``) is the one caller that creates models."""
+    model = Model(mutant=mutant, group=group, name=name, status=status, **columns)
+    s.add(model)
+    s.flush()
+    return model.id
+
+
+def ensure_model_stages(s: Session, stages: Sequence[str]) -> int:
+    """Create the missing (model, stage) rows in state ``waiting``; returns how many were made."""
+    have = defaultdict(set)
+    for model_id, stage in s.execute(select(ModelStage.model_id, ModelStage.stage)):
+        have[model_id].add(stage)
+    rows = [{"model_id": mid, "stage": st, "state": StageState.WAITING}
+            for (mid,) in s.execute(select(Model.id)) for st in stages if st not in have[mid]]
+    if rows:
+        s.execute(insert(ModelStage), rows)
+    return len(rows)
+
+
+def stage_records(s: Session, states: Iterable[StageState] | None = None, stages: Iterable[str] | None = None,
+                  model_ids: Iterable[int] | None = None) -> list[StageRecord]:
+    q = (select(ModelStage.id, ModelStage.model_id, ModelStage.stage, ModelStage.state, ModelStage.winner,
+                ModelStage.continuations, ModelStage.requeues, Model.mutant, Model.group, Model.name)
+         .join(Model, Model.id == ModelStage.model_id))
+    if states is not None:
+        q = q.where(ModelStage.state.in_(list(states)))
+    if stages is not None:
+        q = q.where(ModelStage.stage.in_(list(stages)))
+    if model_ids is not None:
+        q = q.where(ModelStage.model_id.in_(list(model_ids)))
+    return [StageRecord.from_row(row) for row in s.execute(q.order_by(ModelStage.model_id, ModelStage.id))]
+
+
+def stage_states(s: Session) -> dict[tuple[int, str], StageState]:
+    return {(m, st): StageState(state) for m, st, state in s.execute(select(ModelStage.model_id, ModelStage.stage,
+                                                                            ModelStage.state))}
+
+
+def ok_model_ids(s: Session) -> set[int]:
+    """Models whose status is ok (complete, checked): their first stage may start."""
+    return set(s.scalars(select(Model.id).where(Model.status == ModelStatus.OK)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Jobs
+# ------------------------------------------------------------------------------------------------
+
+def active_jobs(s: Session) -> list[JobRecord]:
+    return [JobRecord.from_row(r) for r in s.execute(select(*_JOB_COLUMNS).where(Job.state.in_(ACTIVE))
+                                                     .order_by(Job.id))]
+
+
+def jobs_of(s: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], list[JobRecord]]:
+    """Every job row of the given (model_id, stage) pairs, oldest first."""
+    out: dict[tuple[int, str], list[JobRecord]] = defaultdict(list)
+    if not keys:
+        return out
+    model_ids = sorted({m for m, _ in keys})
+    for chunk in range(0, len(model_ids), 500):
+        ids = model_ids[chunk:chunk + 500]
+        for r in s.execute(select(*_JOB_COLUMNS).where(Job.model_id.in_(ids)).order_by(Job.id)):
+            rec = JobRecord.from_row(r)
+            if (rec.model_id, rec.stage) in keys:
+                out[(rec.model_id, rec.stage)].append(rec)
+    return out
+
+
+def add_job_rows(s: Session, rows: Sequence[NewJob]) -> list[int]:
+    """Insert ``SUBMITTING`` job rows; returns their ids in order."""
+    ids = []
+    for row in rows:
+        job = Job(**_values(row))
+        s.add(job)
+        s.flush()
+        ids.append(job.id)
+    return ids
+
+
+def _bulk_update(s: Session, table, changes: Sequence) -> None:
+    """Bulk UPDATE by primary key, grouped by the set of columns each change writes."""
+    by_keys = defaultdict(list)
+    for c in changes:
+        values = _values(c)
+        by_keys[tuple(sorted(values))].append(values)
+    for batch in by_keys.values():
+        s.execute(update(table), batch)
+
+
+def update_jobs(s: Session, changes: Sequence[JobChange]) -> None:
+    _bulk_update(s, Job, changes)
+
+
+def update_stages(s: Session, changes: Sequence[StageChange]) -> None:
+    _bulk_update(s, ModelStage, changes)
+
+
+def record_events(s: Session, transitions: Sequence[Transition]) -> None:
+    """Append ``transitions`` to the ``events`` table: the one way an event is written."""
+    if transitions:
+        s.execute(insert(Event), [
+            {"time": t.time, "model_id": t.model_id, "stage": t.stage, "cluster": t.cluster, "job_id": t.job_id,
+             "kind": t.kind, "from_state": t.from_state, "to_state": t.to_state, "why": t.why, "value": t.value}
+            for t in transitions])
+
+
+# ------------------------------------------------------------------------------------------------
+# Models as the import and the CLI read them
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model as the database holds it; ``started``: a stage of it has left ``waiting`` or it has
+    jobs (its group and files are then fixed)."""
+
+    id: int
+    mutant: str
+    group: str
+    name: str
+    status: str
+    status_reason: str | None
+    source: str | None
+    sha256: str | None
+    geometry: dict | None
+    started: bool
+
+    @property
+    def tag(self) -> ModelTag:
+        return ModelTag(self.mutant, self.group, self.name)
+
+    def as_dict(self) -> dict:
+        geometry = self.geometry or {}
+        return {"id": self.id, "tag": str(self.tag), "mutant": self.mutant, "group": self.group,
+                "name": self.name, "status": self.status, "status_reason": self.status_reason,
+                "started": self.started, "source": self.source, "source_sha256": self.sha256,
+                "crossing_angle_deg": geometry.get("crossing_angle_deg"),
+                "distance_A": geometry.get("distance_A"), "tilt_deg": geometry.get("tilt_deg"),
+                "geometry": self.geometry}
+
+
+def started_model_ids(s: Session) -> set[int]:
+    """Models with a stage past ``waiting`` or any job."""
+    moved = s.scalars(select(ModelStage.model_id).where(ModelStage.state != StageState.WAITING)
+                      .distinct())
+    return set(moved) | set(s.scalars(select(Job.model_id).distinct()))
+
+
+def model_rows(s: Session, mutant: str | None = None) -> list[ModelRow]:
+    """Every model (of ``mutant``), ordered by mutant and name."""
+    q = select(Model.id, Model.mutant, Model.group, Model.name, Model.status, Model.status_reason,
+               Model.source, Model.source_sha256, Model.geometry).order_by(Model.mutant, Model.name)
+    if mutant is not None:
+        q = q.where(Model.mutant == mutant)
+    started = started_model_ids(s)
+    return [ModelRow(*row, started=row[0] in started) for row in s.execute(q)]
+
+
+def list_models(Session: sessionmaker, mutant: str | None = None) -> list[ModelRow]:
+    with Session() as s:
+        return model_rows(s, mutant)

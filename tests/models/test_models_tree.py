@@ -1,0 +1,91 @@
+"""The ``models`` flow creates ``<workdir>/<mutant>/<group>/<name>/`` on both dev clusters (the local
+master and the slave over SSH), with ``model.pdb`` on the master only; completing a held model
+moves its folder on both."""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+
+import pytest
+from mpflow.analysis.helix_builder import build_models
+from sqlalchemy import select
+
+from mpflow.clusters.transport import check, open_transport
+from mpflow.models.completion import complete_models
+from mpflow.project.file import init_project
+from mpflow.project.mutants import GPA_WT, Mutant
+from mpflow.store.database import open_database
+from mpflow.store.schema import Model
+from mpflow.tags import check_part
+
+pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
+
+
+@pytest.fixture
+def mutant(master, slave):
+    """A mutant name of this test only; its folders are removed from both clusters afterwards."""
+    name = f"it-models-{uuid.uuid4().hex[:8]}"
+    yield Mutant.create(**{**GPA_WT.model_dump(), "name": name})
+    for settings in (master, slave):
+        remove_mutant_tree(_in_project(settings), name)
+
+
+def remove_mutant_tree(settings, mutant: str) -> None:
+    """Remove ``<workdir>/<mutant>`` on one cluster (the test's own mutant)."""
+    path = posixpath.join(settings.workdir, check_part("mutant", mutant))
+    with open_transport(settings) as transport:
+        check(transport.run(["rm", "-rf", "--", path]), settings.name, f"removing {path}")
+
+
+def _in_project(settings, project: str = "project"):
+    """A cluster as the test's project (named after its folder) sees it: workdir plus the project's folder."""
+    return settings.model_copy(update={"workdir": posixpath.join(settings.workdir, project)})
+
+
+def _tree(settings, mutant: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """((group, model) folders, (group, model) holding model.pdb) of ``mutant`` on one cluster."""
+    base = posixpath.join(_in_project(settings).workdir, mutant)
+    with open_transport(settings) as t:
+        out = check(t.run(["find", base, "-mindepth", "2", "-maxdepth", "3"]), settings.name, "find").stdout
+    folders, files = set(), set()
+    for path in out.split():
+        parts = posixpath.relpath(path, base).split("/")
+        if len(parts) == 2:
+            folders.add(tuple(parts))
+        elif parts[2] == "model.pdb":
+            files.add(tuple(parts[:2]))
+    return folders, files
+
+
+def test_models_flow_creates_the_tree_on_both_clusters(prefect_api, master, slave, mutant, tmp_path):
+    from mpflow.flows.models import models_flow
+
+    project = init_project(tmp_path / "project", dev=True)
+    project.add_mutant(mutant)
+    docked = tmp_path / "docked"
+    models = build_models(mutant, k=8, seed=4, out_dir=docked)
+    gap = docked / "gap_1.pdb"  # a copy of model 1 without residues B:80–82: held, then completed
+    gap.write_text("".join(line for line in models[0].path.read_text().splitlines(keepends=True)
+                           if not (line.startswith("ATOM") and line[21] == "B" and 80 <= int(line[22:26]) <= 82)))
+
+    state = models_flow(mutant=mutant.name, paths=[str(docked)], project=str(project.root), return_state=True)
+    assert state.is_completed(), state.message
+    Session = open_database(project.database_url)
+    with Session() as s:
+        rows = {name: (group, status) for name, group, status in
+                s.execute(select(Model.name, Model.group, Model.status))}
+    assert rows["gap_1"] == ("None", "waiting")
+    expected = {(group, name) for name, (group, _) in rows.items()}
+    assert len(expected) == 9
+    assert _tree(master, mutant.name) == (expected, expected)
+    assert _tree(slave, mutant.name) == (expected, set())
+
+    reports = complete_models(project, Session, mutant=mutant.name)
+    assert [r.completed for r in reports] == [["gap_1"]]
+    with Session() as s:
+        group, status = s.execute(select(Model.group, Model.status).where(Model.name == "gap_1")).one()
+    assert status == "ok" and group != "None"
+    expected = (expected - {("None", "gap_1")}) | {(group, "gap_1")}
+    assert _tree(master, mutant.name)[0] == expected
+    assert _tree(slave, mutant.name) == (expected, set())

@@ -1,0 +1,98 @@
+"""The project file: init writes one that loads, typos and broken stage graphs are one-line errors."""
+
+import tomllib
+
+import pytest
+
+from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
+
+
+def test_init_writes_a_project_that_loads_with_the_default_stages(tmp_path):
+    project = init_project(tmp_path / "p", dev=True)
+    assert project.cluster_names == ["alpha", "beta"]
+    assert project.config.clusters.source == "dev"
+    assert project.config.stage_order() == ["prep", "emmd", "prmd", "urmd"]
+    assert project.database_url == f"sqlite:///{(tmp_path / 'p' / 'mpflow.store.schema').resolve()}"
+    assert "# the master first" in (tmp_path / "p" / PROJECT_FILE).read_text()
+
+
+def test_init_refuses_an_existing_project(tmp_path):
+    init_project(tmp_path, dev=True)
+    with pytest.raises(ProjectError, match="already exists"):
+        init_project(tmp_path, dev=True)
+
+
+def _write(tmp_path, text):
+    (tmp_path / PROJECT_FILE).write_text(text)
+    return tmp_path
+
+
+BASE = '[clusters]\nsource = "dev"\nnames = ["alpha", "beta"]\n'
+
+
+@pytest.mark.parametrize("text,message", [
+    (BASE + "[manager]\nintervl_s = 3\n", "manager.intervl_s: unknown key (a typo?)"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nnsteps = 10\n', "stages.emmd: names no template: set mdp"),
+    (BASE + '[stages.probe]\nkind = "script"\n', "stages.probe: names no template: set commands"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 0\n', "stages.emmd.nsteps: Input should be greater than 0"),
+    (BASE + '[stages.b]\nkind = "script"\ncommands = ["true"]\nafter = "nope"\n', "stages.b.after: no stage named 'nope'"),
+    (BASE + '[mutants.GpA]\nsequence = "EPEITLXB"\n', "mutants.GpA.sequence: has 'B', 'X'"),
+    ('[clusters]\nsource = "cloud"\nnames = ["a"]\n', "clusters.source: Input should be 'dev' or 'blocks'"),
+    ('[clusters]\nnames = ["a", "a"]\n', "clusters.names: cluster names must be distinct"),
+    ("[clusters\n", "not valid TOML"),
+])
+def test_bad_project_files_are_one_line_errors(tmp_path, text, message):
+    with pytest.raises(ProjectError) as info:
+        Project.load(_write(tmp_path, text))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_cycle_of_stages_is_refused(tmp_path):
+    text = BASE + ('[stages.a]\nkind = "script"\ncommands = ["true"]\nafter = "b"\n'
+                   '[stages.b]\nkind = "script"\ncommands = ["true"]\nafter = "a"\n')
+    with pytest.raises(ProjectError, match="cycle"):
+        Project.load(_write(tmp_path, text))
+
+
+def test_missing_project_says_how_to_create_one(tmp_path):
+    with pytest.raises(ProjectError, match="mpflow init"):
+        Project.load(tmp_path)
+
+
+def test_locate_prefers_the_explicit_folder_then_the_environment(tmp_path, monkeypatch):
+    a = init_project(tmp_path / "a", dev=True)
+    b = init_project(tmp_path / "b", dev=True)
+    monkeypatch.setenv("MPFLOW_PROJECT", str(b.root))
+    assert Project.locate().root == b.root
+    assert Project.locate(a.root).root == a.root
+
+
+def test_update_file_keeps_comments_and_refuses_invalid_edits(tmp_path):
+    project = init_project(tmp_path, dev=True)
+
+    def add_mutant(doc):
+        doc["mutants"]["WT"] = {"sequence": "LIVAG", "oligomer": 2}
+
+    project.update_file(add_mutant)
+    assert project.config.mutants["WT"].oligomer == 2
+    text = (tmp_path / PROJECT_FILE).read_text()
+    assert "# the master first" in text and tomllib.loads(text)["mutants"]["WT"]["sequence"] == "LIVAG"
+
+    def bad(doc):
+        doc["mutants"]["X"] = {"sequence": "J"}
+
+    with pytest.raises(ProjectError, match="mutants.X.sequence"):
+        project.update_file(bad)
+    assert "X" not in tomllib.loads((tmp_path / PROJECT_FILE).read_text())["mutants"]
+
+
+@pytest.mark.parametrize("stage_toml,message", [
+    ('[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 10\nmdp_overrides = { "tau-pp" = 1 }\n',
+     "stages.emmd:"),
+    ('[stages.emmd]\nkind = "gromacs"\nmdp = "nosuch"\nnsteps = 10\n', "stages.emmd:"),
+])
+def test_a_malformed_mdp_override_or_template_is_refused_when_the_project_loads(tmp_path, stage_toml, message):
+    with pytest.raises(ProjectError) as info:
+        Project.load(_write(tmp_path, BASE + stage_toml))
+    assert message in str(info.value) and "\n" not in str(info.value)

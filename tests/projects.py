@@ -1,0 +1,39 @@
+"""The one way the tests build a project: as ``mpflow init --dev`` makes it, then changed the way a
+user changes it (``Project.update_file``, ``Project.add_mutant``).
+
+Tests of the project file's own validation write ``mpflow.toml`` by hand on purpose; every other
+test gets its project here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import tomlkit
+
+from mpflow.project.file import Project, init_project
+from mpflow.project.mutants import Mutant
+
+
+def make_project(root: Path, *, name: str | None = None, clusters: Iterable[str] = ("alpha", "beta"),
+                 stages: str | None = None, manager: Mapping[str, object] | None = None,
+                 mutants: Iterable[Mutant] = ()) -> Project:
+    """A dev project in ``root`` on ``clusters`` (the master first). ``stages``: TOML text of
+    ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``."""
+    project = init_project(root, name=name, dev=True, clusters=list(clusters))
+    if stages is not None or manager:
+        def edit(doc) -> None:
+            if stages is not None:
+                table = tomlkit.table(is_super_table=True)
+                for stage, spec in tomllib.loads(stages).get("stages", {}).items():
+                    table[stage] = spec
+                doc["stages"] = table
+            for key, value in (manager or {}).items():
+                doc["manager"][key] = value
+
+        project.update_file(edit)
+    for mutant in mutants:
+        project.add_mutant(mutant)
+    return project
