@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from mpflow import __version__
-from mpflow.commands.common import use_project_server
+from mpflow.commands.common import command_scope, use_project_server
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("mpflow.commands.project:init", "Create a project: mpflow.toml and its jobs database."),
@@ -69,6 +69,13 @@ class LazyCommands(TyperGroup):
             return click.Command(name, help=COMMANDS[name][1])
         return load_command(name)
 
+    def invoke(self, ctx: click.Context):
+        # Before a command's module is imported (it may import Prefect, which reads its settings once):
+        # the project's server, if one runs, is the API to use, for this command's run.
+        with command_scope():
+            use_project_server()
+            return super().invoke(ctx)
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True
         try:
@@ -99,5 +106,3 @@ def main(
     ),
 ) -> None:
     """mpflow command line."""
-    # Before any command imports Prefect: the project's server, if one runs, is the API to use.
-    use_project_server()

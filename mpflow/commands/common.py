@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import NoReturn
 
-import click
 import typer
 from pydantic import ValidationError
 
@@ -65,6 +67,19 @@ def project_clusters(project):
 
 
 _api_url_set_here: str | None = None  # the PREFECT_API_URL this process set (a later --project may change it)
+_command_scope: ContextVar[ExitStack | None] = ContextVar("mpflow_command_scope", default=None)
+
+
+@contextmanager
+def command_scope() -> Iterator[None]:
+    """One command's run: what :func:`use_project_server` changes (the environment, Prefect's
+    settings) is put back when it ends, so several commands can run in one process (tests)."""
+    with ExitStack() as stack:
+        token = _command_scope.set(stack)
+        try:
+            yield
+        finally:
+            _command_scope.reset(token)
 
 
 def use_project_server(root: Path | str | None = None) -> str | None:
@@ -73,6 +88,7 @@ def use_project_server(root: Path | str | None = None) -> str | None:
     ``root`` defaults to ``$MPFLOW_PROJECT``, else the current directory; no project there is no error
     (most commands need no server). A ``PREFECT_API_URL`` the user set, in the environment or in the
     active Prefect settings, wins. Also turns Prefect's analytics off unless the user turned them on.
+    Inside a :func:`command_scope` the change lasts until the command ends.
     """
     global _api_url_set_here
     quiet_prefect_environment()
@@ -91,16 +107,20 @@ def use_project_server(root: Path | str | None = None) -> str | None:
         if user_url:  # set here for another project (the current directory's): not this one's server
             _restore_api_url(None)
         return None
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:  # for this command's run only (several commands may run in one process)
-        ctx.call_on_close(lambda old=user_url: _restore_api_url(old))
+    scope = _command_scope.get()
+    if scope is not None:
+        scope.callback(_restore_api_url, user_url)
     os.environ["PREFECT_API_URL"] = _api_url_set_here = state.api_url
-    if "prefect" in sys.modules and ctx is not None:
+    if "prefect" in sys.modules:
         # Prefect read its settings when it was imported: override them for this command's run
         # (heavy: imported here only because it is loaded already).
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        ctx.with_resource(temporary_settings({PREFECT_API_URL: state.api_url}))
+        override = temporary_settings({PREFECT_API_URL: state.api_url})
+        if scope is not None:
+            scope.enter_context(override)
+        else:
+            override.__enter__()  # no command around this call: for the rest of the process
     return state.api_url
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from cluster_helpers import wait_until
 from manager_helpers import make_bench
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
@@ -11,10 +12,12 @@ pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 STAGE = '[stages.probe]\nkind = "script"\ncommands = ["sleep 30", "echo ok > probe.gro"]\ntime_limit_min = 5\n'
 
 
-def _events(api_url: str, name: str) -> list[dict]:
-    from prefect.events.filters import EventFilter, EventNameFilter
+def _events(api_url: str, name: str, resource_prefix: str) -> list[dict]:
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-    query = {"filter": EventFilter(event=EventNameFilter(name=[name])).model_dump(mode="json"), "limit": 50}
+    query = {"filter": EventFilter(event=EventNameFilter(name=[name]),
+                                   resource=EventResourceFilter(id_prefix=[resource_prefix])).model_dump(mode="json"),
+             "limit": 50}
     res = httpx.post(f"{api_url}/events/filter", json=query, timeout=30)
     res.raise_for_status()
     return res.json()["events"]
@@ -32,17 +35,23 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
         assert state.is_completed()
         assert state.result()["submitted"] == {master.name: 3, slave.name: 3}
         EventsWorker.drain_all()
-        submitted = [e for e in _events(prefect_api, "mpflow.job.submitted")
-                     if e["resource"].get("prefect.resource.id", "").startswith("mpflow.mpflow.model.")
-                     and int(e["resource"]["mpflow.model"]) in models]
+        prefix = f"mpflow.{b.project.config.project.name}.model."
+        # the server stores events as it ingests them: wait for the six of this tick
+        def six():
+            found = _events(prefect_api, "mpflow.job.submitted", prefix)
+            return found if len(found) >= 6 else None
+
+        submitted = wait_until("the tick's six submitted events", six, timeout=30)
         assert sorted((int(e["resource"]["mpflow.model"]), e["resource"]["mpflow.cluster"]) for e in submitted) == \
             sorted((m, c) for m in models for c in (master.name, slave.name))
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs()
             mine = [r for r in runs if r.flow_run_id == state.state_details.flow_run_id]
             artifacts = client.read_artifacts()
-        # constant per tick: observe nothing yet, one submit task per cluster
-        assert sorted(r.name for r in mine) == [f"submit-{master.name}-3-jobs", f"submit-{slave.name}-3-jobs"]
+        # constant per tick: observe nothing yet, one advance batch (the stage's three models made
+        # ready), one submit task per cluster
+        assert sorted(r.name for r in mine) == ["prepare-probe-3", f"submit-{master.name}-3-jobs",
+                                                f"submit-{slave.name}-3-jobs"]
         tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == state.state_details.flow_run_id]
         assert len(tick) == 1 and "What dual submission bought" in tick[0].data and "| probe | PD |" in tick[0].data
     finally:
