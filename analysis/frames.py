@@ -20,10 +20,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
+import MDAnalysis as mda
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -282,10 +284,6 @@ def n_frames_of(source: FrameSource) -> int:
     """Number of frames in the source's files (MDAnalysis reads only the trajectory's index)."""
     if source.trajectory is None:
         return 1
-    import warnings
-
-    import MDAnalysis as mda
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         u = mda.Universe(str(source.topology), str(source.trajectory))

@@ -9,7 +9,7 @@ This module owns the order of the analysis and nothing of Prefect, so the logic 
 - :func:`run_chunks`: the chunks without Prefect — one after another in this process, or on a
   local Dask cluster (``distributed``) — reporting each chunk as it finishes;
 - :func:`finish`: decomposition, filter, statistics, exports, report and notebook
-  (:func:`mpflow.analysis.pipeline.summarise`);
+  (:func:`mpflow.analysis.summary.summarise`);
 - :func:`outcome`: the small dict a run returns (counts, paths);
 - :func:`run_analysis`: the four above in a row (``mpflow analyse`` when no Prefect server runs).
 
@@ -32,9 +32,10 @@ import pandas as pd
 from mpflow.analysis.frame_pass import ChunkSummary, PassOptions, analyse_chunk
 from mpflow.analysis.frames import (Chunk, FrameSource, FrameSpec, check_manifest, parse_frame_specs,
                                     plan_chunks, wanted_frames)
-from mpflow.analysis.pca_filter import FilterOptions
-from mpflow.analysis.statistics import StatsOptions
+from mpflow.analysis.statistics.occurrence import StatsOptions
+from mpflow.analysis.statistics.pca_filter import FilterOptions
 from mpflow.analysis.store import TableStore
+from mpflow.analysis.summary import AnalysisResult, summarise
 
 Progress = Callable[[str], None]
 
@@ -169,7 +170,7 @@ def run_chunks(plan: AnalysisPlan, *, executor: Literal["dask-local", "threads"]
             say(chunk_line(k, len(chunks), summary, done, total))
             out.append(summary)
         return out
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, as_completed  # heavy (~0.8 s): for Dask runs only
 
     workers = min(n_workers, len(chunks))
     results: dict[int, ChunkSummary] = {}
@@ -199,10 +200,8 @@ def _environ_restored():
         os.environ.update(saved)
 
 
-def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True):
-    """Summarise the store's selected frames into tables, report and notebook (an ``AnalysisResult``)."""
-    from mpflow.analysis.pipeline import summarise
-
+def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True) -> AnalysisResult:
+    """Summarise the store's selected frames into tables, report and notebook."""
     return summarise(plan.store.root, plan.out_dir, selected=plan.selected(), stats=plan.stats,
                      filt=plan.filt, title=plan.settings.title, report=report, notebook=notebook)
 

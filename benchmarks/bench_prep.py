@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mpflow.analysis.helix_builder import build_oligomer, write_pdb
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 from mpflow.gro import read_gro
 from mpflow.mdp import em_result, grompp_stage, run_stage_locally
 from mpflow.membrane import bilayer_summary, ensure_popc_patch

@@ -63,7 +63,7 @@ def demo_project(folder: Path, echo: Callable[[str], None]) -> Project:
 
 
 def import_demo_models(project: Project, Session, echo: Callable[[str], None]) -> None:
-    from mpflow.analysis.helix_builder import build_models
+    from mpflow.analysis.structure.helix_builder import build_models
     from mpflow.models import import_models
 
     with Session() as s:

@@ -236,7 +236,7 @@ def tm_axis(protein: Structure) -> np.ndarray:
     or more: :func:`mpflow.analysis.ring_order.assembly_axis` (normal of the ring of chain
     centroids), which stays right for wide rings whose principal axis lies in the membrane plane.
     """
-    from mpflow.analysis.ring_order import assembly_axis
+    from mpflow.analysis.structure.ring_order import assembly_axis
 
     ca = protein.names == "CA"
     if ca.sum() < 3:

@@ -90,7 +90,7 @@ def assign_groups(records: Sequence[GroupRecord], n_groups: int | None = None) -
     """Groups of one mutant's models (the rule is step 3 of the module docstring)."""
     import pandas as pd
 
-    from mpflow.analysis.classify import classify
+    from mpflow.analysis.structure.classify import classify
 
     groups = {r.name: (r.group if r.started and r.group else NO_GROUP) for r in records}
     usable = [r for r in records if r.status == STATUS_OK and _features(r.geometry) is not None]

@@ -299,7 +299,7 @@ def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths
 
     Raises :class:`ModelsError` with the first problem (one line) when anything is refused;
     nothing is written outside ``staging``."""
-    from mpflow.analysis.structure_checks import check_model
+    from mpflow.analysis.structure.checks import check_model
 
     mutant = _project_mutant(project, mutant_name)
     files = collect_files(paths)
@@ -362,7 +362,7 @@ def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths
 
 def staged_report_differs(staged: Path, mutant: Mutant, report) -> bool:
     """True when the staged copy of a converted file does not check like the original."""
-    from mpflow.analysis.structure_checks import check_model
+    from mpflow.analysis.structure.checks import check_model
 
     if staged.read_bytes() == Path(report.path).read_bytes():
         return False
@@ -394,7 +394,7 @@ def geometry_record(row) -> dict:
 
 def measure_geometry(updates: Sequence[ModelUpdate]) -> None:
     """Step 2: the geometry of each update's file, into ``fields["geometry"]``."""
-    from mpflow.analysis.geometry import geometry_of_models
+    from mpflow.analysis.structure.geometry import geometry_of_models
 
     for u in updates:
         if u.file is None:
@@ -665,7 +665,7 @@ def complete_models(project: Project, Session: sessionmaker, *, mutant: str | No
     Per model: a model that cannot be completed stays waiting and is named in ``failed`` while
     the others go on (each is independent and completion is the tool's job, not the user's
     input)."""
-    from mpflow.analysis.structure_checks import complete_model
+    from mpflow.analysis.structure.checks import complete_model
     from mpflow.transport import TransportError, open_transport
 
     if mutant is not None:

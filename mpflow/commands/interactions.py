@@ -7,6 +7,9 @@ be written, reading the inputs (exit 1 naming the file that could not be read), 
 writing the table atomically.  It never returns a wrong or empty table silently: a request that
 cannot produce any row stops with a one-line reason (exit 1), an empty result says why, and
 molecules made whole or worker counts capped are reported on stderr.
+
+The interaction engine (and with it MDAnalysis, ~1.3 s) is imported when the command runs or its
+help is shown, never when the CLI starts.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from pathlib import Path
 
 import typer
 
-import mpflow.analysis.interaction_types  # noqa: F401 - registers the types
-from mpflow.analysis.interaction_base import CRITERIA, INTERACTION_TYPES
+from typer.core import TyperCommand
+
 from mpflow.commands.common import fail, first_line
 
 
 def _types_help() -> str:
+    # the interaction engine imports MDAnalysis (~1.3 s): loaded for this help text, not at CLI start
+    from mpflow.analysis.interactions import CRITERIA, INTERACTION_TYPES
+
     blocks = []
     for name, cls in INTERACTION_TYPES.items():
         lines = [f"{name}: " + ", ".join(f"{k}={v:g}" for k, v in cls.parameters("mpflow").items())]
@@ -32,6 +38,22 @@ def _types_help() -> str:
             lines.append(f"  --criteria {crit}{params}: {cls.sources[crit]}")
         blocks.append("\n\n".join(lines))
     return "\n\n".join(blocks)
+
+
+_EPILOG = ("Interaction types, their default parameters (override with --param TYPE.NAME=VALUE) "
+           "and, per --criteria profile, whose definition they follow:\n\n")
+
+
+class _TypesHelpCommand(TyperCommand):
+    """The command whose epilog (every type's parameters and sources) is built when help is shown."""
+
+    @property
+    def epilog(self) -> str:
+        return _EPILOG + _types_help()
+
+    @epilog.setter
+    def epilog(self, value) -> None:  # click sets it from the registration; the property computes it
+        pass
 
 
 def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
@@ -51,13 +73,15 @@ def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
     return vals[0], vals[1], vals[2]
 
 
-def parse_types(text: str) -> list[str]:
-    """Comma-separated type names checked against the registry."""
+def parse_types(text: str | None, valid) -> list[str]:
+    """Comma-separated type names checked against ``valid`` (the registry's); None: all of them."""
+    if text is None:
+        return list(valid)
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in names if t not in INTERACTION_TYPES]
+    unknown = [t for t in names if t not in valid]
     if unknown or not names:
         raise ValueError(f"--types: unknown type(s) {', '.join(unknown) or '(none given)'}; "
-                         f"valid: {', '.join(INTERACTION_TYPES)}")
+                         f"valid: {', '.join(valid)}")
     return names
 
 
@@ -87,9 +111,9 @@ def parse_n_jobs(text: str) -> int:
     return n
 
 
-def parse_criteria(text: str) -> str:
-    if text not in CRITERIA:
-        raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(CRITERIA)}")
+def parse_criteria(text: str, valid) -> str:
+    if text not in valid:
+        raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(valid)}")
     return text
 
 
@@ -98,8 +122,7 @@ COMMAND = dict(
     help="Interchain interaction table of a topology/trajectory (any format MDAnalysis reads), "
          "one row per interaction and frame, written as Parquet or CSV (a CSV's first line is a "
          "'# mpflow.interactions {...}' comment recording the criteria and parameters).",
-    epilog="Interaction types, their default parameters (override with --param TYPE.NAME=VALUE) "
-           "and, per --criteria profile, whose definition they follow:\n\n" + _types_help(),
+    cls=_TypesHelpCommand,
 )
 
 
@@ -147,8 +170,8 @@ def interactions_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output table: .parquet or .csv."),
     sel_a: str = typer.Option("protein", "--sel-a", help="MDAnalysis selection of side a."),
     sel_b: str = typer.Option("protein", "--sel-b", help="MDAnalysis selection of side b."),
-    types: str = typer.Option(",".join(INTERACTION_TYPES), "--types",
-                              help="Comma-separated interaction types (default: all)."),
+    types: str = typer.Option(None, "--types", show_default=False,
+                              help="Comma-separated interaction types (default: all, listed below)."),
     criteria: str = typer.Option("mpflow", "--criteria",
                                  help="Criteria profile: mpflow (default) or prolif (ProLIF 2.2's "
                                       "definitions; needs explicit hydrogens)."),
@@ -157,8 +180,10 @@ def interactions_command(
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
     n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
 ) -> None:
-    from mpflow.analysis.interaction_base import make_interactions
+    # the engine imports MDAnalysis (~1.3 s): loaded when the command runs, not at CLI start
     from mpflow.analysis.interactions import (
+        CRITERIA,
+        INTERACTION_TYPES,
         BrokenMolecules,
         MoleculesMadeWhole,
         NothingToCompute,
@@ -166,6 +191,7 @@ def interactions_command(
         SelectionProblem,
         check_writable,
         compute_interactions,
+        make_interactions,
         plan_workers,
         table_metadata,
         write_table,
@@ -173,8 +199,8 @@ def interactions_command(
 
     # 1. options, all before touching any file
     try:
-        crit = parse_criteria(criteria)
-        type_names = parse_types(types)
+        crit = parse_criteria(criteria, CRITERIA)
+        type_names = parse_types(types, INTERACTION_TYPES)
         start, stop, step = parse_frames(frames)
         params = parse_params(param)
         try:

@@ -41,7 +41,7 @@ def build(
     """Build docked-model-like oligomers of ideal helices of a mutant, as PDB files ready for import.
 
     Packings: right- and left-handed crossing, each at two interhelical distances, with small noise."""
-    from mpflow.analysis.helix_builder import BuildError, build_models
+    from mpflow.analysis.structure.helix_builder import BuildError, build_models
     from mpflow.mutants import MutantError
     from mpflow.project import Project, ProjectError
     from mpflow.project_mutants import mutant_of

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpflow.analysis.helix_builder import build_oligomer, write_pdb
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 
 GPA_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
 PREP_PARAMS = {"npt_steps": 50}  # the voids the embedding leaves close enough for 40 fs of MD

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from project_analysis_data import make_project
 
-from mpflow.analysis.report import DECIMALS
+from mpflow.analysis.outputs.report import DECIMALS
 from mpflow.devcluster import CONNECTION_FILE_ENV
 
 pytestmark = pytest.mark.slow  # the session's real system takes ~1.5 min to build

@@ -21,7 +21,7 @@ import pytest
 from cluster_helpers import wait_until
 from manager_helpers import Bench
 
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.db import Model
 from mpflow.mutants import EXAMPLES, Mutant
 from mpflow.project import PROJECT_FILE

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.db import Model, open_database
 from mpflow.model_tree import remove_mutant_tree
 from mpflow.models import complete_models

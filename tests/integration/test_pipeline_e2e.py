@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.db import Job, ModelStage, open_database
 from mpflow.gro import read_gro
 from mpflow.manager import ClusterConnections, DirectIO, Manager

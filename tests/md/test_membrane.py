@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from md_helpers import GPA_SEQUENCE, gpa_dimer_pdb
-from mpflow.analysis.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer
+from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer
 from mpflow.gro import Structure, read_gro
 from mpflow.gromacs import run_gmx
 from mpflow.membrane import (

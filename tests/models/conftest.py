@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mpflow.analysis.helix_builder import Packing, build_models
+from mpflow.analysis.structure.helix_builder import Packing, build_models
 from mpflow.clusters import ClusterSettings
 from mpflow.db import open_database
 from local_clusters import use_local_clusters

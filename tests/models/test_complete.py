@@ -9,7 +9,7 @@ import pytest
 from model_helpers import at, edit_pdb, gap_keep
 from sqlalchemy import select
 
-from mpflow.analysis.structure_checks import check_model, read_atoms
+from mpflow.analysis.structure.checks import check_model, read_atoms
 from mpflow.db import Event, Model
 from mpflow.mutants import GPA_WT
 

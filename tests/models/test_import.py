@@ -10,7 +10,7 @@ import pytest
 from model_helpers import at, copy_built, edit_pdb, snapshot
 from sqlalchemy import select
 
-from mpflow.analysis.structure_checks import read_atoms
+from mpflow.analysis.structure.checks import read_atoms
 from mpflow.db import Event, Model, ModelStage
 from mpflow.models import ModelsError, import_models
 
