@@ -63,17 +63,29 @@ class OutsideProlifCoverage(UserWarning):
     """criteria prolif on residues other than the 20 standard amino acids (agreement unverified)."""
 
 
-def select_frames(n_frames: int, start: int | None, stop: int | None, step: int | None) -> np.ndarray:
-    """Frame indices ``range(n_frames)[start:stop:step]``; :class:`NothingToCompute` when empty."""
-    if step is not None and step <= 0:
-        raise ValueError(f"frame step {step}: must be positive")
-    frames = np.arange(n_frames)[slice(start, stop, step)]
-    if len(frames) == 0:
-        spec = ":".join("" if v is None else str(v) for v in (start, stop))
+def select_frames(n_frames: int, start: int | None = None, stop: int | None = None,
+                  step: int | None = None, frames=None) -> np.ndarray:
+    """Frame indices ``range(n_frames)[start:stop:step]``, or the given ``frames`` (e.g. a frame
+    selection's :meth:`~mpflow.analysis.frames.FrameSpec.frames`); :class:`NothingToCompute`
+    when none is selected, ``ValueError`` for a frame outside the trajectory or both forms."""
+    if frames is not None:
+        if (start, stop, step) != (None, None, None):
+            raise ValueError("give the frames or start/stop/step, not both")
+        selected = np.asarray(frames, dtype=np.int64).ravel()
+        outside = selected[(selected < 0) | (selected >= n_frames)]
+        if len(outside):
+            raise ValueError(f"frame {int(outside[0])}: not in the trajectory (0-{n_frames - 1})")
+        spec = "" if len(selected) else " (an empty list)"
+    else:
+        if step is not None and step <= 0:
+            raise ValueError(f"frame step {step}: must be positive")
+        selected = np.arange(n_frames)[slice(start, stop, step)]
+        spec = " " + ":".join("" if v is None else str(v) for v in (start, stop))
         spec += "" if step is None else f":{step}"
+    if len(selected) == 0:
         reason = f"selects no frame of the {n_frames} in the trajectory (0-{n_frames - 1})"
-        raise NothingToCompute(f"frames {spec}: {reason}", option="frames", reason=reason)
-    return frames
+        raise NothingToCompute(f"frames{spec}: {reason}", option="frames", reason=reason)
+    return selected
 
 
 def available_cpus() -> int:
@@ -402,9 +414,11 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
                          params: dict[str, dict[str, float]] | None = None, *,
                          criteria: str = "mpflow",
                          start: int | None = None, stop: int | None = None, step: int | None = None,
-                         n_jobs: int = 1, intra: bool = False, min_residue_separation: int = 3,
-                         chain_attr: str = "auto", ring_sel: str = "protein") -> pd.DataFrame:
-    """The interaction table of ``universe`` over ``start:stop:step``, in ``n_jobs`` processes.
+                         frames=None, n_jobs: int = 1, intra: bool = False,
+                         min_residue_separation: int = 3, chain_attr: str = "auto",
+                         ring_sel: str = "protein") -> pd.DataFrame:
+    """The interaction table of ``universe`` over ``start:stop:step`` (or the frame indices
+    ``frames``, e.g. of a frame selection), in ``n_jobs`` processes.
 
     ``criteria``: "mpflow" (default) or "prolif"; recorded with every type's parameters in
     ``table.attrs[METADATA_KEY]`` (and by :func:`write_table` in the file; the same for every
@@ -422,7 +436,7 @@ def compute_interactions(universe, sel_a: str = "protein", sel_b: str = "protein
     """
     interactions = make_interactions(types, params, criteria)
     trajectory = universe.trajectory
-    frames = select_frames(len(trajectory), start, stop, step)
+    frames = select_frames(len(trajectory), start, stop, step, frames)
     workers, note = plan_workers(n_jobs, len(frames))
     if note:
         warnings.warn(f"n_jobs={n_jobs} {note}", RuntimeWarning, stacklevel=2)

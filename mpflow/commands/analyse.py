@@ -51,7 +51,7 @@ def analyse_command(
                                     "urmd (or the project's name of a GROMACS stage)."),
     mutant: list[str] = typer.Option([], "--mutant", help="Only this mutant (repeatable)."),
     frames: list[str] = typer.Option([], "--frames", help="STAGE=SPEC frame selection (repeatable): "
-                                     "all, last:N[:STEP], START:STOP[:STEP], windows:SIZE:EVERY."),
+                                     "all, N, START:STOP[:STEP], last:N[:STEP], windows:SIZE:EVERY."),
     chunk_frames: int = typer.Option(100, "--chunk-frames", min=1, help="Frames per chunk."),
     executor: str = typer.Option("dask-local", "--executor", help="dask-local (a local Dask cluster when "
                                  "there are several chunks) or threads (one after another)."),

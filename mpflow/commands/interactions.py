@@ -8,8 +8,9 @@ writing the table atomically.  It never returns a wrong or empty table silently:
 cannot produce any row stops with a one-line reason (exit 1), an empty result says why, and
 molecules made whole or worker counts capped are reported on stderr.
 
-The interaction engine (and with it MDAnalysis, ~1.3 s) is imported when the command runs or its
-help is shown, never when the CLI starts.
+``--frames`` takes the frame selections of the analysis (:mod:`mpflow.analysis.frames`, one
+grammar).  The interaction engine (and with it MDAnalysis, ~1.3 s) is imported when the command
+runs or its help is shown, never when the CLI starts.
 """
 
 from __future__ import annotations
@@ -56,21 +57,15 @@ class _TypesHelpCommand(TyperCommand):
         pass
 
 
-def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
-    """``START:STOP:STEP`` (parts optional, Python slice meaning) -> (start, stop, step)."""
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 3:
-        raise ValueError(f"--frames {text!r}: expected START:STOP:STEP")
+def parse_frames(text: str):
+    """A frame selection of the analysis' grammar (:func:`mpflow.analysis.frames.parse_frame_spec`),
+    refused in one line naming ``--frames``."""
+    from mpflow.analysis.frames import FrameSelectionError, parse_frame_spec
+
     try:
-        vals = [int(p) if p.strip() else None for p in parts]
-    except ValueError:
-        raise ValueError(f"--frames {text!r}: START, STOP and STEP must be integers") from None
-    if len(vals) == 1:  # one frame
-        return vals[0], (vals[0] + 1 if vals[0] is not None and vals[0] != -1 else None), None
-    vals += [None] * (3 - len(vals))
-    if vals[2] is not None and vals[2] <= 0:
-        raise ValueError(f"--frames {text!r}: STEP must be positive")
-    return vals[0], vals[1], vals[2]
+        return parse_frame_spec(text)
+    except FrameSelectionError as exc:
+        raise ValueError(f"--frames {exc.text!r}: {exc.reason}") from None
 
 
 def parse_types(text: str | None, valid) -> list[str]:
@@ -175,7 +170,10 @@ def interactions_command(
     criteria: str = typer.Option("mpflow", "--criteria",
                                  help="Criteria profile: mpflow (default) or prolif (ProLIF 2.2's "
                                       "definitions; needs explicit hydrogens)."),
-    frames: str = typer.Option("::", "--frames", help="START:STOP:STEP (Python slice)."),
+    frames: str = typer.Option("all", "--frames",
+                               help="Frames to read, as the analysis selects them: all (every frame), "
+                                    "N (one frame; -1 the last), START:STOP[:STEP] (a Python slice), "
+                                    "last:N[:STEP] or windows:SIZE:EVERY."),
     param: list[str] = typer.Option([], "--param", help="Override: TYPE.NAME=VALUE (repeatable)."),
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
     n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
@@ -201,7 +199,7 @@ def interactions_command(
     try:
         crit = parse_criteria(criteria, CRITERIA)
         type_names = parse_types(types, INTERACTION_TYPES)
-        start, stop, step = parse_frames(frames)
+        frame_spec = parse_frames(frames)
         params = parse_params(param)
         try:
             make_interactions(type_names, params, crit)
@@ -220,9 +218,8 @@ def interactions_command(
 
     # 2. inputs
     universe = _read_universe(topology, list(trajectory or []))
-    n_total = len(universe.trajectory)
-    sliced = range(n_total)[slice(start, stop, step)]
-    workers, note = plan_workers(n_jobs, max(1, len(sliced)))
+    selected = frame_spec.frames(len(universe.trajectory))
+    workers, note = plan_workers(n_jobs, max(1, len(selected)))
     if note:
         typer.echo(f"warning: --n-jobs {n_jobs} {note}", err=True)
 
@@ -231,8 +228,8 @@ def interactions_command(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = compute_interactions(universe, sel_a, sel_b, type_names, params,
-                                         criteria=crit, start=start, stop=stop, step=step,
-                                         n_jobs=workers, intra=intra)
+                                         criteria=crit, frames=selected, n_jobs=workers,
+                                         intra=intra)
     except SelectionProblem as exc:
         fail(f"--{exc.option.replace('_', '-')} {exc.selection!r}: {exc.reason}", 2)
     except NothingToCompute as exc:
@@ -253,7 +250,7 @@ def interactions_command(
         fail(f"cannot write {out}: {_os_reason(exc)} (nothing written; any previous file is "
              "unchanged)", 1)
     meta = table_metadata(table)
-    n_frames = len(sliced)
+    n_frames = len(selected)
     for w in caught:
         if issubclass(w.category, MoleculesMadeWhole):
             typer.echo(f"note: {w.message}", err=True)

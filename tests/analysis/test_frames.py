@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mpflow.analysis.frames import (Chunk, FrameSource, arithmetic_runs, frame_tag, parse_frame_spec,
-                                    plan_chunks)
+from mpflow.analysis.frames import (Chunk, FrameSelectionError, FrameSource, arithmetic_runs, frame_tag,
+                                    parse_frame_spec, plan_chunks)
 from mpflow.cli import app
 
 
@@ -21,6 +21,13 @@ from mpflow.cli import app
     ("2:8:3", 10, [2, 5]),
     (":3", 10, [0, 1, 2]),
     ("windows:2:5", 12, [0, 1, 5, 6, 10, 11]),
+    ("5", 10, [5]),
+    ("-1", 10, [9]),
+    ("-3", 10, [7]),
+    ("::", 4, [0, 1, 2, 3]),
+    ("::2", 5, [0, 2, 4]),
+    ("ALL", 3, [0, 1, 2]),
+    ("12", 10, []),
 ])
 def test_frame_specs(spec, n, expected):
     assert parse_frame_spec(spec).frames(n).tolist() == expected
@@ -30,6 +37,22 @@ def test_frame_specs(spec, n, expected):
 def test_bad_frame_specs_are_refused(bad):
     with pytest.raises(ValueError, match="frame selection"):
         parse_frame_spec(bad)
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ("x", "expected all, N, START:STOP[:STEP], last:N[:STEP] or windows:SIZE:EVERY"),
+    ("", "expected all, N, START:STOP[:STEP], last:N[:STEP] or windows:SIZE:EVERY"),
+    ("1:2:3:4", "expected all, N, START:STOP[:STEP], last:N[:STEP] or windows:SIZE:EVERY"),
+    ("a:b", "START, STOP and STEP must be integers"),
+    ("0:10:-1", "STEP must be positive"),
+    ("last:0", "last:N[:STEP] needs whole numbers N >= 1 and STEP >= 1"),
+    ("windows:5:2", "windows:SIZE:EVERY needs 1 <= SIZE <= EVERY"),
+])
+def test_a_bad_frame_spec_is_one_line_naming_it_and_why(bad, reason):
+    with pytest.raises(FrameSelectionError) as caught:
+        parse_frame_spec(bad)
+    assert (caught.value.text, caught.value.reason) == (bad, reason)
+    assert str(caught.value) == f"frame selection {bad!r}: {reason}"
 
 
 def test_tags():

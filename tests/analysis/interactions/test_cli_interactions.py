@@ -187,6 +187,26 @@ def test_bad_options_are_refused(ring_pdb, tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("frames", "expected"), [
+    ("last:2", [248, 249]), ("windows:2:100", [0, 1, 100, 101, 200, 201]), ("-1", [249]),
+    ("240:250:5", [240, 245])])
+def test_frames_take_the_analysis_frame_selections(gpcr, tmp_path, frames, expected):
+    out = tmp_path / "f.parquet"
+    result = _run(*gpcr, "--sel-a", A, "--sel-b", B, "--types", "hydrophobic", "--frames", frames,
+                  "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"from {len(expected)} frame(s)" in result.output
+    assert sorted(read_table(out)["frame"].unique()) == expected
+
+
+def test_frames_help_names_the_grammar_and_every_frame_is_the_default():
+    result = runner.invoke(app, ["interactions", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for part in ("N (one frame; -1 the last)", "START:STOP[:STEP]", "last:N[:STEP]",
+                 "windows:SIZE:EVERY", "[default: all]"):
+        assert part in result.output
+
+
 def test_frames_out_of_range(gpcr, tmp_path):
     out = tmp_path / "x.csv"
     line = _one_error(_run(*gpcr, "--frames", "300:400", "--out", out), 1)
