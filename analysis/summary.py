@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mpflow.analysis.frames import STAGES
-from mpflow.analysis.outputs.export import export
+from mpflow.analysis.outputs.export import DEFAULT_TITLE, export
 from mpflow.analysis.outputs.notebook import write_notebook
 from mpflow.analysis.outputs.report import write_report
 from mpflow.analysis.statistics.compute import compute
@@ -67,7 +67,7 @@ def load_geometry(store: TableStore, dec: Decomposition) -> pd.DataFrame:
 
 def summarise(store_root: str | Path, out_dir: str | Path, *, selected: pd.DataFrame | None = None,
               stats: StatsOptions | None = None, filt: FilterOptions | None = None,
-              title: str = "mpflow interaction analysis", report: bool = True,
+              title: str = DEFAULT_TITLE, report: bool = True,
               notebook: bool = True) -> AnalysisResult:
     """Decompose the store's frames, filter, run the statistics, export, write report and notebook."""
     stats = stats or StatsOptions()

@@ -26,6 +26,8 @@ from mpflow.analysis.statistics.pca_filter import FilterOptions
 from mpflow.analysis.statistics.superbase import Units
 from mpflow.analysis.store import write_parquet
 
+#: the title of the report and the notebook unless one is given
+DEFAULT_TITLE = "mpflow interaction analysis"
 TABLE_FILES = ("decomposition_frames", "superbase", "decomposition_counts", "model_counts",
                "probabilities", "comparisons", "signatures", "robustness", "dropped_keys",
                "pca_scores", "pca_loadings", "pca_variance", "geometry", "testability")

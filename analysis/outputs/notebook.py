@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from mpflow.analysis.outputs.export import DEFAULT_TITLE
+
 _LOAD = '''\
 import json
 from pathlib import Path
@@ -65,7 +67,7 @@ _SIGNATURES = '''\
 T["signatures"]'''
 
 
-def build_notebook(title: str = "mpflow interaction analysis") -> nbformat.NotebookNode:
+def build_notebook(title: str = DEFAULT_TITLE) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -83,7 +85,7 @@ def build_notebook(title: str = "mpflow interaction analysis") -> nbformat.Noteb
     return nb
 
 
-def write_notebook(out_dir: str | Path, *, title: str = "mpflow interaction analysis") -> Path:
+def write_notebook(out_dir: str | Path, *, title: str = DEFAULT_TITLE) -> Path:
     """Write ``<out_dir>/analysis.ipynb`` (temp name, then rename)."""
     out = Path(out_dir)
     path = out / "analysis.ipynb"

@@ -32,6 +32,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from mpflow.analysis.outputs import figures
+from mpflow.analysis.outputs.export import DEFAULT_TITLE
 from mpflow.analysis.statistics import occurrence
 
 DECIMALS = 4
@@ -232,7 +233,7 @@ def empty_notes(tb: pd.DataFrame, summary: dict) -> dict[str, str]:
             "testability": "none: nothing is compared in these data."}
 
 
-def write_report(out_dir: str | Path, *, title: str = "mpflow interaction analysis",
+def write_report(out_dir: str | Path, *, title: str = DEFAULT_TITLE,
                  max_keys: int = 60) -> Path:
     """Render ``<out_dir>/report.html`` from ``<out_dir>/tables`` (temp name, then rename)."""
     out = Path(out_dir)

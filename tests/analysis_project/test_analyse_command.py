@@ -250,11 +250,13 @@ def test_with_a_server_the_analysis_is_a_flow_run(prefect_api, real_system, conn
 
 
 def test_the_flow_analyses_the_project_by_default(prefect_api, real_system, dev_master, tmp_path, monkeypatch):
+    from mpflow.analysis.run import AnalysisSettings
     from mpflow.flows.analysis import analysis_flow
 
     project, _ = make_project(tmp_path / "flowed", done={"emmd": [1, 2, 3, 4], "prmd": [1, 3]})
     monkeypatch.setenv("MPFLOW_PROJECT", str(project.root))  # the deployment's default, as a worker has it
-    result = analysis_flow(stages=["docked", "emmd", "prmd"], executor="threads", n_bootstrap=50)
+    result = analysis_flow(stages=["docked", "emmd", "prmd"], executor="threads",
+                           settings=AnalysisSettings(n_bootstrap=50))
     out = project.root / "analysis"
     assert (result["out_dir"], result["report"]) == (str(out), str(out / "report.html"))
     # 4 docked + 4 EMMD final structures + PRMD of models 1 and 3 (11 frames each)

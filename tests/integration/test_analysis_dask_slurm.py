@@ -13,6 +13,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from analysis_data import helix_manifest  # noqa: E402
 
+from mpflow.analysis.run import AnalysisSettings  # noqa: E402
 from mpflow.flows.analysis import analysis_flow  # noqa: E402
 
 
@@ -24,7 +25,8 @@ def _our_jobs(master) -> list[str]:
 
 def test_dask_on_slurm_gives_the_same_tables_as_the_local_path(prefect_api, master, tmp_path):
     sources = helix_manifest(tmp_path / "data", models=1, frames={"prmd": 3, "urmd": 4})
-    kw = dict(chunk_frames=12, frames={"prmd": "all"}, n_bootstrap=50, n_permutations=200)
+    kw = dict(settings=AnalysisSettings(chunk_frames=12, frames={"prmd": "all"}, n_bootstrap=50,
+                                        n_permutations=200))
     analysis_flow(sources, str(tmp_path / "local"), executor="threads", **kw)
     analysis_flow(sources, str(tmp_path / "slurm"), executor="dask-slurm", slurm_cluster=master,
                   n_workers=1, **kw)
