@@ -7,7 +7,8 @@ dependency, imported only here and only when called):
   sel-b as its protein, as a set of (frame, ProLIF interaction name, ligand residue, protein
   residue), residues as (resname, resid, chain);
 - :func:`mpflow_pairs`: an mpflow table in the same terms (the ProLIF name follows from the type
-  and, for directional types, from which selection the donor / cation sits in);
+  and, for directional types, from which side the donor / cation sits on: the sel-a side, or for
+  chains found automatically the first chain's, ProLIF's ligand);
 - :func:`agreement`: per ProLIF interaction, how many pairs both, only ProLIF, only mpflow found;
 - :func:`memprot_universe`: the second real system of the comparison, MDAnalysisTests' YiiP dimer
   (GRO_MEMPROT, XTC_MEMPROT) prepared as ProLIF needs it.
@@ -21,6 +22,7 @@ import MDAnalysis as mda
 import numpy as np
 import pandas as pd
 
+from mpflow.analysis.interactions.table import table_metadata
 from mpflow.analysis.structure.bonds import guess_bonds
 
 #: mpflow type -> ProLIF names (for directional types: (donor/cation in sel-a, in sel-b))
@@ -53,10 +55,19 @@ def prolif_pairs(universe, sel_a: str, sel_b: str, frames) -> set[tuple]:
     return out
 
 
-def mpflow_pairs(table: pd.DataFrame, universe, sel_a: str) -> set[tuple]:
-    """The rows of an mpflow table as (frame, ProLIF name, sel-a residue, sel-b residue)."""
-    in_a = np.zeros(universe.atoms.n_atoms, bool)
-    in_a[universe.select_atoms(sel_a).indices] = True
+def mpflow_pairs(table: pd.DataFrame, universe=None, sel_a: str | None = None) -> set[tuple]:
+    """The rows of an mpflow table as (frame, ProLIF name, ligand residue, protein residue).
+
+    The ligand side of a row is its side in ``sel_a`` when given (the table of disjoint
+    selections, ProLIF run with sel-a as its ligand); without ``sel_a`` (a table whose chains were
+    found automatically) it is the row's side on the first of its two chains, in the table's chain
+    order, as in ProLIF run with chain A as its ligand against chain B.
+    """
+    if sel_a is not None:
+        in_a = np.zeros(universe.atoms.n_atoms, bool)
+        in_a[universe.select_atoms(sel_a).indices] = True
+    else:
+        rank = {c: k for k, c in enumerate(table_metadata(table)["chains"])}
     out = set()
     for row in table.itertuples(index=False):
         names = PROLIF_NAMES.get(str(row.type))
@@ -64,9 +75,12 @@ def mpflow_pairs(table: pd.DataFrame, universe, sel_a: str) -> set[tuple]:
             continue
         ra = (str(row.resname_a), int(row.resid_a), str(row.chain_a))
         rb = (str(row.resname_b), int(row.resid_b), str(row.chain_b))
-        a_in_sel_a = bool(in_a[row.index_a])
-        name = names[0] if len(names) == 1 or a_in_sel_a else names[1]
-        lig, prot = (ra, rb) if a_in_sel_a else (rb, ra)
+        if sel_a is not None:
+            a_is_ligand = bool(in_a[row.index_a])
+        else:
+            a_is_ligand = rank[str(row.chain_a)] <= rank[str(row.chain_b)]
+        name = names[0] if len(names) == 1 or a_is_ligand else names[1]
+        lig, prot = (ra, rb) if a_is_ligand else (rb, ra)
         out.add((int(row.frame), name, lig, prot))
     return out
 

@@ -375,6 +375,16 @@ class InteractionTables:
             self.res_row[r] = k
         self.res_atoms = table
 
+    def prolif_ligand_side(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which atom of each pair (``a[k]``, ``b[k]``) is on ProLIF's ligand side, for its
+        asymmetric tests: +1 ``a``, -1 ``b``, 0 neither (a pair inside one chain of overlapping
+        selections).  ProLIF runs with sel-a as its ligand, so with disjoint selections the sel-a
+        atom; otherwise (chains found automatically) the atom on the first chain of the pair, in
+        label order, as ProLIF run with chain A as its ligand against chain B."""
+        if self.pair_mode == "disjoint":
+            return np.where(self.in_a[a], 1, -1)
+        return np.sign(self.chain[b] - self.chain[a])
+
     # ------------------------------------------------------------------ per run
     def ring_order(self, positions: np.ndarray, box) -> list[str]:
         """Ring order of the chains at ``positions`` (molecules whole)."""

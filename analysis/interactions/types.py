@@ -39,9 +39,11 @@ kih            knobs-into-holes, mpflow's own SOCKET-like rule: knob side-chain 
 Ring normals: mpflow fits the plane to all ring atoms (Newell); prolif takes, like ProLIF, the
 cross product of the first two ring atoms about the centroid (angles near a threshold can differ
 between the two on puckered rings).  prolif also applies ProLIF's residue vicinity (a residue
-pair is considered only when some atoms are within 6.0 A) and, for edge-to-face with disjoint
-selections, ProLIF's asymmetric intersect point (projected from the sel-a ring's centroid);
-mpflow accepts the pair when either ring passes as the reference.
+pair is considered only when some atoms are within 6.0 A) and, for edge-to-face, ProLIF's
+asymmetric intersect point, projected from the centroid of the ring on ProLIF's ligand side:
+the sel-a ring when the selections are disjoint, else the ring on the first chain of the pair
+(chains in label order), as ProLIF run with chain A as its ligand does; mpflow accepts the pair
+when either ring passes as the reference.
 
 Row orientation: for directional types side *a* is the donor / cation / knob; for symmetric types
 (hydrophobic, vdw, pi-stacking) the engine orients the pair.
@@ -305,11 +307,12 @@ class _PiStacking(GroupInteraction):
              & (_in_window(n2c_i, lo, hi) | _in_window(n2c_j, lo, hi)))
         if self.intersect and m.any():
             ok_i = _intersect_within(c[li], nrm[li], c[lj], nrm[lj], v, self.intersect_radius_A)
-            if t.criteria == "prolif" and t.pair_mode == "disjoint":
-                m &= ok_i  # ProLIF: the projection starts from the ligand (sel-a) ring's centroid
+            ok_j = _intersect_within(c[lj], nrm[lj], c[li], nrm[li], -v, self.intersect_radius_A)
+            if t.criteria == "prolif":  # ProLIF: projected from the ligand ring's centroid
+                side = t.prolif_ligand_side(t.group_atom[gi], t.group_atom[gj])
+                m &= np.where(side > 0, ok_i, np.where(side < 0, ok_j, ok_i | ok_j))
             else:
-                m &= ok_i | _intersect_within(c[lj], nrm[lj], c[li], nrm[li], -v,
-                                              self.intersect_radius_A)
+                m &= ok_i | ok_j
         return frame.group_hits(gi[m], gj[m], d[m], plane[m])
 
 
@@ -364,7 +367,8 @@ class PiStackingEdgeToFace(_PiStacking):
         "mpflow": f"{_PROLIF} EdgeToFace thresholds and intersect test; ring normal fitted to all "
                   "ring atoms (Newell); either ring may be the intersect reference.",
         "prolif": f"{_PROLIF} EdgeToFace (two-atom ring normal, intersect point projected from "
-                  "the sel-a ring's centroid, its 6.0 A residue vicinity).",
+                  "the centroid of the ligand's ring: sel-a's, or with overlapping selections the "
+                  "first chain's; its 6.0 A residue vicinity).",
     }
 
 

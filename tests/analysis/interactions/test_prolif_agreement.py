@@ -163,6 +163,28 @@ def test_residue_pairs_per_frame_identical_to_prolif_memprot(memprot):
     assert seen["Hydrophobic"] > 10 and seen["Anionic"] + seen["Cationic"] > 0
 
 
+@pytest.mark.parametrize(("system", "sel_a", "sel_b", "frames"), [
+    ("memprot", MEM_A, MEM_B, [0, 1, 2, 3, 4]), ("gpcr", GPCR_A, GPCR_B, [0, 125, 249])])
+def test_chains_found_automatically_agree_with_prolif_run_with_chain_a_as_its_ligand(
+        request, system, sel_a, sel_b, frames):
+    """No sel-a/sel-b (every protein chain against every other, chains from the topology): the
+    asymmetric tests take the first chain as ProLIF's ligand, so the table equals ProLIF run with
+    chain A as its ligand.  On MEMPROT frame 4, PHE 97 (A) - PHE 49 (B) passes EdgeToFace's
+    intersect test only with chain B's ring as the reference: ProLIF does not report it."""
+    u = request.getfixturevalue(system)
+    theirs = prolif_pairs(u, sel_a, sel_b, frames)
+    ours = set()
+    for f in frames:
+        table = compute_interactions(u, criteria="prolif", start=f, stop=f + 1)
+        assert table.attrs["mpflow.interactions"]["chains"] == ["A", "B"]
+        ours |= mpflow_pairs(table)
+    report = agreement(ours, theirs).set_index("interaction")
+    assert report.loc["EdgeToFace", "both"] > 0 and report.loc["HBAcceptor", "both"] > 0
+    assert (report["only_prolif"] == 0).all() and (report["only_mpflow"] == 0).all(), report
+    if system == "memprot":
+        assert (4, "EdgeToFace", ("PHE", 97, "A"), ("PHE", 49, "B")) not in ours
+
+
 @pytest.mark.slow
 def test_residue_pairs_identical_to_prolif_over_many_frames(gpcr, memprot):
     """Every 10th GPCR frame (25 frames) and the other 4 MEMPROT frames (all 250 GPCR frames: the
