@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mpflow.analysis.statistics.pca_filter import FilterOptions, filter_keys
 from mpflow.analysis.statistics.compute import compute
 from mpflow.analysis.statistics.occurrence import (StatsOptions, benjamini_hochberg, cluster_bootstrap,
                                         group_probabilities, independent_pvalues, paired_pvalues)
+from mpflow.analysis.statistics.pca_filter import FilterOptions, filter_keys
 from mpflow.analysis.statistics.superbase import decompose, n_copies, units_of
 from mpflow.analysis.statistics.synthetic import synthetic_tables
 
@@ -275,24 +275,3 @@ def test_two_models_per_mutant_cannot_reach_alpha_however_different_they_are():
                                                                             "stage": [0.5]}
     assert not tb["can_reach_alpha"].any() and len(c.signatures) == 0
     assert tb["min_models"].tolist() == [6, 6, 4, 4]  # stages of each mutant, then the two mutant comparisons
-
-
-def test_report_sentences_for_enough_and_partly_enough_models():
-    from mpflow.analysis.outputs.report import empty_notes, testability_notes
-
-    def row(family, n1, n2, floor, ok, need):
-        return {"family": family, "n_models_1": n1, "n_models_2": n2, "test": "permutation (models relabelled)",
-                "p_floor": floor, "can_reach_alpha": ok, "min_models": need}
-
-    summary = {"stats_options": {"alpha": 0.05}}
-    tb = pd.DataFrame([row("mutant", 5, 5, 2 / 252, True, 4), row("mutant", 5, 2, 1 / 21, True, 4),
-                       row("conformation", 3, 3, 0.1, False, 4), row("conformation", 4, 4, 2 / 70, True, 4)])
-    notes = testability_notes(tb, summary)
-    assert notes == [
-        "Mutants: 2 comparison(s) (5 vs 2, 5 vs 5 model(s), permutation (models relabelled) test), each able "
-        "to reach alpha = 0.05.",
-        "Conformations: 1 of 2 comparisons have enough models to reach alpha = 0.05; the other 1 cannot be "
-        "significant. At least 4 models per group are needed for this test to reach alpha = 0.05.",
-        "Stages: no model was analysed at two stages: no stage comparison."]
-    assert empty_notes(tb, summary)["signatures"] == ("none: no key passes the thresholds (|delta| and "
-                                                      "q <= alpha) at any stage.")
