@@ -78,7 +78,8 @@ class ChunkSummary:
 
 def open_universe(part: ChunkPart, options: PassOptions | None = None):
     """The part's files as a Universe; an MD stage's frames get the protein's chains made whole
-    and assembled in one periodic image as they are read (:class:`mpflow.analysis.structure.whole_chains.AssembleChains`)."""
+    and assembled in one periodic image as they are read
+    (:class:`mpflow.analysis.structure.whole_chains.AssembleChains`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         universe = mda.Universe(*[str(f) for f in part.source.files()])

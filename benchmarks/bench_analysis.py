@@ -144,7 +144,8 @@ def _trajectory(folder: Path, n_frames: int):
     from analysis_data import write_trajectory
 
     from mpflow.analysis.frames import FrameSource
-    from mpflow.analysis.structure.helix_builder import GPA_TM_SEQUENCE, build_helix, build_models, default_packings
+    from mpflow.analysis.structure.helix_builder import (GPA_TM_SEQUENCE, build_helix, build_models,
+                                                          default_packings)
 
     packing = default_packings(build_helix(GPA_TM_SEQUENCE, first_resid=70), 2)[0]
     built = build_models(GPA_TM_SEQUENCE, 2, k=1, packings=[packing], first_resid=70, out_dir=folder,

@@ -114,7 +114,8 @@ def bench_gpcr(repeats: int, agreement_step: int) -> tuple[dict, pd.DataFrame]:
 
 def agreement_memprot() -> pd.DataFrame:
     from mpflow.analysis.interactions import compute_interactions
-    from mpflow.analysis.interactions.prolif_reference import agreement, memprot_universe, mpflow_pairs, prolif_pairs
+    from mpflow.analysis.interactions.prolif_reference import (agreement, memprot_universe, mpflow_pairs,
+                                                                prolif_pairs)
 
     u = memprot_universe()
     sa, sb = "protein and chainID A", "protein and chainID B"

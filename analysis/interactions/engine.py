@@ -19,7 +19,8 @@ Row orientation: directional types put the donor / cation / knob on side *a*.  S
 (hydrophobic, vdw, pi-stacking): with disjoint selections side *a* is the sel-a atom; with
 overlapping ones (default ``protein`` against ``protein``) the row is turned so its offset is +1
 rather than -1, and for offsets 0 / None / dimers so that (resid, atom rank) of *a* is the
-smaller.  Symmetric copies in a C_n ring therefore share one key (:func:`~mpflow.analysis.interactions.table.interaction_keys`).
+smaller.  Symmetric copies in a C_n ring therefore share one key
+(:func:`~mpflow.analysis.interactions.table.interaction_keys`).
 
 Parallel runs (:func:`compute_interactions` with ``n_jobs``): the topology tables are built once,
 in the calling process, which computes the first chunk of frames itself while the workers do the

@@ -102,8 +102,9 @@ def agreement(ours: set[tuple], theirs: set[tuple]) -> pd.DataFrame:
 def memprot_universe():
     """GRO_MEMPROT/XTC_MEMPROT with elements, protein bonds and a chain id per protein fragment (A, B).
 
-    The bonds are MDAnalysis' guessing rule run vectorised (:func:`mpflow.analysis.structure.bonds.guess_bonds`,
-    whose output equals MDAnalysis' own guesser on this protein, which takes ~15 s)."""
+    The bonds are MDAnalysis' guessing rule run vectorised
+    (:func:`mpflow.analysis.structure.bonds.guess_bonds`, whose output equals MDAnalysis' own
+    guesser on this protein, which takes ~15 s)."""
     from MDAnalysisTests.datafiles import GRO_MEMPROT, XTC_MEMPROT  # a test dependency
 
     with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """Conformational classification: geometry features of models → ``Conformation1..N`` or ``None``.
 
-This module owns the grouping of docked models (rows of :func:`mpflow.analysis.structure.geometry.geometry_table`,
-one per model) into conformations.
+This module owns the grouping of docked models (rows of
+:func:`mpflow.analysis.structure.geometry.geometry_table`, one per model) into conformations.
 
 Rule
 ----
