@@ -6,7 +6,7 @@ once, computes
 
 - the interaction table (:func:`mpflow.analysis.interactions.compute_interactions`, the selections,
   types, parameters and ``criteria`` of :class:`PassOptions`),
-- the geometry table (:func:`mpflow.analysis.geometry.geometry_table`, one row per frame),
+- the geometry table (:func:`mpflow.analysis.structure.geometry.geometry_table`, one row per frame),
 - the *occurrences*: per frame and normalised interaction key (:func:`interaction_keys`), the
   number of distinct chain pairs showing it; keys use force-field-neutral names
   (:func:`canonical_names`: ``HSD``/``HIE``/... → ``HIS``, ``OT1``/``OC1`` → ``O``,
@@ -22,18 +22,24 @@ no interaction still gets its frames row (it counts in the denominators).
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 from dataclasses import dataclass, field
 
+import MDAnalysis as mda
 import numpy as np
 import pandas as pd
 
 from mpflow.analysis.frames import Chunk, ChunkPart, frame_tag
+from mpflow.analysis.interactions import apply_schema, compute_interactions, interaction_keys
+from mpflow.analysis.interactions.chemistry import canonical_residue
+from mpflow.analysis.interactions.profiles import check_criteria
+from mpflow.analysis.interactions.types import INTERACTION_TYPES
+from mpflow.analysis.statistics.superbase import empty_keys
 from mpflow.analysis.store import TableStore
-
-CRITERIA = ("mpflow", "prolif")
+from mpflow.analysis.structure.geometry import geometry_table
+from mpflow.analysis.structure.ring_order import chain_labels
+from mpflow.analysis.structure.whole_chains import AssembleChains
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,7 @@ class PassOptions:
     chain_attr: str = "auto"
 
     def __post_init__(self):
-        if self.criteria not in CRITERIA:
-            raise ValueError(f"criteria {self.criteria!r}: expected one of {', '.join(CRITERIA)}")
+        check_criteria(self.criteria)
 
     @classmethod
     def make(cls, *, types=None, params: dict[str, dict[str, float]] | None = None, **kw) -> "PassOptions":
@@ -73,16 +78,12 @@ class ChunkSummary:
 
 def open_universe(part: ChunkPart, options: PassOptions | None = None):
     """The part's files as a Universe; an MD stage's frames get the protein's chains made whole
-    and assembled in one periodic image as they are read (:class:`mpflow.analysis.pbc.AssembleChains`)."""
-    import MDAnalysis as mda
-
+    and assembled in one periodic image as they are read
+    (:class:`mpflow.analysis.structure.whole_chains.AssembleChains`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         universe = mda.Universe(*[str(f) for f in part.source.files()])
     if part.source.stage != "docked" and universe.dimensions is not None:
-        from mpflow.analysis.pbc import AssembleChains
-        from mpflow.analysis.ring_order import chain_labels
-
         options = options or PassOptions()
         atoms = universe.select_atoms(options.ring_sel) if options.ring_sel else universe.atoms
         if atoms.n_atoms:
@@ -91,41 +92,27 @@ def open_universe(part: ChunkPart, options: PassOptions | None = None):
 
 
 def _interactions(universe, part: ChunkPart, options: PassOptions) -> pd.DataFrame:
-    from mpflow.analysis import interactions as engine
-
-    kwargs = dict(n_jobs=1, ring_sel=options.ring_sel, chain_attr=options.chain_attr)
-    if "criteria" in inspect.signature(engine.compute_interactions).parameters:
-        kwargs["criteria"] = options.criteria
-    elif options.criteria != "mpflow":
-        raise ValueError(f"criteria {options.criteria!r} needs an interaction engine with the "
-                         "criteria= option (this one has only mpflow's)")
+    kwargs = dict(n_jobs=1, ring_sel=options.ring_sel, chain_attr=options.chain_attr,
+                  criteria=options.criteria)
     params = {k: dict(v) for k, v in options.params}
     types = list(options.types) if options.types is not None else None
     tables = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Reader has no dt information")
         for start, stop, step in part.runs():
-            tables.append(engine.compute_interactions(universe, options.sel_a, options.sel_b, types,
-                                                      params, start=start, stop=stop, step=step,
-                                                      **kwargs))
+            tables.append(compute_interactions(universe, options.sel_a, options.sel_b, types, params,
+                                               start=start, stop=stop, step=step, **kwargs))
     table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    return engine.apply_schema(table)
+    return apply_schema(table)
 
 
 def _geometry(universe, part: ChunkPart) -> pd.DataFrame:
-    try:
-        from mpflow.analysis.geometry import geometry_table
-    except ImportError as exc:  # the geometry module lands with the models issue
-        raise RuntimeError("geometry needs mpflow.analysis.geometry.geometry_table; run with "
-                           "geometry=False or install a version that has it") from exc
     geo = geometry_table(universe, frames=list(part.frames))
     return geo.reset_index(drop=True)
 
 
 def n_chains_of(universe, options: PassOptions) -> int:
     """Number of chains of the assembly, labelled as the interaction engine labels them."""
-    from mpflow.analysis.ring_order import chain_labels
-
     atoms = universe.select_atoms(options.ring_sel) if options.ring_sel else universe.atoms
     if atoms.n_atoms == 0:
         atoms = universe.atoms
@@ -138,8 +125,6 @@ TERMINAL_OXYGEN_NAMES = {"OT1": "O", "OC1": "O", "OT2": "OXT", "OC2": "OXT"}
 
 def canonical_names(table: pd.DataFrame) -> pd.DataFrame:
     """The table with residue and atom names a key is made of in force-field-neutral form."""
-    from mpflow.analysis.residue_tables import canonical_residue
-
     out = table.copy()
     for side in ("a", "b"):
         names = out[f"resname_{side}"].astype(str)
@@ -157,9 +142,6 @@ def occurrences_of(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     that frame.  keys: one row per key with what it stands for; ``self_pair`` marks a symmetric type
     whose two sides are the same residue (and atoms), whose two orientations are one copy.
     """
-    from mpflow.analysis.interaction_types import INTERACTION_TYPES
-    from mpflow.analysis.interactions import interaction_keys
-
     if len(table) == 0:
         occ = pd.DataFrame({"frame": pd.Series([], dtype="int64"), "key": pd.Series([], dtype="object"),
                             "count": pd.Series([], dtype="uint8")})
@@ -187,16 +169,6 @@ def occurrences_of(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                          & (meta["atoms_a"] == meta["atoms_b"]))
     meta["offset"] = meta["offset"].astype("Int64")
     return occ, meta.reset_index(drop=True)
-
-
-def empty_keys() -> pd.DataFrame:
-    return pd.DataFrame({
-        "key": pd.Series([], dtype="object"), "type": pd.Series([], dtype="object"),
-        "offset": pd.Series([], dtype="Int64"), "resname_a": pd.Series([], dtype="object"),
-        "resid_a": pd.Series([], dtype="int64"), "atoms_a": pd.Series([], dtype="object"),
-        "resname_b": pd.Series([], dtype="object"), "resid_b": pd.Series([], dtype="int64"),
-        "atoms_b": pd.Series([], dtype="object"), "symmetric": pd.Series([], dtype="bool"),
-        "self_pair": pd.Series([], dtype="bool")})
 
 
 def _keyed(df: pd.DataFrame, model_id: int, stage: str) -> pd.DataFrame:

@@ -6,9 +6,19 @@ This module owns the *inputs* of the analysis, as plain records the project data
   ``None``), model name, stage and the files to read (a docked model is a single structure, an
   MD stage a topology plus a trajectory).  A list of them is the *manifest*
   (:func:`read_manifest` reads one from CSV or JSON).
-- Frame selections per stage, as short specs (:func:`parse_frame_spec`): ``all``, ``last:N``,
-  ``last:N:STEP``, ``START:STOP[:STEP]`` (a Python slice) and ``windows:SIZE:EVERY`` (SIZE
-  consecutive frames every EVERY frames, e.g. windows of a URMD run).
+- Frame selections, the one grammar of mpflow (``mpflow analyse --frames STAGE=SPEC``, the
+  analysis flow's ``frames`` per stage, ``mpflow interactions --frames SPEC``), parsed by
+  :func:`parse_frame_spec` into a :class:`FrameSpec`:
+
+  ==========================  ======================================================================
+  ``all``                     every frame
+  ``N``                       frame N alone (negative counts from the end: ``-1`` is the last)
+  ``START:STOP[:STEP]``       a Python slice, every part optional (``::`` is every frame)
+  ``last:N[:STEP]``           the last N frames, every STEP-th of them
+  ``windows:SIZE:EVERY``      SIZE consecutive frames every EVERY frames (e.g. windows of a URMD run)
+  ==========================  ======================================================================
+
+  A spec that does not parse raises :class:`FrameSelectionError`, one line naming the spec.
 - Tags (:func:`frame_tag`): a docked model's frame is ``ConformationN`` or ``None``; frame n of an
   XXMD stage is ``ConformationN:XXMD:Protein_n`` (``None:PRMD:Protein_n`` when unclassified).
 - Chunks (:func:`plan_chunks`): the frames still missing from the store, cut into pieces of at most
@@ -20,10 +30,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal
 
+import MDAnalysis as mda
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -79,7 +91,7 @@ def frame_tag(group: str | None, stage: str, frame: int) -> str:
 # --------------------------------------------------------------------------- frame specs
 @dataclass(frozen=True)
 class FrameSpec:
-    """A parsed frame selection (see :func:`parse_frame_spec`)."""
+    """A parsed frame selection (see :func:`parse_frame_spec`); :meth:`frames` applies it."""
 
     kind: Literal["all", "last", "slice", "windows"]
     a: int | None = None
@@ -101,46 +113,68 @@ class FrameSpec:
         return out[out < n_frames]
 
 
-def parse_frame_spec(text: str) -> FrameSpec:
-    """``all`` | ``last:N[:STEP]`` | ``START:STOP[:STEP]`` | ``windows:SIZE:EVERY``."""
-    t = str(text).strip().lower()
-    bad = ValueError(f"frame selection {text!r}: expected all, last:N[:STEP], START:STOP[:STEP] "
-                     "or windows:SIZE:EVERY")
+#: the grammar in one line (help texts and error messages)
+FRAME_GRAMMAR = "all, N, START:STOP[:STEP], last:N[:STEP] or windows:SIZE:EVERY"
 
-    def as_int(s: str) -> int | None:
+
+class FrameSelectionError(ValueError):
+    """A frame selection that does not parse: ``text`` is the spec, ``reason`` why (one line)."""
+
+    def __init__(self, text: str, reason: str):
+        self.text = text
+        self.reason = reason
+        super().__init__(f"frame selection {text!r}: {reason}")
+
+
+def parse_frame_spec(text: str) -> FrameSpec:
+    """One frame selection of the grammar in the module docstring (case-insensitive)."""
+    t = str(text).strip().lower()
+    parts = t.split(":")
+
+    def bad(reason: str = f"expected {FRAME_GRAMMAR}") -> FrameSelectionError:
+        return FrameSelectionError(text, reason)
+
+    def as_int(s: str, reason: str) -> int | None:
         s = s.strip()
         if not s:
             return None
         try:
             return int(s)
         except ValueError:
-            raise bad from None
+            raise bad(reason) from None
 
     if t == "all":
         return FrameSpec("all")
-    parts = t.split(":")
     if parts[0] == "last":
-        if len(parts) not in (2, 3) or as_int(parts[1]) is None or as_int(parts[1]) < 1:
-            raise bad
-        step = as_int(parts[2]) if len(parts) == 3 else 1
-        if step is None or step < 1:
-            raise bad
-        return FrameSpec("last", as_int(parts[1]), None, step)
+        last = "last:N[:STEP] needs whole numbers N >= 1 and STEP >= 1"
+        if len(parts) not in (2, 3):
+            raise bad(last)
+        n = as_int(parts[1], last)
+        step = as_int(parts[2], last) if len(parts) == 3 else 1
+        if n is None or n < 1 or step is None or step < 1:
+            raise bad(last)
+        return FrameSpec("last", n, None, step)
     if parts[0] == "windows":
+        windows = "windows:SIZE:EVERY needs 1 <= SIZE <= EVERY"
         if len(parts) != 3:
-            raise bad
-        size, every = as_int(parts[1]), as_int(parts[2])
+            raise bad(windows)
+        size, every = as_int(parts[1], windows), as_int(parts[2], windows)
         if size is None or every is None or size < 1 or every < size:
-            raise ValueError(f"frame selection {text!r}: windows:SIZE:EVERY needs 1 <= SIZE <= EVERY")
+            raise bad(windows)
         return FrameSpec("windows", size, every)
+    if len(parts) == 1:
+        frame = as_int(parts[0], f"expected {FRAME_GRAMMAR}")
+        if frame is None:
+            raise bad()
+        return FrameSpec("slice", frame, frame + 1 if frame != -1 else None)
     if len(parts) in (2, 3):
-        step = as_int(parts[2]) if len(parts) == 3 else 1
-        if step is None:
-            step = 1
-        if step < 1:
-            raise bad
-        return FrameSpec("slice", as_int(parts[0]), as_int(parts[1]), step)
-    raise bad
+        numbers = "START, STOP and STEP must be integers"
+        start, stop = as_int(parts[0], numbers), as_int(parts[1], numbers)
+        step = as_int(parts[2], numbers) if len(parts) == 3 else None
+        if step is not None and step < 1:
+            raise bad("STEP must be positive")
+        return FrameSpec("slice", start, stop, step or 1)
+    raise bad()
 
 
 def parse_frame_specs(specs: dict[str, str] | None) -> dict[str, FrameSpec]:
@@ -282,10 +316,6 @@ def n_frames_of(source: FrameSource) -> int:
     """Number of frames in the source's files (MDAnalysis reads only the trajectory's index)."""
     if source.trajectory is None:
         return 1
-    import warnings
-
-    import MDAnalysis as mda
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         u = mda.Universe(str(source.topology), str(source.trajectory))

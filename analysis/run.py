@@ -3,13 +3,16 @@
 This module owns the order of the analysis and nothing of Prefect, so the logic exists once:
 
 - :class:`AnalysisSettings`: every knob of a run (frame selections, chunk size, what to compute,
-  thresholds and tests, report title), turned into the option objects of the science modules;
+  thresholds and tests, report title) as one pydantic model, the ``analysis`` flow's ``settings``
+  parameter and what ``mpflow analyse`` builds; its defaults are the science modules' own (stated
+  once, there), its values are checked by them when the model is built, and it turns into their
+  option objects;
 - :func:`plan_analysis`: check the manifest, pick each source's frames, clean what a killed run
   left in the store, drop the frames the store already holds, cut the rest into chunks;
 - :func:`run_chunks`: the chunks without Prefect — one after another in this process, or on a
   local Dask cluster (``distributed``) — reporting each chunk as it finishes;
 - :func:`finish`: decomposition, filter, statistics, exports, report and notebook
-  (:func:`mpflow.analysis.pipeline.summarise`);
+  (:func:`mpflow.analysis.summary.summarise`);
 - :func:`outcome`: the small dict a run returns (counts, paths);
 - :func:`run_analysis`: the four above in a row (``mpflow analyse`` when no Prefect server runs).
 
@@ -28,43 +31,83 @@ from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mpflow.analysis.frame_pass import ChunkSummary, PassOptions, analyse_chunk
-from mpflow.analysis.frames import (Chunk, FrameSource, FrameSpec, check_manifest, parse_frame_specs,
-                                    plan_chunks, wanted_frames)
-from mpflow.analysis.pca_filter import FilterOptions
-from mpflow.analysis.statistics import StatsOptions
+from mpflow.analysis.frames import (DEFAULT_FRAME_SPECS, FRAME_GRAMMAR, Chunk, FrameSource, FrameSpec,
+                                    check_manifest, parse_frame_specs, plan_chunks, wanted_frames)
+from mpflow.analysis.interactions import CRITERIA, Criteria, make_interactions
+from mpflow.analysis.outputs.export import DEFAULT_TITLE
+from mpflow.analysis.statistics.occurrence import StatsOptions
+from mpflow.analysis.statistics.pca_filter import FilterOptions
 from mpflow.analysis.store import TableStore
+from mpflow.analysis.summary import AnalysisResult, summarise
 
 Progress = Callable[[str], None]
 
+_STAGE_DEFAULTS = ", ".join(f"{stage} {spec}" for stage, spec in DEFAULT_FRAME_SPECS.items()
+                            if stage != "docked")
 
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Every setting of an analysis run (the flow's parameters of the same names say what each is)."""
 
-    frames: dict[str, str] | None = None
-    chunk_frames: int = 100
-    criteria: Literal["mpflow", "prolif"] = "mpflow"
-    types: tuple[str, ...] | None = None
-    params: dict[str, dict[str, float]] | None = None
-    sel_a: str = "protein"
-    sel_b: str = "protein"
-    geometry: bool = True
-    # the defaults are the science modules' own, so they are stated once
-    drop_p: float = StatsOptions.drop_p
-    delta_significant: float = StatsOptions.delta_significant
-    delta_discriminating: float = StatsOptions.delta_discriminating
-    delta_robust: float = StatsOptions.delta_robust
-    alpha: float = StatsOptions.alpha
-    test: Literal["permutation", "welch"] = StatsOptions.test
-    n_permutations: int = StatsOptions.n_permutations
-    n_bootstrap: int = StatsOptions.n_bootstrap
-    pca_variance: float = FilterOptions.pca_variance
-    pca_max_components: int = FilterOptions.pca_max_components
-    loading_min: float = FilterOptions.loading_min
-    seed: int = StatsOptions.seed
-    title: str = "mpflow interaction analysis"
+class AnalysisSettings(BaseModel):
+    """What to compute and how: frame selections, chunks, interactions, statistics, PCA filter,
+    report.  Defaults are the science modules' own; every value is checked when the model is made."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    frames: dict[str, str] | None = Field(
+        None, description="Frame selection per stage, e.g. {\"prmd\": \"last:50\", \"urmd\": "
+        f"\"windows:10:100\"}}; specs {FRAME_GRAMMAR}. Unlisted stages keep the defaults "
+        f"({_STAGE_DEFAULTS}).")
+    chunk_frames: int = Field(100, ge=1, description="Frames per chunk task (a task run costs ~0.2 s: "
+                              "keep chunks large).")
+    criteria: Criteria = Field(PassOptions.criteria, description="Interaction criteria of the engine: "
+                               + " or ".join(CRITERIA) + ".")
+    types: tuple[str, ...] | None = Field(None, description="Interaction types to compute (default: "
+                                          "all registered types).")
+    params: dict[str, dict[str, float]] | None = Field(
+        None, description="Per-type threshold overrides, e.g. {\"hbond\": {\"distance_max_A\": 3.2}}.")
+    sel_a: str = Field(PassOptions.sel_a, description="MDAnalysis selection of side a (default: the "
+                       "protein; lipids, water and ions are left out).")
+    sel_b: str = Field(PassOptions.sel_b, description="MDAnalysis selection of side b.")
+    geometry: bool = Field(PassOptions.geometry, description="Also compute the helix geometry of every "
+                           "frame (same pass, same key).")
+    drop_p: float = Field(StatsOptions.drop_p, description="A key whose occurrence probability is <= "
+                          "drop_p in every group is dropped as rare.")
+    delta_significant: float = Field(StatsOptions.delta_significant, description="Smallest |difference| "
+                                     "of probability for a significant mutant comparison.")
+    delta_discriminating: float = Field(StatsOptions.delta_discriminating, description="Smallest "
+                                        "|difference| for a discriminating conformation comparison.")
+    delta_robust: float = Field(StatsOptions.delta_robust, description="Largest spread of a key's "
+                                "probability over stages for it to be robust.")
+    alpha: float = Field(StatsOptions.alpha, description="False-discovery rate (Benjamini-Hochberg, per "
+                         "comparison family).")
+    test: Literal["permutation", "welch"] = Field(
+        StatsOptions.test, description="permutation (exact or Monte Carlo over models; needs 4 models "
+        "per group for p <= 0.05) or welch (t-tests on per-model values).")
+    n_permutations: int = Field(StatsOptions.n_permutations, description="Permutations (Monte Carlo) or "
+                                "the largest exact enumeration.")
+    n_bootstrap: int = Field(StatsOptions.n_bootstrap, description="Cluster-bootstrap resamples (models) "
+                             "for the confidence intervals.")
+    pca_variance: float = Field(FilterOptions.pca_variance, description="Fraction of variance the kept "
+                                "principal components explain.")
+    pca_max_components: int = Field(FilterOptions.pca_max_components, description="At most this many "
+                                    "principal components.")
+    loading_min: float = Field(FilterOptions.loading_min, description="Keys whose |loading| is below "
+                               "this on every kept component are dropped.")
+    seed: int = Field(StatsOptions.seed, description="Seed of every random draw (bootstrap, "
+                      "permutations, PCA sampling).")
+    title: str = Field(DEFAULT_TITLE, description="Title of the report and the notebook.")
+
+    @model_validator(mode="after")
+    def _checked_by_the_science_modules(self) -> "AnalysisSettings":
+        self.frame_specs()
+        make_interactions(list(self.types) if self.types is not None else None, self.params,
+                          self.criteria)
+        self.pass_options()
+        self.stats_options()
+        self.filter_options()
+        return self
 
     def frame_specs(self) -> dict[str, FrameSpec]:
         return parse_frame_specs(self.frames)
@@ -83,6 +126,15 @@ class AnalysisSettings:
         return FilterOptions(drop_p=self.drop_p, pca_variance=self.pca_variance,
                              pca_max_components=self.pca_max_components, loading_min=self.loading_min,
                              seed=self.seed)
+
+
+def settings_error(exc: ValidationError) -> str:
+    """The first problem of invalid settings in one line (``field: why``, or the science module's
+    own words for a value it refused)."""
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err["loc"])
+    why = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {why}" if where else why
 
 
 @dataclass
@@ -126,7 +178,8 @@ def plan_analysis(sources: list[FrameSource], out_dir: str | Path, settings: Ana
                   *, store_dir: str | Path | None = None) -> AnalysisPlan:
     """Check the sources and settings, and plan the chunks of the frames not yet in the store.
 
-    Raises ``ValueError`` (one line) for an empty manifest, a bad setting or a missing file.
+    Raises ``ValueError`` (one line) for an empty manifest or a missing file (the settings were
+    checked when they were made).
     """
     settings = settings or AnalysisSettings()
     if not sources:
@@ -169,7 +222,7 @@ def run_chunks(plan: AnalysisPlan, *, executor: Literal["dask-local", "threads"]
             say(chunk_line(k, len(chunks), summary, done, total))
             out.append(summary)
         return out
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, as_completed  # heavy (~0.8 s): for Dask runs only
 
     workers = min(n_workers, len(chunks))
     results: dict[int, ChunkSummary] = {}
@@ -199,10 +252,8 @@ def _environ_restored():
         os.environ.update(saved)
 
 
-def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True):
-    """Summarise the store's selected frames into tables, report and notebook (an ``AnalysisResult``)."""
-    from mpflow.analysis.pipeline import summarise
-
+def finish(plan: AnalysisPlan, *, report: bool = True, notebook: bool = True) -> AnalysisResult:
+    """Summarise the store's selected frames into tables, report and notebook."""
     return summarise(plan.store.root, plan.out_dir, selected=plan.selected(), stats=plan.stats,
                      filt=plan.filt, title=plan.settings.title, report=report, notebook=notebook)
 

@@ -2,7 +2,7 @@
 
 Owns nothing but measurement.  One run prints two tables:
 
-A. A synthetic decomposition of N frames × 1,000 keys (``mpflow.analysis.synthetic``): 2 mutants ×
+A. A synthetic decomposition of N frames × 1,000 keys (``mpflow.analysis.statistics.synthetic``): 2 mutants ×
    2 conformations × 50 models; every model has a docked frame, an EMMD frame, and PRMD and URMD
    trajectories (1,000 + 3,998 frames each at N ≈ 10^6; 100 + 398 at N ≈ 10^5); key probabilities
    ~ Beta(0.4, 12) with some keys shifted between mutants and conformations; 2 chain-pair copies.
@@ -62,8 +62,9 @@ def _probabilities(seed: int = 0) -> dict:
 def generate(size: int, folder: Path) -> None:
     """Child 1: write frames, keys and per-stage occurrence tables (Parquet)."""
     import pandas as pd
+
     from mpflow.analysis.store import write_parquet
-    from mpflow.analysis.synthetic import synthetic_tables
+    from mpflow.analysis.statistics.synthetic import synthetic_tables
 
     tab = synthetic_tables(_probabilities(), models_per_group=MODELS_PER_GROUP,
                            frames_per_stage=_frames_for(size), model_sd=0.05, persistence=0.5, seed=1)
@@ -80,10 +81,11 @@ def generate(size: int, folder: Path) -> None:
 def run(folder: Path) -> None:
     """Child 2 (timed): merge + decomposition + PCA filter + statistics; prints JSON."""
     import pandas as pd
-    from mpflow.analysis.pca_filter import FilterOptions
-    from mpflow.analysis.pipeline import compute
-    from mpflow.analysis.statistics import StatsOptions
-    from mpflow.analysis.superbase import decompose
+
+    from mpflow.analysis.statistics.pca_filter import FilterOptions
+    from mpflow.analysis.statistics.compute import compute
+    from mpflow.analysis.statistics.occurrence import StatsOptions
+    from mpflow.analysis.statistics.superbase import decompose
 
     t0 = time.perf_counter()
     frames = pd.read_parquet(folder / "frames.parquet")
@@ -140,13 +142,10 @@ def bench_decomposition(sizes: list[int]) -> None:
 def _trajectory(folder: Path, n_frames: int):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis"))
     from analysis_data import write_trajectory
+
     from mpflow.analysis.frames import FrameSource
-    from mpflow.analysis.helix_builder import (
-        GPA_TM_SEQUENCE,
-        build_helix,
-        build_models,
-        default_packings,
-    )
+    from mpflow.analysis.structure.helix_builder import (GPA_TM_SEQUENCE, build_helix, build_models,
+                                                          default_packings)
 
     packing = default_packings(build_helix(GPA_TM_SEQUENCE, first_resid=70), 2)[0]
     built = build_models(GPA_TM_SEQUENCE, 2, k=1, packings=[packing], first_resid=70, out_dir=folder,
@@ -160,6 +159,7 @@ def bench_chunks(n_frames: int, chunk: int = 100) -> None:
     import warnings
 
     from distributed import Client, LocalCluster
+
     from mpflow.analysis.frame_pass import PassOptions, analyse_chunk
     from mpflow.analysis.frames import Chunk, ChunkPart
 

@@ -5,7 +5,7 @@ Owns nothing but measurement.  One run builds its own data and prints one table 
 - data: an ideal dimer of 30-residue glycophorin-A helices (builder, −40°, 10 Å), replicated into
   ``--frames`` frames with 0.3 Å Gaussian noise per atom and a small random rigid motion per
   frame, written as PDB + XTC in a temporary folder (so reading the trajectory is included);
-- mpflow: :func:`mpflow.analysis.geometry.geometry_table` over every frame, layout (DSSP) included;
+- mpflow: :func:`mpflow.analysis.structure.geometry.geometry_table` over every frame, layout (DSSP) included;
 - baseline: a straightforward per-frame loop over the same trajectory with the same helix
   segments: MDAnalysis HELANAL (``helix_analysis``) per helix for the axis (its best-fit line
   through the local origins), then tilt, signed crossing angle and closest approach of the axis
@@ -31,7 +31,8 @@ def _trajectory(folder: Path, sequence: str, n: int, radius_A: float, tilt_deg: 
                 seed: int):
     import MDAnalysis as mda
     from MDAnalysis.coordinates.memory import MemoryReader
-    from mpflow.analysis.helix_builder import build_oligomer, to_universe
+
+    from mpflow.analysis.structure.helix_builder import build_oligomer, to_universe
 
     universe = to_universe(build_oligomer(sequence, n, radius_A, tilt_deg=tilt_deg))
     rng = np.random.default_rng(seed)
@@ -57,7 +58,8 @@ def _trajectory(folder: Path, sequence: str, n: int, radius_A: float, tilt_deg: 
 def baseline_helanal(universe, layout, frames: range) -> dict[str, np.ndarray]:
     """Per-frame loop: HELANAL axes, then the pair measures with numpy (same definitions)."""
     from MDAnalysis.analysis.helix_analysis import helix_analysis
-    from mpflow.analysis.geometry import crossing_angle_deg, segment_distance
+
+    from mpflow.analysis.structure.geometry import crossing_angle_deg, segment_distance
 
     groups = [universe.atoms[h.ca_indices] for h in layout.helices]
     (i, j), = layout.pairs
@@ -91,8 +93,7 @@ def main() -> None:
     parser.add_argument("--ring-frames", type=int, default=200)
     args = parser.parse_args()
 
-    from mpflow.analysis.geometry import geometry_table, helix_layout
-
+    from mpflow.analysis.structure.geometry import geometry_table, helix_layout
     from mpflow.project.mutants import GPA_WT, WZA_LIKE
 
     sequence = GPA_WT.sequence + "I"  # 30 residues

@@ -59,9 +59,10 @@ def _cpu(fn) -> tuple[float, float]:
 def bench_gpcr(repeats: int, agreement_step: int) -> tuple[dict, pd.DataFrame]:
     import MDAnalysis as mda
     from MDAnalysis.lib.distances import capped_distance
-    from mpflow.analysis.interactions import compute_interactions
-    from mpflow.analysis.prolif_reference import agreement, mpflow_pairs, prolif_pairs
     from prolif.datafiles import TOP, TRAJ
+
+    from mpflow.analysis.interactions import compute_interactions
+    from mpflow.analysis.interactions.prolif_reference import agreement, mpflow_pairs, prolif_pairs
 
     u = mda.Universe(TOP, TRAJ)
     n = len(u.trajectory)
@@ -113,12 +114,8 @@ def bench_gpcr(repeats: int, agreement_step: int) -> tuple[dict, pd.DataFrame]:
 
 def agreement_memprot() -> pd.DataFrame:
     from mpflow.analysis.interactions import compute_interactions
-    from mpflow.analysis.prolif_reference import (
-        agreement,
-        memprot_universe,
-        mpflow_pairs,
-        prolif_pairs,
-    )
+    from mpflow.analysis.interactions.prolif_reference import (agreement, memprot_universe, mpflow_pairs,
+                                                                prolif_pairs)
 
     u = memprot_universe()
     sa, sb = "protein and chainID A", "protein and chainID B"
@@ -130,11 +127,8 @@ def agreement_memprot() -> pd.DataFrame:
 def bench_ring(n_frames: int, repeats: int) -> dict[str, tuple[int, float]]:
     from MDAnalysis.coordinates.memory import MemoryReader
     from MDAnalysis.lib.distances import self_capped_distance
-    from mpflow.analysis.helix_builder import (
-        WZA_LIKE_SEQUENCE,
-        build_oligomer,
-        to_universe,
-    )
+
+    from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer, to_universe
     from mpflow.analysis.interactions import compute_interactions
 
     model = build_oligomer(WZA_LIKE_SEQUENCE, 8, 13.0)

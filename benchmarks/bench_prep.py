@@ -27,8 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mpflow.analysis.helix_builder import build_oligomer, write_pdb
-
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 from mpflow.stages.gro import read_gro
 from mpflow.stages.mdp import em_result, grompp_stage, run_stage_locally
 from mpflow.stages.membrane import bilayer_summary, ensure_popc_patch

@@ -99,7 +99,8 @@ def save_dev_cluster_blocks() -> list[str]:
 
 
 def form_problems(flow: "Flow", defaults: dict[str, Any]) -> list[str]:
-    """What makes a flow's UI form unusable as it opens: parameters without a default or a description."""
+    """What makes a flow's UI form unusable as it opens: parameters without a default or a description,
+    and fields of a parameter's pydantic model (a nested form) without a description."""
     schema = flow.parameters.model_dump()
     problems = []
     for name, prop in schema.get("properties", {}).items():
@@ -107,6 +108,11 @@ def form_problems(flow: "Flow", defaults: dict[str, Any]) -> list[str]:
             problems.append(f"{flow.name}: parameter {name!r} has no default (give one in the registry entry)")
         if not (prop.get("description") or "").strip():
             problems.append(f"{flow.name}: parameter {name!r} has no description (add it to the flow's Args:)")
+    for model, definition in schema.get("definitions", {}).items():
+        for field, prop in definition.get("properties", {}).items():
+            if not (prop.get("description") or "").strip():
+                problems.append(f"{flow.name}: field {model}.{field} has no description "
+                                "(give it Field(description=...))")
     return problems
 
 

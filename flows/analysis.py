@@ -14,6 +14,10 @@ This module owns the Prefect side of the analysis; the steps are the plain funct
    notebook;
 4. artifacts on the flow run: the summary table, the signature list and a link to the report.
 
+What to compute is one parameter, ``settings`` (:class:`mpflow.analysis.run.AnalysisSettings`):
+the UI renders it as a nested form with every field described, Prefect checks a run's values
+against it before the run starts, and its defaults are the science modules' own.
+
 ``slurm_cluster`` takes a saved cluster block's name (deployments) or a
 :class:`mpflow.clusters.settings.ClusterSettings` (tests, the CLI).
 """
@@ -27,6 +31,7 @@ from typing import Literal
 from mpflow.analysis.frame_pass import PassOptions
 from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings, outcome, plan_analysis
+from mpflow.blocks.cluster import SlurmCluster, open_project
 from mpflow.tasks.analysis import analyse_chunk_task, summarise_task
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -35,6 +40,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.models.sources import analysis_inputs
@@ -45,17 +51,18 @@ Executor = Literal["dask-local", "dask-slurm", "threads"]
 def task_runner_for(executor: str, *, n_workers: int = 2, slurm_cluster=None, log_dir: str | Path = "."):
     """The task runner of the chunk subflow (see the module docstring)."""
     if executor == "threads":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
         return ThreadPoolTaskRunner(max_workers=1)
+    # heavy and optional: Dask (prefect-dask, dask-jobqueue) only for the runs that ask for it
     from prefect_dask import DaskTaskRunner
 
     if executor == "dask-local":
         return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     if executor == "dask-slurm":
+        # heavy and optional: dask-jobqueue (and mpflow's settings for it) only for Dask on Slurm
         from dask_jobqueue import SLURMCluster
 
+        # heavy: mpflow's dask-jobqueue settings import dask-jobqueue
         from mpflow.slurm.dask_workers import slurm_cluster_kwargs
 
         if slurm_cluster is None:
@@ -93,30 +100,10 @@ def analysis_flow(
     stages: list[str] | None = None,
     mutants: list[str] | None = None,
     store_dir: str | None = None,
-    frames: dict[str, str] | None = None,
-    chunk_frames: int = 100,
+    settings: AnalysisSettings = AnalysisSettings(),
     executor: Executor = "dask-local",
     n_workers: int = 2,
     slurm_cluster: str | ClusterSettings | None = None,
-    criteria: Literal["mpflow", "prolif"] = "mpflow",
-    types: list[str] | None = None,
-    params: dict[str, dict[str, float]] | None = None,
-    sel_a: str = "protein",
-    sel_b: str = "protein",
-    geometry: bool = True,
-    drop_p: float = 0.05,
-    delta_significant: float = 0.1,
-    delta_discriminating: float = 0.1,
-    delta_robust: float = 0.4,
-    alpha: float = 0.05,
-    test: Literal["permutation", "welch"] = "permutation",
-    n_permutations: int = 9999,
-    n_bootstrap: int = 2000,
-    pca_variance: float = 0.9,
-    pca_max_components: int = 20,
-    loading_min: float = 0.1,
-    seed: int = 0,
-    title: str = "mpflow interaction analysis",
 ) -> dict:
     """Interchain-interaction analysis of a project's finished stages (or of a manifest).
 
@@ -132,46 +119,21 @@ def analysis_flow(
         mutants: Only these mutants (default: all).
         store_dir: Folder of the per-frame tables (default <out_dir>/store); frames already there
             are not computed again.
-        frames: Frame selection per stage, e.g. {"prmd": "last:50", "urmd": "windows:10:100"};
-            specs all, last:N[:STEP], START:STOP[:STEP], windows:SIZE:EVERY. Unlisted stages keep
-            the defaults (emmd last:1, prmd last:50, urmd all).
-        chunk_frames: Frames per chunk task (a task run costs ~0.2 s: keep chunks large).
+        settings: What to compute and how: frame selections per stage, chunk size, interaction
+            criteria, types and selections, the statistics' thresholds and tests, the PCA filter
+            and the report title (each field says what it is; the defaults are the science
+            modules' own).
         executor: Where the chunk tasks run: dask-local (local Dask cluster), dask-slurm (Dask
             workers as Slurm jobs of slurm_cluster) or threads (one thread, tiny runs).
         n_workers: Dask workers (processes or Slurm jobs).
         slurm_cluster: Name of a saved mpflow Slurm cluster block, or cluster settings (executor
             dask-slurm; a local cluster).
-        criteria: Interaction criteria of the engine: mpflow (default) or prolif.
-        types: Interaction types to compute (default: all registered types).
-        params: Per-type threshold overrides, e.g. {"hbond": {"distance_max_A": 3.2}}.
-        sel_a: MDAnalysis selection of side a (default: the protein; lipids, water and ions are
-            left out).
-        sel_b: MDAnalysis selection of side b.
-        geometry: Also compute the helix geometry of every frame (same pass, same key).
-        drop_p: A key whose occurrence probability is <= drop_p in every group is dropped as rare.
-        delta_significant: Smallest |difference| of probability for a significant mutant comparison.
-        delta_discriminating: Smallest |difference| for a discriminating conformation comparison.
-        delta_robust: Largest spread of a key's probability over stages for it to be robust.
-        alpha: False-discovery rate (Benjamini-Hochberg, per comparison family).
-        test: permutation (exact or Monte Carlo over models; needs 4 models per group for
-            p <= 0.05) or welch (t-tests on per-model values).
-        n_permutations: Permutations (Monte Carlo) or the largest exact enumeration.
-        n_bootstrap: Cluster-bootstrap resamples (models) for the confidence intervals.
-        pca_variance: Fraction of variance the kept principal components explain.
-        pca_max_components: At most this many principal components.
-        loading_min: Keys whose |loading| is below this on every kept component are dropped.
-        seed: Seed of every random draw (bootstrap, permutations, PCA sampling).
-        title: Title of the report and the notebook.
     """
     log = get_run_logger()
-    sources, out = analysis_inputs(manifest, out_dir, project, stages=stages, mutants=mutants)
-    settings = AnalysisSettings(
-        frames=frames, chunk_frames=chunk_frames, criteria=criteria,
-        types=tuple(types) if types is not None else None, params=params, sel_a=sel_a, sel_b=sel_b,
-        geometry=geometry, drop_p=drop_p, delta_significant=delta_significant,
-        delta_discriminating=delta_discriminating, delta_robust=delta_robust, alpha=alpha, test=test,
-        n_permutations=n_permutations, n_bootstrap=n_bootstrap, pca_variance=pca_variance,
-        pca_max_components=pca_max_components, loading_min=loading_min, seed=seed, title=title)
+    # a manifest with an out_dir needs no project; otherwise the project, its clusters from the blocks
+    needs_project = not manifest or not out_dir
+    sources, out = analysis_inputs(manifest, out_dir, open_project(project) if needs_project else None,
+                                   stages=stages, mutants=mutants)
     plan = plan_analysis(sources, out, settings, store_dir=store_dir)
     if plan.removed:
         log.warning("removed %d file(s) of parts a previous run did not finish", len(plan.removed))
@@ -182,15 +144,14 @@ def analysis_flow(
             if slurm_cluster is None:
                 raise ValueError("executor dask-slurm needs slurm_cluster (a cluster block name)")
             if isinstance(slurm_cluster, str):
-                from mpflow.blocks.cluster import SlurmCluster
-
                 block = SlurmCluster.load(slurm_cluster)
             else:
                 block = slurm_cluster
         runner = task_runner_for(executor, n_workers=n_workers, slurm_cluster=block,
                                  log_dir=str(Path(plan.store.root) / "dask-logs"))
         chunks_flow.with_options(task_runner=runner)(plan.chunks, str(plan.store.root), plan.pass_options)
-    result = summarise_task(str(plan.store.root), str(out), plan.selected(), plan.stats, plan.filt, title)
+    result = summarise_task(str(plan.store.root), str(out), plan.selected(), plan.stats, plan.filt,
+                            settings.title)
     _artifacts(result)
     summary = outcome(plan, result)
     log.info("report: %s", summary["report"])

@@ -9,6 +9,7 @@ automations and notifications), and leaves a summary artifact per tick.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from mpflow.blocks.cluster import open_project
 from mpflow.tasks.manager import TaskIO
@@ -95,7 +96,6 @@ def tick_markdown(report: TickReport, counts: list[tuple[str, str, str, int]], d
 
 def tick_run_name() -> str:
     """``tick HH:MM:SS`` (the scheduled time, local): ticks tell apart in the UI's list of runs."""
-    from datetime import datetime
 
 
     when = flow_run.scheduled_start_time or datetime.now()

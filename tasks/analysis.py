@@ -1,7 +1,7 @@
 """Prefect tasks of the analysis: one task run per chunk of frames, one for the summary.
 
 Thin wrappers: the work is :func:`mpflow.analysis.frame_pass.analyse_chunk` (geometry and
-interactions of a chunk's frames, written to the store) and :func:`mpflow.analysis.pipeline.summarise`
+interactions of a chunk's frames, written to the store) and :func:`mpflow.analysis.summary.summarise`
 (decomposition, filter, statistics, report, notebook).  No retries: a failing chunk is a bug or a
 bad file, not a transient condition; a re-run recomputes only the chunks that did not finish.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 from mpflow.analysis.frame_pass import ChunkSummary, PassOptions, analyse_chunk
 from mpflow.analysis.frames import Chunk
-from mpflow.analysis.pca_filter import FilterOptions
-from mpflow.analysis.pipeline import AnalysisResult, summarise
-from mpflow.analysis.statistics import StatsOptions
+from mpflow.analysis.statistics.occurrence import StatsOptions
+from mpflow.analysis.statistics.pca_filter import FilterOptions
+from mpflow.analysis.summary import AnalysisResult, summarise
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 

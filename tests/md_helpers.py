@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mpflow.analysis.helix_builder import build_oligomer, write_pdb
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 
 GPA_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
 GPA_FIRST_RESID = 70

@@ -15,12 +15,15 @@ without Prefect as a function (``mpflow demo`` ends with it).
 
 from __future__ import annotations
 
+import typing
+import warnings
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from mpflow.analysis.frames import parse_frame_specs, read_manifest
-from mpflow.analysis.run import AnalysisSettings, run_analysis
+from mpflow.analysis.run import AnalysisSettings, run_analysis, settings_error
 from mpflow.commands.common import (
     PROJECT_OPTION_HELP,
     fail,
@@ -46,7 +49,8 @@ COMMAND = dict(help="Interaction analysis of a project's docked models and finis
 
 
 def parse_frames_options(items: list[str]) -> dict[str, str]:
-    """``STAGE=SPEC`` items → {stage: spec}, every spec checked."""
+    """``STAGE=SPEC`` items → {stage: spec}, every spec checked (the analysis' frame selections)."""
+
     out = {}
     for item in items:
         if "=" not in item:
@@ -67,28 +71,40 @@ def analyse_command(
                                     "urmd (or the project's name of a GROMACS stage)."),
     mutant: list[str] = typer.Option([], "--mutant", help="Only this mutant (repeatable)."),
     frames: list[str] = typer.Option([], "--frames", help="STAGE=SPEC frame selection (repeatable): "
-                                     "all, last:N[:STEP], START:STOP[:STEP], windows:SIZE:EVERY."),
-    chunk_frames: int = typer.Option(100, "--chunk-frames", min=1, help="Frames per chunk."),
+                                     "all, N, START:STOP[:STEP], last:N[:STEP], windows:SIZE:EVERY."),
+    chunk_frames: int = typer.Option(None, "--chunk-frames", min=1, show_default=False,
+                                     help="Frames per chunk (default: the analysis settings')."),
     executor: str = typer.Option("dask-local", "--executor", help="dask-local (a local Dask cluster when "
                                  "there are several chunks) or threads (one after another)."),
     workers: int = typer.Option(2, "--workers", min=1, help="Dask workers (dask-local)."),
-    criteria: str = typer.Option("mpflow", "--criteria", help="Interaction criteria: mpflow or prolif."),
-    test: str = typer.Option("permutation", "--test", help="permutation (over models; needs 4 models per "
-                             "group for p <= 0.05) or welch."),
-    geometry: bool = typer.Option(True, "--geometry/--no-geometry", help="Also compute helix geometry."),
-    title: str = typer.Option("mpflow interaction analysis", "--title", help="Report title."),
+    criteria: str = typer.Option(None, "--criteria", show_default=False,
+                                 help="Interaction criteria: mpflow (default) or prolif."),
+    test: str = typer.Option(None, "--test", show_default=False,
+                             help="permutation (default; over models, needs 4 models per group for "
+                                  "p <= 0.05) or welch."),
+    geometry: bool = typer.Option(None, "--geometry/--no-geometry", show_default=False,
+                                  help="Also compute helix geometry (default: yes)."),
+    title: str = typer.Option(None, "--title", show_default=False,
+                              help="Report title (default: the analysis settings')."),
 ) -> None:
+    # the analysis imports the science (MDAnalysis, scipy, ...): loaded when the command runs
+
+
     try:
         frame_specs = parse_frames_options(frames)
         if executor not in ("dask-local", "threads"):
             raise ValueError(f"--executor {executor!r}: expected dask-local or threads "
                              "(dask-slurm: run the flow with a cluster block)")
-        if criteria not in ("mpflow", "prolif"):
-            raise ValueError(f"--criteria {criteria!r}: expected mpflow or prolif")
-        if test not in ("permutation", "welch"):
-            raise ValueError(f"--test {test!r}: expected permutation or welch")
-        settings = AnalysisSettings(frames=frame_specs, chunk_frames=chunk_frames, criteria=criteria,
-                                    test=test, geometry=geometry, title=title)
+        for option, value, field in (("--criteria", criteria, "criteria"), ("--test", test, "test")):
+            valid = typing.get_args(AnalysisSettings.model_fields[field].annotation)
+            if value is not None and value not in valid:
+                raise ValueError(f"{option} {value!r}: expected {' or '.join(valid)}")
+        given = dict(frames=frame_specs, chunk_frames=chunk_frames, criteria=criteria, test=test,
+                     geometry=geometry, title=title)
+        try:  # options not given keep the settings' defaults
+            settings = AnalysisSettings(**{k: v for k, v in given.items() if v is not None})
+        except ValidationError as exc:
+            raise ValueError(settings_error(exc)) from None
     except ValueError as exc:
         fail(str(exc), 2)
     if manifest is not None:
@@ -100,12 +116,13 @@ def analyse_command(
         summary = _run_flow(api_url, manifest, root, out, stage, mutant, settings, executor, workers)
     else:
         summary = _run_plain(sources, out, settings, executor, workers)
-    for line in closing_lines(summary, test):
+    for line in closing_lines(summary, settings.test):
         typer.echo(line)
     typer.echo(f"report: {summary['report']}")
 
 
 def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
+
     try:
         sources = read_manifest(manifest)
     except ValueError as exc:
@@ -128,6 +145,7 @@ def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
 
 
 def _from_project(project_dir, out, stages, mutants):
+
     project, Session = open_project(project_dir)
     try:
         wanted_stages(project, stages)
@@ -171,6 +189,7 @@ def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None
     Raises :class:`mpflow.models.sources.NothingToAnalyse`, ``ValueError`` or ``ProjectError``
     (one line) when it cannot run.
     """
+
     settings = settings or AnalysisSettings()
     sources, notes = project_sources(project, Session)
     for note in notes:
@@ -182,7 +201,6 @@ def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None
 
 
 def _run_quietly(sources, out: Path, settings, executor: str, workers: int, echo) -> dict:
-    import warnings
 
 
     with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
@@ -199,6 +217,7 @@ def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dic
 
 def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings, executor: str,
               workers: int) -> dict:
+
     if not is_healthy(api_url):
         fail(f"the Prefect server at {api_url} does not answer: start it with mpflow server start", 2)
 
@@ -206,8 +225,10 @@ def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings
     try:
         return analysis_flow(manifest=str(manifest) if manifest is not None else None, out_dir=str(out),
                              project=str(root) if root is not None else None, stages=stages or None,
-                             mutants=mutants or None, frames=settings.frames, chunk_frames=settings.chunk_frames,
-                             executor=executor, n_workers=workers, criteria=settings.criteria,
-                             test=settings.test, geometry=settings.geometry, title=settings.title)
+                             mutants=mutants or None, settings=settings, executor=executor,
+                             n_workers=workers)
     except Exception as exc:  # noqa: BLE001 - the flow run failed and is in the UI; one line here
         fail(f"analysis failed: {first_line(exc)}", 1)
+
+
+analyse_command.command_settings = COMMAND  # how ``mpflow.cli`` registers it (``load_command``)

@@ -19,7 +19,7 @@ from typing import Callable
 import typer
 from sqlalchemy import select
 
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.analyse import analyse_project
 from mpflow.commands.common import dev_clusters_or_exit, fail

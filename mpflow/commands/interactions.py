@@ -7,22 +7,27 @@ be written, reading the inputs (exit 1 naming the file that could not be read), 
 writing the table atomically.  It never returns a wrong or empty table silently: a request that
 cannot produce any row stops with a one-line reason (exit 1), an empty result says why, and
 molecules made whole or worker counts capped are reported on stderr.
+
+``--frames`` takes the frame selections of the analysis (:mod:`mpflow.analysis.frames`, one
+grammar).  The interaction engine (and with it MDAnalysis, ~1.3 s) is imported when the command
+runs or its help is shown, never when the CLI starts.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from pathlib import Path
 
+import MDAnalysis as mda
 import typer
+from typer.core import TyperCommand
 
-import mpflow.analysis.interaction_types  # noqa: F401 - registers the types
-from mpflow.analysis.interaction_base import (
+from mpflow.analysis.frames import FrameSelectionError, parse_frame_spec
+from mpflow.analysis.interactions import (
     CRITERIA,
     INTERACTION_TYPES,
-    make_interactions,
-)
-from mpflow.analysis.interactions import (
     BrokenMolecules,
     MoleculesMadeWhole,
     NothingToCompute,
@@ -30,6 +35,7 @@ from mpflow.analysis.interactions import (
     SelectionProblem,
     check_writable,
     compute_interactions,
+    make_interactions,
     plan_workers,
     table_metadata,
     write_table,
@@ -39,6 +45,8 @@ from mpflow.errors import first_line
 
 
 def _types_help() -> str:
+    # the interaction engine imports MDAnalysis (~1.3 s): loaded for this help text, not at CLI start
+
     blocks = []
     for name, cls in INTERACTION_TYPES.items():
         lines = [f"{name}: " + ", ".join(f"{k}={v:g}" for k, v in cls.parameters("mpflow").items())]
@@ -51,30 +59,41 @@ def _types_help() -> str:
     return "\n\n".join(blocks)
 
 
-def parse_frames(text: str) -> tuple[int | None, int | None, int | None]:
-    """``START:STOP:STEP`` (parts optional, Python slice meaning) -> (start, stop, step)."""
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 3:
-        raise ValueError(f"--frames {text!r}: expected START:STOP:STEP")
+_EPILOG = ("Interaction types, their default parameters (override with --param TYPE.NAME=VALUE) "
+           "and, per --criteria profile, whose definition they follow:\n\n")
+
+
+class _TypesHelpCommand(TyperCommand):
+    """The command whose epilog (every type's parameters and sources) is built when help is shown."""
+
+    @property
+    def epilog(self) -> str:
+        return _EPILOG + _types_help()
+
+    @epilog.setter
+    def epilog(self, value) -> None:  # click sets it from the registration; the property computes it
+        pass
+
+
+def parse_frames(text: str):
+    """A frame selection of the analysis' grammar (:func:`mpflow.analysis.frames.parse_frame_spec`),
+    refused in one line naming ``--frames``."""
+
     try:
-        vals = [int(p) if p.strip() else None for p in parts]
-    except ValueError:
-        raise ValueError(f"--frames {text!r}: START, STOP and STEP must be integers") from None
-    if len(vals) == 1:  # one frame
-        return vals[0], (vals[0] + 1 if vals[0] is not None and vals[0] != -1 else None), None
-    vals += [None] * (3 - len(vals))
-    if vals[2] is not None and vals[2] <= 0:
-        raise ValueError(f"--frames {text!r}: STEP must be positive")
-    return vals[0], vals[1], vals[2]
+        return parse_frame_spec(text)
+    except FrameSelectionError as exc:
+        raise ValueError(f"--frames {exc.text!r}: {exc.reason}") from None
 
 
-def parse_types(text: str) -> list[str]:
-    """Comma-separated type names checked against the registry."""
+def parse_types(text: str | None, valid) -> list[str]:
+    """Comma-separated type names checked against ``valid`` (the registry's); None: all of them."""
+    if text is None:
+        return list(valid)
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in names if t not in INTERACTION_TYPES]
+    unknown = [t for t in names if t not in valid]
     if unknown or not names:
         raise ValueError(f"--types: unknown type(s) {', '.join(unknown) or '(none given)'}; "
-                         f"valid: {', '.join(INTERACTION_TYPES)}")
+                         f"valid: {', '.join(valid)}")
     return names
 
 
@@ -104,26 +123,22 @@ def parse_n_jobs(text: str) -> int:
     return n
 
 
-def parse_criteria(text: str) -> str:
-    if text not in CRITERIA:
-        raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(CRITERIA)}")
+def parse_criteria(text: str, valid) -> str:
+    if text not in valid:
+        raise ValueError(f"--criteria {text!r}: unknown; valid: {', '.join(valid)}")
     return text
 
 
-#: how ``mpflow.cli`` registers :func:`interactions_command`
 COMMAND = dict(
     help="Interchain interaction table of a topology/trajectory (any format MDAnalysis reads), "
          "one row per interaction and frame, written as Parquet or CSV (a CSV's first line is a "
          "'# mpflow.interactions {...}' comment recording the criteria and parameters).",
-    epilog="Interaction types, their default parameters (override with --param TYPE.NAME=VALUE) "
-           "and, per --criteria profile, whose definition they follow:\n\n" + _types_help(),
+    cls=_TypesHelpCommand,
 )
 
 
 def _os_reason(exc: BaseException) -> str:
     """The system's words for an I/O error (pyarrow wraps them as "... [errno 27] ...")."""
-    import os
-    import re
 
     code = getattr(exc, "errno", None)
     if not code:
@@ -133,7 +148,6 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _read_universe(topology: Path, trajectory: list[Path]):
-    import MDAnalysis as mda
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -164,22 +178,26 @@ def interactions_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output table: .parquet or .csv."),
     sel_a: str = typer.Option("protein", "--sel-a", help="MDAnalysis selection of side a."),
     sel_b: str = typer.Option("protein", "--sel-b", help="MDAnalysis selection of side b."),
-    types: str = typer.Option(",".join(INTERACTION_TYPES), "--types",
-                              help="Comma-separated interaction types (default: all)."),
+    types: str = typer.Option(None, "--types", show_default=False,
+                              help="Comma-separated interaction types (default: all, listed below)."),
     criteria: str = typer.Option("mpflow", "--criteria",
                                  help="Criteria profile: mpflow (default) or prolif (ProLIF 2.2's "
                                       "definitions; needs explicit hydrogens)."),
-    frames: str = typer.Option("::", "--frames", help="START:STOP:STEP (Python slice)."),
+    frames: str = typer.Option("all", "--frames",
+                               help="Frames to read, as the analysis selects them: all (every frame), "
+                                    "N (one frame; -1 the last), START:STOP[:STEP] (a Python slice), "
+                                    "last:N[:STEP] or windows:SIZE:EVERY."),
     param: list[str] = typer.Option([], "--param", help="Override: TYPE.NAME=VALUE (repeatable)."),
     intra: bool = typer.Option(False, "--intra", help="Also report intra-chain pairs (offset 0)."),
     n_jobs_text: str = typer.Option("1", "--n-jobs", help="Worker processes (-1: one per CPU)."),
 ) -> None:
+    # the engine imports MDAnalysis (~1.3 s): loaded when the command runs, not at CLI start
 
     # 1. options, all before touching any file
     try:
-        crit = parse_criteria(criteria)
-        type_names = parse_types(types)
-        start, stop, step = parse_frames(frames)
+        crit = parse_criteria(criteria, CRITERIA)
+        type_names = parse_types(types, INTERACTION_TYPES)
+        frame_spec = parse_frames(frames)
         params = parse_params(param)
         try:
             make_interactions(type_names, params, crit)
@@ -198,9 +216,8 @@ def interactions_command(
 
     # 2. inputs
     universe = _read_universe(topology, list(trajectory or []))
-    n_total = len(universe.trajectory)
-    sliced = range(n_total)[slice(start, stop, step)]
-    workers, note = plan_workers(n_jobs, max(1, len(sliced)))
+    selected = frame_spec.frames(len(universe.trajectory))
+    workers, note = plan_workers(n_jobs, max(1, len(selected)))
     if note:
         typer.echo(f"warning: --n-jobs {n_jobs} {note}", err=True)
 
@@ -209,8 +226,8 @@ def interactions_command(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = compute_interactions(universe, sel_a, sel_b, type_names, params,
-                                         criteria=crit, start=start, stop=stop, step=step,
-                                         n_jobs=workers, intra=intra)
+                                         criteria=crit, frames=selected, n_jobs=workers,
+                                         intra=intra)
     except SelectionProblem as exc:
         fail(f"--{exc.option.replace('_', '-')} {exc.selection!r}: {exc.reason}", 2)
     except NothingToCompute as exc:
@@ -231,7 +248,7 @@ def interactions_command(
         fail(f"cannot write {out}: {_os_reason(exc)} (nothing written; any previous file is "
              "unchanged)", 1)
     meta = table_metadata(table)
-    n_frames = len(sliced)
+    n_frames = len(selected)
     for w in caught:
         if issubclass(w.category, MoleculesMadeWhole):
             typer.echo(f"note: {w.message}", err=True)
@@ -244,3 +261,6 @@ def interactions_command(
         return
     typer.echo(f"wrote {len(table)} interactions (criteria {crit}) from {n_frames} frame(s), "
                f"{table['frame'].nunique()} with interactions, to {out}")
+
+
+interactions_command.command_settings = COMMAND  # how ``mpflow.cli`` registers it (``load_command``)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from mpflow.analysis.helix_builder import BuildError, build_models
+from mpflow.analysis.structure.helix_builder import BuildError, build_models
 from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project
 from mpflow.models.completion import complete_models
 from mpflow.models.importing import (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from mpflow.analysis.structure_checks import complete_model
+from mpflow.analysis.structure.checks import complete_model
 from mpflow.clusters.transport import TransportError, open_transport
 from mpflow.errors import first_line
 from mpflow.models.importing import (

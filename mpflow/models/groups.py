@@ -1,7 +1,7 @@
 """Which conformation each model of a mutant belongs to, decided from its geometry and history.
 
 The pure rule of step 3 of ``mpflow.models.importing`` (no database, no files): every model with status
-``ok`` and a crossing angle and distance is classified (:func:`mpflow.analysis.classify.classify`,
+``ok`` and a crossing angle and distance is classified (:func:`mpflow.analysis.structure.classify.classify`,
 N by silhouette or given); each new cluster takes the name of the previous group it shares most
 models with (one-to-one, :func:`stable_names`), so adding models does not rename groups; others
 take the smallest free ``ConformationN``. A model that has **started** a stage keeps its group
@@ -16,9 +16,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 
-from mpflow.analysis.classify import classify
+from mpflow.analysis.structure.classify import classify
 from mpflow.states import ModelStatus
 from mpflow.tags import NO_GROUP
 
@@ -65,8 +67,6 @@ def stable_names(labels: dict[str, str], previous: dict[str, str], reserved: set
     """New cluster label → group name: each cluster takes the name of the previous group it shares
     most models with (one-to-one, maximum total overlap); the others take the smallest
     ``ConformationN`` not in use (previous names taken, or ``reserved``: groups of started models)."""
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment
 
     new = sorted(set(labels.values()), key=_group_number)
     old = sorted({g for g in previous.values() if g != NO_GROUP}, key=_group_number)

@@ -6,7 +6,7 @@ One command goes through these steps:
 
 1. **check** (:func:`plan_import`): the paths are expanded (files, or the PDB/mmCIF files of a
    folder); each model is named by its file name, which must be a safe name; every file is checked
-   against its mutant (:func:`mpflow.analysis.structure_checks.check_model`) and copied to a local
+   against its mutant (:func:`mpflow.analysis.structure.checks.check_model`) and copied to a local
    staging folder as the PDB file the preparation will read (mmCIF converted). A file whose sha256
    is the one already recorded for that model is unchanged (re-import is a no-op).
    **All or nothing per command**: when any file is bad, the command stops with the first problem
@@ -14,7 +14,7 @@ One command goes through these steps:
    models is one set (it is classified together); importing the good part of it would classify a
    subset, and once the bad file is fixed, running the same command again costs nothing for the
    files already imported (their sha256 is unchanged).
-2. **geometry** (:func:`measure_geometry`): :func:`mpflow.analysis.geometry.geometry_of_models` of
+2. **geometry** (:func:`measure_geometry`): :func:`mpflow.analysis.structure.geometry.geometry_of_models` of
    each new file, stored in ``models.geometry``.
 3. **classify** (:func:`plan_groups`, the rule in :mod:`mpflow.models.groups`): every model of the
    mutant with status ``ok`` and a crossing angle and distance is classified again (N by
@@ -58,8 +58,8 @@ from Bio.PDB import PDBIO, MMCIFParser
 from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 
-from mpflow.analysis.geometry import geometry_of_models
-from mpflow.analysis.structure_checks import check_model
+from mpflow.analysis.structure.checks import check_model
+from mpflow.analysis.structure.geometry import geometry_of_models
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.errors import first_line
 from mpflow.models.groups import GroupAssignment, GroupRecord, assign_groups

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from mpflow.analysis.ring_order import assembly_axis
+from mpflow.analysis.structure.ring_order import assembly_axis
 from mpflow.stages.gmx import run_gmx
 from mpflow.stages.gro import Structure, write_gro
 
@@ -75,7 +75,7 @@ def cache_root() -> Path:
 
 def openmm_popc_pdb() -> Path:
     """openmm's shipped POPC patch (a dependency of mpflow)."""
-    import openmm.app
+    import openmm.app  # heavy: openmm is read for this one data file, once per cache
 
     path = Path(openmm.app.__file__).parent / "data" / "POPC.pdb"
     if not path.is_file():
@@ -234,7 +234,7 @@ def tm_axis(protein: Structure) -> np.ndarray:
     """Unit axis of the TM helix assembly from CA atoms, pointing the way chain 1 runs (N→C).
 
     One or two chains: the principal axis of all CA atoms (helices cross at small angles).  Three
-    or more: :func:`mpflow.analysis.ring_order.assembly_axis` (normal of the ring of chain
+    or more: :func:`mpflow.analysis.structure.ring_order.assembly_axis` (normal of the ring of chain
     centroids), which stays right for wide rings whose principal axis lies in the membrane plane.
     """
     ca = protein.names == "CA"

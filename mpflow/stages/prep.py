@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from mpflow.stages.gmx import ShellRunner, subprocess_runner
 from mpflow.stages.gro import Structure, read_gro, write_gro
@@ -232,7 +233,6 @@ def resolvate_step(ctx: StepContext) -> None:
     system = read_gro(ctx.path("embedded.gro"))
     groups = index_groups(system)
     protein_heavy = np.intersect1d(groups["Protein"], groups["Protein-H"])
-    from scipy.spatial import cKDTree
 
     box = system.box_nm
     tree = cKDTree(system.positions[protein_heavy] % box, boxsize=box)

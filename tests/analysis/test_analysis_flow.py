@@ -7,6 +7,7 @@ import pytest
 from analysis_data import helix_manifest
 
 from mpflow.analysis.frames import write_manifest
+from mpflow.analysis.run import AnalysisSettings
 from mpflow.flows.analysis import analysis_flow
 
 
@@ -25,12 +26,14 @@ def _artifacts(key: str):
 
 def test_flow_runs_chunks_then_only_new_frames_and_leaves_artifacts(prefect_api, sources, tmp_path):
     manifest = write_manifest(sources, tmp_path / "manifest.json")
-    first = analysis_flow(str(manifest), str(tmp_path / "out"), chunk_frames=8, executor="threads",
-                          frames={"prmd": "last:2"}, test="welch", n_bootstrap=50)
+    first = analysis_flow(str(manifest), str(tmp_path / "out"), executor="threads",
+                          settings=AnalysisSettings(chunk_frames=8, frames={"prmd": "last:2"},
+                                                    test="welch", n_bootstrap=50))
     # 4 models × (docked 1 + prmd 2 + urmd 6) = 36 frames in chunks of 8
     assert first["new_frames"] == 36 and first["chunks"] == 5 and first["frames"] == 36
-    again = analysis_flow(str(manifest), str(tmp_path / "out"), chunk_frames=8, executor="threads",
-                          frames={"prmd": "last:4"}, test="welch", n_bootstrap=50)
+    again = analysis_flow(str(manifest), str(tmp_path / "out"), executor="threads",
+                          settings=dict(chunk_frames=8, frames={"prmd": "last:4"}, test="welch",
+                                        n_bootstrap=50))  # a dict, as a deployment run passes it
     assert again["new_frames"] == 8 and again["frames"] == 44   # 2 more PRMD frames per model
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "analysis.ipynb").is_file()
     assert _artifacts("analysis-summary") and _artifacts("analysis-signatures")
@@ -40,10 +43,16 @@ def test_flow_runs_chunks_then_only_new_frames_and_leaves_artifacts(prefect_api,
 
 
 def test_local_dask_gives_the_same_tables_as_one_thread(prefect_api, sources, tmp_path):
-    kw = dict(chunk_frames=10, frames={"prmd": "all"}, n_bootstrap=50, n_permutations=200)
-    analysis_flow(sources, str(tmp_path / "threads"), executor="threads", **kw)
-    analysis_flow(sources, str(tmp_path / "dask"), executor="dask-local", n_workers=2, **kw)
+    settings = AnalysisSettings(chunk_frames=10, frames={"prmd": "all"}, n_bootstrap=50, n_permutations=200)
+    analysis_flow(sources, str(tmp_path / "threads"), executor="threads", settings=settings)
+    analysis_flow(sources, str(tmp_path / "dask"), executor="dask-local", n_workers=2, settings=settings)
     for name in ("probabilities", "comparisons", "superbase", "geometry"):
         a = pd.read_parquet(tmp_path / "threads" / "tables" / f"{name}.parquet")
         b = pd.read_parquet(tmp_path / "dask" / "tables" / f"{name}.parquet")
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_settings_that_do_not_validate_stop_the_run_before_it_starts(prefect_api, sources, tmp_path):
+    with pytest.raises(Exception, match="alpha must be within"):
+        analysis_flow(sources, str(tmp_path / "out"), executor="threads", settings={"alpha": 2.0})
+    assert not (tmp_path / "out").exists()

@@ -8,8 +8,11 @@ import re
 import pandas as pd
 import pytest
 from analysis_data import helix_manifest
+from pydantic import ValidationError
 
-from mpflow.analysis.run import AnalysisSettings, plan_analysis, run_analysis
+from mpflow.analysis.run import AnalysisSettings, plan_analysis, run_analysis, settings_error
+from mpflow.analysis.statistics.occurrence import StatsOptions
+from mpflow.analysis.statistics.pca_filter import FilterOptions
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +61,25 @@ def test_a_local_dask_run_leaves_the_environment_as_it_was(sources, tmp_path, mo
     run_analysis(sources[:6], tmp_path, AnalysisSettings(chunk_frames=4, n_bootstrap=20, n_permutations=20),
                  executor="dask-local", n_workers=2)
     assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"types": ("hbond", "pication")}, "unknown interaction type(s) pication; valid: hbond, "),
+    ({"params": {"hbond": {"distance_max_A": -1}}}, "hbond.distance_max_A=-1.0: must be > 0"),
+    ({"criteria": "plip"}, "criteria: Input should be 'mpflow' or 'prolif'"),
+    ({"n_bootstrap": 0}, "n_permutations and n_bootstrap must be >= 1"),
+    ({"pca_variance": 1.5}, "pca_variance must be within (0, 1], got 1.5"),
+    ({"chunk_frames": 0}, "chunk_frames: Input should be greater than or equal to 1"),
+    ({"n_bootstrapp": 50}, "n_bootstrapp: Extra inputs are not permitted"),
+])
+def test_settings_are_checked_when_made_by_the_science_modules_in_one_line(values, message):
+    with pytest.raises(ValidationError) as caught:
+        AnalysisSettings(**values)
+    line = settings_error(caught.value)
+    assert line.startswith(message) and "\n" not in line
+
+
+def test_settings_defaults_are_the_science_modules_own():
+    s = AnalysisSettings()
+    assert s.stats_options() == StatsOptions() and s.filter_options() == FilterOptions()
+    assert s.frame_specs() == AnalysisSettings(frames={}).frame_specs()

@@ -36,7 +36,7 @@ def connection_file(real_system):
 @pytest.fixture
 def dev_master(connection_file, monkeypatch):
     """This test's dev clusters are the connection file's (the real system is the master's tree)."""
-    from mpflow.devcluster import CONNECTION_FILE_ENV
+    from mpflow.clusters.devcluster import CONNECTION_FILE_ENV
 
     monkeypatch.setenv(CONNECTION_FILE_ENV, str(connection_file))
     return connection_file

@@ -14,7 +14,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpflow.analysis.helix_builder import build_oligomer, write_pdb
+from projects import make_project as make_dev_project
+
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
+from mpflow.project.mutants import example_mutant
+from mpflow.states import ModelStatus, StageState
+from mpflow.store.database import open_database
+from mpflow.store.records import StageChange, add_model, ensure_model_stages, stage_records, update_stages
 
 GPA_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
 PREP_PARAMS = {"npt_steps": 50}  # the voids the embedding leaves close enough for 40 fs of MD
@@ -42,8 +48,8 @@ class RealSystem:
 
 def build_real_system(root: Path) -> RealSystem:
     """Prepare and minimise one system, then lay out and run the four models (see the module)."""
-    from mpflow.mdp import grompp_stage, run_stage_locally
-    from mpflow.prep import prepare_model
+    from mpflow.stages.mdp import grompp_stage, run_stage_locally
+    from mpflow.stages.prep import prepare_model
 
     root.mkdir(parents=True, exist_ok=True)
     pdb = gpa_dimer_pdb(root / "docked.pdb")
@@ -93,24 +99,17 @@ def make_project(folder: Path, *, done: dict[str, list[int]] | None = None,
     """A dev-cluster project with the two mutants and the four models registered; ``done``: stage →
     model ids in state done (default: every stage of every model; prep is always done); ``status``:
     model id → status (default ok).  Returns (project, Session)."""
-    from mpflow.db import open_database
-    from mpflow.jobs_store import ensure_model_stages, stage_records, update_stages
-    from mpflow.project import init_project
-    from mpflow.project_mutants import add_mutant, example_mutant
-    from mpflow.registry import register_model
-
-    project = init_project(folder, name=PROJECT_NAME, dev=True)
-    add_mutant(project, example_mutant("GpA-WT"))
-    add_mutant(project, example_mutant("G83I"))
+    project = make_dev_project(folder, name=PROJECT_NAME,
+                               mutants=[example_mutant("GpA-WT"), example_mutant("G83I")])
     Session = open_database(project.database_url)
     ids = list(range(1, len(MODELS) + 1))
     done = {"emmd": ids, "prmd": ids, "urmd": ids} if done is None else done
     status = status or {}
     with Session.begin() as s:
         for k, (mutant, group, name) in enumerate(MODELS, start=1):
-            assert register_model(s, mutant, name, group=group, status=status.get(k, "ok")) == k
+            assert add_model(s, mutant=mutant, group=group, name=name, status=status.get(k, ModelStatus.OK)) == k
         ensure_model_stages(s, project.config.stage_order())
         finished = {"prep": ids, **done}
-        update_stages(s, [{"id": st.id, "state": "done"} for st in stage_records(s)
+        update_stages(s, [StageChange(st.id, state=StageState.DONE) for st in stage_records(s)
                           if st.model_id in finished.get(st.stage, ())])
     return project, Session

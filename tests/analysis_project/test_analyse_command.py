@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from project_analysis_data import make_project
 
-from mpflow.analysis.report import DECIMALS
-from mpflow.devcluster import CONNECTION_FILE_ENV
+from mpflow.analysis.outputs.report import DECIMALS
+from mpflow.clusters.devcluster import CONNECTION_FILE_ENV
 
 pytestmark = pytest.mark.slow  # the session's real system takes ~1.5 min to build
 
@@ -250,11 +250,13 @@ def test_with_a_server_the_analysis_is_a_flow_run(prefect_api, real_system, conn
 
 
 def test_the_flow_analyses_the_project_by_default(prefect_api, real_system, dev_master, tmp_path, monkeypatch):
+    from mpflow.analysis.run import AnalysisSettings
     from mpflow.flows.analysis import analysis_flow
 
     project, _ = make_project(tmp_path / "flowed", done={"emmd": [1, 2, 3, 4], "prmd": [1, 3]})
     monkeypatch.setenv("MPFLOW_PROJECT", str(project.root))  # the deployment's default, as a worker has it
-    result = analysis_flow(stages=["docked", "emmd", "prmd"], executor="threads", n_bootstrap=50)
+    result = analysis_flow(stages=["docked", "emmd", "prmd"], executor="threads",
+                           settings=AnalysisSettings(n_bootstrap=50))
     out = project.root / "analysis"
     assert (result["out_dir"], result["report"]) == (str(out), str(out / "report.html"))
     # 4 docked + 4 EMMD final structures + PRMD of models 1 and 3 (11 frames each)
@@ -268,7 +270,7 @@ def test_the_flow_analyses_the_project_by_default(prefect_api, real_system, dev_
 def test_the_analysis_deployment_opens_on_the_project_and_its_analysis_folder(tmp_path):
     from mpflow.deployments.deploy import build_deployment, deployment_parameters, form_problems
     from mpflow.deployments.registry import DEPLOYMENTS
-    from mpflow.project import init_project
+    from mpflow.project.file import init_project
 
     project = init_project(tmp_path / "gpa", name="gpa", dev=True)
     [entry] = [e for e in DEPLOYMENTS if e.flow == "mpflow.flows.analysis:analysis_flow"]
@@ -280,7 +282,7 @@ def test_the_analysis_deployment_opens_on_the_project_and_its_analysis_folder(tm
 
 
 def test_analyse_project_is_the_plain_analysis_the_demo_ends_with(real_system, dev_master, tmp_path):
-    from mpflow.analysis_sources import NothingToAnalyse
+    from mpflow.models.sources import NothingToAnalyse
     from mpflow.commands.analyse import analyse_project
 
     project, Session = make_project(tmp_path / "demo", done={"emmd": [1, 2, 3, 4]})

@@ -14,8 +14,8 @@ from project_analysis_data import MODELS, make_project
 
 from mpflow.analysis.frame_pass import PassOptions, analyse_part, canonical_names
 from mpflow.analysis.frames import ChunkPart, FrameSource
-from mpflow.analysis_sources import analysis_stages, project_manifest, wanted_stages
-from mpflow.project import Project, ProjectConfig, ProjectError
+from mpflow.models.sources import analysis_stages, project_manifest, wanted_stages
+from mpflow.project.file import Project, ProjectConfig, ProjectError
 
 pytestmark = pytest.mark.slow  # the session's real system takes ~1.5 min to build
 

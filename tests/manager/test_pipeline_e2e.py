@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from projects import make_project
 from sqlalchemy import select, update
 

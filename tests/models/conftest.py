@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from local_clusters import use_local_clusters
-from mpflow.analysis.helix_builder import Packing, build_models
+from mpflow.analysis.structure.helix_builder import Packing, build_models
 from typer.testing import CliRunner
 
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings

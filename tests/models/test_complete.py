@@ -7,7 +7,7 @@ import json
 
 import pytest
 from model_helpers import at, edit_pdb, gap_keep
-from mpflow.analysis.structure_checks import check_model, read_atoms
+from mpflow.analysis.structure.checks import check_model, read_atoms
 from sqlalchemy import select
 
 from mpflow.project.mutants import GPA_WT

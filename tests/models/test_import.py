@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from model_helpers import at, copy_built, edit_pdb, snapshot
-from mpflow.analysis.structure_checks import read_atoms
+from mpflow.analysis.structure.checks import read_atoms
 from sqlalchemy import select
 
 from mpflow.models.importing import ModelsError, import_models

@@ -8,7 +8,7 @@ import posixpath
 import uuid
 
 import pytest
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from sqlalchemy import select
 
 from mpflow.clusters.transport import check, open_transport

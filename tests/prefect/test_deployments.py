@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cluster_helpers import wait_until
 from manager_helpers import Bench, make_bench
-from mpflow.analysis.helix_builder import build_models
+from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.deployments.processes import ServerState, StatePaths, process_is_ours
 
 from mpflow.clusters.transport import open_transport

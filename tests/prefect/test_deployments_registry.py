@@ -16,6 +16,7 @@ from mpflow.deployments.deploy import (
 )
 from mpflow.deployments.registry import DEPLOYMENTS, NOT_DEPLOYED, FlowDeployment
 from prefect import Flow, flow
+from pydantic import BaseModel, Field
 
 from mpflow.project.file import init_project
 
@@ -67,6 +68,39 @@ def test_form_problems_names_a_parameter_without_default_and_one_without_descrip
     ]
     assert form_problems(toy, {"manifest": "frames.json"}) == [
         "toy: parameter 'chunk_frames' has no description (add it to the flow's Args:)"]
+
+
+class Knobs(BaseModel):
+    """A toy model parameter (at module level: the flow's annotations are resolved here)."""
+
+    alpha: float = Field(0.05, description="False-discovery rate.")
+    seed: int = 0
+
+
+def test_form_problems_names_a_field_of_a_model_parameter_without_description():
+    @flow(name="toy")
+    def toy(knobs: Knobs = Knobs()):
+        """A toy.
+
+        Args:
+            knobs: What to compute.
+        """
+
+    assert form_problems(toy, {}) == [
+        "toy: field Knobs.seed has no description (give it Field(description=...))"]
+
+
+def test_the_analysis_settings_are_one_model_parameter_with_the_science_defaults():
+    from mpflow.analysis.run import AnalysisSettings
+    from mpflow.analysis.statistics.occurrence import StatsOptions
+    from mpflow.flows.analysis import analysis_flow
+
+    schema = analysis_flow.parameters.model_dump()
+    settings = schema["properties"]["settings"]
+    assert settings["default"] == AnalysisSettings().model_dump(mode="json")
+    assert settings["default"]["alpha"] == StatsOptions.alpha
+    fields = schema["definitions"]["AnalysisSettings"]["properties"]
+    assert set(fields) == set(AnalysisSettings.model_fields) and "alpha" not in schema["properties"]
 
 
 def test_the_manager_entry_becomes_a_15_s_schedule_with_one_run_at_a_time(project):

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from md_helpers import GPA_SEQUENCE, gpa_dimer_pdb
-from mpflow.analysis.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer
+from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer
 
 from mpflow.stages.gmx import run_gmx
 from mpflow.stages.gro import Structure, read_gro

@@ -30,6 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
 
+import paramiko
+from fabric import Config, Connection
+
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import file_commands as fc
 from mpflow.clusters.transport.base import (
@@ -79,7 +82,6 @@ class SSHTransport:
         return kwargs
 
     def _host_keys(self, client) -> None:
-        import paramiko
 
         s = self.settings
         if not s.verify_host_key:
@@ -107,8 +109,6 @@ class SSHTransport:
             if self._conn is not None and self._conn.is_connected:
                 return self._conn
             self._drop()
-            import paramiko
-            from fabric import Config, Connection
 
             s = self.settings
             kwargs = self._connect_kwargs()
@@ -197,7 +197,6 @@ class SSHTransport:
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float, argv: tuple[str, ...]
               ) -> tuple[int, bytes, bytes]:
-        import paramiko
 
         conn = self._connection()
         try:
@@ -240,7 +239,6 @@ class SSHTransport:
     @contextmanager
     def _sftp(self):
         """An SFTP client for one operation: an idle one from the pool, or a new one."""
-        import paramiko
 
         with self._lock:
             client = self._idle_sftp.pop() if self._idle_sftp else None
@@ -384,7 +382,6 @@ def _read_setting_file(path: Path, setting: str, cluster: str) -> str:
 def load_private_key(text: str, passphrase: str | None, *, where: str, setting: str, cluster: str = ""):
     """A Paramiko key from ``text``; ``ClusterSettingsError`` for an encrypted key without a passphrase,
     a wrong passphrase, or text that is no private key."""
-    import paramiko
 
     classes = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
     for key_class in classes:
