@@ -17,7 +17,8 @@ CODE = ("mpflow", "flows", "tasks", "blocks", "deployments", "analysis")
 #: what may be imported inside a function (with a comment saying why, on the line or the one above):
 #: heavy, and needed on one path only
 HEAVY_OPTIONAL = {"sklearn", "nbclient", "distributed", "prolif", "MDAnalysisTests", "openmm", "prefect",
-                  "prefect_dask", "dask_jobqueue", "mpflow.blocks", "mpflow.slurm.dask_workers"}
+                  "prefect_dask", "dask_jobqueue", "mpflow.blocks", "mpflow.flows.analysis",
+                  "mpflow.slurm.dask_workers"}
 
 
 def _script():

@@ -32,7 +32,6 @@ from mpflow.commands.common import (
 )
 from mpflow.deployments.processes import is_healthy
 from mpflow.errors import first_line
-from mpflow.flows.analysis import analysis_flow
 from mpflow.models.sources import (
     ANALYSIS_DIR,
     NothingToAnalyse,
@@ -217,11 +216,12 @@ def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dic
 
 def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings, executor: str,
               workers: int) -> dict:
-
     if not is_healthy(api_url):
         fail(f"the Prefect server at {api_url} does not answer: start it with mpflow server start", 2)
 
     typer.echo(f"running the analysis flow on the Prefect server at {api_url}")
+    # Prefect (imported by the flow) costs ~2 s and is not needed when no server is set: import it here
+    from mpflow.flows.analysis import analysis_flow
     try:
         return analysis_flow(manifest=str(manifest) if manifest is not None else None, out_dir=str(out),
                              project=str(root) if root is not None else None, stages=stages or None,
