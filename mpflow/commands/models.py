@@ -57,6 +57,9 @@ def build(
         fail(str(exc), 2)
     if models < 1:
         fail(f"--models must be at least 1, got {models}", 2)
+    problem = mut.build_problem()
+    if problem:
+        fail(f"{mut.name}: {problem}", 2)
     folder = out or project.root / "built" / mut.name
     try:
         built = build_models(mut, k=models, seed=seed, out_dir=folder)

@@ -40,7 +40,7 @@ import posixpath
 import re
 import tomllib
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import tomlkit
 from pydantic import (
@@ -66,6 +66,7 @@ PROJECT_FILE = "mpflow.toml"
 PROJECT_ENV = "MPFLOW_PROJECT"
 DEFAULT_DATABASE = "sqlite:///mpflow.store.schema"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+DAY_S = 86_400.0
 
 
 class ProjectError(Exception):
@@ -73,7 +74,7 @@ class ProjectError(Exception):
 
 
 class ProjectSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field("mpflow", pattern=NAME_PATTERN, description="Project name (shown in the UI).")
     database: str = Field(DEFAULT_DATABASE, description="SQLAlchemy URL of the jobs database; a relative "
@@ -81,7 +82,7 @@ class ProjectSection(BaseModel):
 
 
 class ClustersSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     source: Literal["dev", "blocks"] = Field(
         "blocks", description='"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters.')
@@ -100,23 +101,25 @@ class ClustersSection(BaseModel):
 
 
 class ManagerSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    interval_s: float = Field(15, gt=0, description="Seconds between manager ticks.")
-    backoff_s: list[float] = Field([30, 120, 600], min_length=1,
-                                   description="Wait before resubmitting after the 1st, 2nd, ... counted failure.")
-    max_continuations: int = Field(10, ge=0, description="Time-limit continuations (from the checkpoint) "
-                                   "allowed per stage before a timeout counts as a failed attempt.")
-    max_requeues: int = Field(5, ge=0, description="Node-failure and preemption resubmissions allowed per "
-                              "stage before they count as failed attempts.")
-    lease_s: float = Field(120, gt=0, description="A tick's database lease; another tick waits it out.")
-    advance_per_tick: int = Field(50, ge=1, description="At most this many model-stages prepared per tick.")
+    interval_s: float = Field(15, gt=0, le=DAY_S, description="Seconds between manager ticks.")
+    backoff_s: list[Annotated[float, Field(ge=0, le=DAY_S)]] = Field(
+        [30, 120, 600], min_length=1, description="Wait before resubmitting after the 1st, 2nd, ... counted failure.")
+    max_continuations: int = Field(10, ge=0, le=10_000, description="Time-limit continuations (from the "
+                                   "checkpoint) allowed per stage before a timeout counts as a failed attempt.")
+    max_requeues: int = Field(5, ge=0, le=10_000, description="Node-failure and preemption resubmissions "
+                              "allowed per stage before they count as failed attempts.")
+    lease_s: float = Field(120, gt=0, le=DAY_S, description="A tick's database lease; another tick waits it out.")
+    advance_per_tick: int = Field(50, ge=1, le=100_000, description="At most this many model-stages prepared "
+                                  "per tick.")
 
 
 class ProjectConfig(BaseModel):
     """The whole project file."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a value of the wrong type is refused, never converted (``interval_s = true`` is not 1 s)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     clusters: ClustersSection

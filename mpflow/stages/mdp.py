@@ -56,6 +56,9 @@ TEMPLATE_DEFAULTS: dict[str, dict[str, object]] = {
     "prep_npt": {**_MD, "tau_p_ps": 1.0},
     "ions": {},
 }
+#: the longest stage mpflow accepts, in steps (2 ms of simulated time at 2 fs; GROMACS itself
+#: silently clamps what does not fit its own integers)
+MAX_NSTEPS = 10**12
 #: output every this many steps at most (production: 10 ps at 2 fs); short runs write ~10 frames
 OUTPUT_EVERY_MAX = 5000
 _PARAM_TYPES = {"dt_ps": float, "temperature_K": float, "tau_t_ps": float, "tau_p_ps": float,
@@ -162,6 +165,8 @@ def check_nsteps(stage: str, nsteps: object) -> int:
         raise MdpError(f"{stage}: the length must be a whole number of steps, got {nsteps!r}")
     if nsteps <= 0:
         raise MdpError(f"{stage}: the length must be at least 1 step, got {nsteps}")
+    if nsteps > MAX_NSTEPS:
+        raise MdpError(f"{stage}: the length must be at most {MAX_NSTEPS:,} steps, got {nsteps:,}")
     return nsteps
 
 

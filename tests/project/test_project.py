@@ -40,6 +40,23 @@ BASE = '[clusters]\nsource = "dev"\nnames = ["alpha", "beta"]\n'
     ('[clusters]\nsource = "cloud"\nnames = ["a"]\n', "clusters.source: Input should be 'dev' or 'blocks'"),
     ('[clusters]\nnames = ["a", "a"]\n', "clusters.names: cluster names must be distinct"),
     ("[clusters\n", "not valid TOML"),
+    # issue 24, item 5: strict integers with bounds; nothing is converted (true is not 1 step)
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 99999999999999999999\n',
+     "stages.emmd.nsteps: Input should be less than or equal to 1000000000000"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = true\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 10.0\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = "500"\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 5\ntime_limit_min = 9999999\n',
+     "stages.emmd.time_limit_min: Input should be less than or equal to 525600"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 5\ncpus_per_task = true\n',
+     "stages.emmd.cpus_per_task: Input should be a valid integer"),
+    (BASE + "[manager]\ninterval_s = true\n", "manager.interval_s: Input should be a valid number"),
+    (BASE + "[manager]\nbackoff_s = [30, -1]\n", "manager.backoff_s.1: Input should be greater than or equal to 0"),
+    (BASE + '[mutants.GpA]\nsequence = "EPEITL"\noligomer = true\n', "mutants.GpA.oligomer: Input should be a "
+     "valid integer"),
 ])
 def test_bad_project_files_are_one_line_errors(tmp_path, text, message):
     with pytest.raises(ProjectError) as info:
