@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Annotated, Callable, Literal
 
 import tomlkit
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -79,6 +81,17 @@ class ProjectSection(BaseModel):
     name: str = Field("mpflow", pattern=NAME_PATTERN, description="Project name (shown in the UI).")
     database: str = Field(DEFAULT_DATABASE, description="SQLAlchemy URL of the jobs database; a relative "
                           "SQLite path is relative to the project folder.")
+
+    @field_validator("database")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            # not echoed: what does not parse as a URL cannot have its password masked
+            raise ValueError("is not a database URL (e.g. sqlite:///jobs.db or "
+                             "postgresql://USER:PASSWORD@HOST/DB)") from None
+        return value
 
 
 class ClustersSection(BaseModel):
