@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.settings import ClusterSettings, validation_message
 from mpflow.clusters.transport import TransportError
 from mpflow.manager.decisions import (
     Plan,
@@ -305,6 +306,8 @@ class Manager:
                                                  self.kinds[spec.kind].job_options(spec, st, settings[cluster]),
                                                  continuation=row.continuation)
                     reqs.append(SubmitRequest(key=str(job_id), token=row.token, options=options))
+                except ValidationError as exc:  # the options' field and problem, not pydantic's title
+                    held.append((job_id, row, f"cluster {cluster}: job options: {validation_message(exc)}"))
                 except ValueError as exc:
                     held.append((job_id, row, _first_line(exc)))
             requests[cluster] = reqs
