@@ -20,7 +20,7 @@ from importlib import resources
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mpflow.clusters.settings import ClusterSettings, StageResources
-from mpflow.templating import SecurityError, TemplateProblem, sandbox
+from mpflow.templating import TemplateFailure, from_text, render, sandbox
 from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
 
 #: exit code of a job that finds its inputs missing or different from the master's (EX_DATAERR);
@@ -121,12 +121,12 @@ def default_template() -> str:
 
 def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
     """The whole batch script for ``opts`` on cluster ``settings``. A template that is unsafe or does not
-    render raises ``ValueError`` naming the cluster setting it came from."""
+    render raises ``ValueError`` naming the cluster, the setting it came from, the line and the reason."""
     custom = settings.gpu_template if opts.gpu else settings.cpu_template
     setting = ("gpu_template" if opts.gpu else "cpu_template") if custom else "mpflow's default template"
     try:
-        template = _environment().from_string(custom or default_template())
-        return template.render(
+        template = from_text(_environment(), custom or default_template(), setting)
+        return render(template, dict(
             header="\n".join(sbatch_header(settings, opts)),
             cluster=settings.name,
             stage=opts.stage,
@@ -143,8 +143,6 @@ def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
             continuation=opts.continuation,
             maxh=opts.maxh_effective,
             options=opts,
-        )
-    except SecurityError as exc:
-        raise ValueError(f"cluster {settings.name}: {setting} tried something the sandbox refuses ({exc})") from None
-    except TemplateProblem as exc:
-        raise ValueError(f"cluster {settings.name}: {setting} does not render: {exc}") from None
+        ))
+    except TemplateFailure as exc:
+        raise ValueError(f"cluster {settings.name}: {exc}") from None

@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2
 
 from mpflow.stages.gmx import GromacsError, ShellRunner, run_gmx, subprocess_runner
-from mpflow.templating import sandbox
+from mpflow.templating import TemplateFailure, load, render, sandbox
 
 #: the pipeline's own stages → (folder of the coordinates each starts from, file name)
 START_FROM = {"emmd": ("prep", "prep.gro"), "prmd": ("emmd", "emmd.gro"),
@@ -223,11 +223,11 @@ def render_mdp(template: str, nsteps: int, *, params: Mapping[str, object] | Non
               **_check_params(template, params or {}), "nsteps": nsteps}
     lines_over = {normalise_key(k): (k, _check_override(k, v)) for k, v in (overrides or {}).items()}
     try:
-        text = _environment(search_dirs).get_template(f"{template}.mdp.j2").render(**values)
+        text = render(load(_environment(search_dirs), f"{template}.mdp.j2"), values)
     except jinja2.TemplateNotFound as exc:
         raise MdpError(f"mdp template {exc.name!r} not found") from None
-    except jinja2.UndefinedError as exc:
-        raise MdpError(f"mdp template {template}: {exc.message}") from None
+    except TemplateFailure as exc:  # the template's file, line and reason
+        raise MdpError(f"mdp template {template}: {exc}") from None
     out = []
     for line in text.splitlines():
         key = normalise_key(line.split("=", 1)[0]) if "=" in line and not \

@@ -65,7 +65,7 @@ from mpflow.stages.gmx import (
     subprocess_runner,
 )
 from mpflow.stages.mdp import MdpError, render_mdp
-from mpflow.templating import sandbox
+from mpflow.templating import TemplateFailure, load, render, sandbox
 
 RECORD_FILE = ".mpflow-steps.json"
 _STEP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
@@ -229,12 +229,12 @@ def render_step(protocol: Protocol, step: Step, params: Mapping[str, object]) ->
     rendered: dict[str, str] = {}
     if step.shell:
         try:
-            rendered[""] = shell_environment(protocol).get_template(step.shell).render(**params)
+            rendered[""] = render(load(shell_environment(protocol), step.shell), params)
         except jinja2.TemplateNotFound:
             raise ProtocolDefinitionError(f"step {step.name}: template {step.shell!r} not found") \
                 from None
-        except jinja2.UndefinedError as exc:
-            raise ProtocolDefinitionError(f"step {step.name}: {step.shell}: {exc.message}") from None
+        except TemplateFailure as exc:  # the template's file, line and reason
+            raise ProtocolDefinitionError(f"step {step.name}: {exc}") from None
     else:
         # the parameters a Python step reads are recorded when it runs (see _UsedParams)
         rendered[""] = f"python step {step.python}\n"

@@ -110,7 +110,7 @@ def test_a_template_the_sandbox_refuses_fails_the_job_script_check(slave, tmp_pa
     evil = "{{ cycler.__init__.__globals__.os.system('touch " + str(tmp_path / "pwned") + "') }}{{ header }}"
     report = check_cluster(slave.model_copy(update={"gpu_template": evil}))
     assert ("job scripts", False) == report.checks[3][:2]
-    assert report.checks[3][2].startswith("cluster beta: gpu_template tried something the sandbox refuses")
+    assert report.checks[3][2].startswith("cluster beta: gpu_template, line 1: the sandbox refuses it")
     assert not (tmp_path / "pwned").exists()
 
 

@@ -142,7 +142,7 @@ def test_undefined_template_variable_is_refused(project):
     (protocols / "first.sh.j2").write_text("echo {{ gretting }} > mid.txt\n")
     with pytest.raises(ProtocolDefinitionError) as err:
         run_protocol("demo", work, search_dirs=[protocols])
-    assert err.value.reason == "step first: first.sh.j2: 'gretting' is undefined"
+    assert err.value.reason == f"step first: {protocols / 'first.sh.j2'}, line 1: 'gretting' is undefined"
 
 
 @pytest.mark.parametrize("change, fragment", [
