@@ -101,6 +101,7 @@ class EventKind(enum.StrEnum):
     STAGE_DONE = "stage_done"  # a copy completed: its outputs come back to the master
     DONE = "done"  # outputs on the master: the next stage may start
     HELD = "held"  # needs a person; the reason says why
+    RELEASED = "released"  # a person released it (``mpflow release``): prepared, or its outputs brought back, again
     FAILED_FOR_GOOD = "failed_for_good"  # the retry budget is spent on every cluster
     BACKED_UP = "backed_up"  # its folder copied to the backup location
     # a model

@@ -41,7 +41,7 @@ def test_a_missing_driver_does_not_print_the_password(url):
 def test_commands_on_a_project_with_a_password_in_its_url_never_print_it(tmp_path):
     project = make_project(tmp_path / "p")
     project.update_file(lambda doc: doc["project"].__setitem__("database", "postgresql://u:SECRET@127.0.0.1/db"))
-    for args in (["status"], ["models"], ["manage", "--once"], ["mutant", "list"]):
+    for args in (["status"], ["models"], ["manage", "--once"], ["mutant", "list"], ["release"]):
         result = CliRunner().invoke(app, [*args, "--project", str(project.root)])
         assert result.exit_code == 2, (args, result.output)
         assert "SECRET" not in result.output, args

@@ -58,6 +58,7 @@ from mpflow.clusters.devcluster import DevClusterNotFound
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
 from mpflow.project.mutants import NAME_PATTERN, Mutant, MutantError
 from mpflow.stages.mdp import MdpError, render_mdp
+from mpflow.stages.protocols import ProtocolError, check_protocol
 from mpflow.stages.spec import StageSpec, default_stages
 
 ClusterSource = Callable[[str], ClusterSettings]
@@ -223,16 +224,20 @@ class Project:
         return project
 
     def check_stage_templates(self) -> None:
-        """Render every GROMACS stage's .mdp once, so a bad override or template is refused here,
-        before anything is prepared or submitted."""
+        """Render every GROMACS stage's .mdp and every protocol stage's steps (with the stage's
+        ``params``) once, so a bad override, parameter or template is refused here, before anything is
+        prepared or submitted; nothing runs and nothing is written."""
+        templates = [self.root / "templates"]
         for name, spec in self.config.stages.items():
-            if spec.kind != "gromacs":
-                continue
             try:
-                render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides,
-                           search_dirs=[self.root / "templates"])
+                if spec.kind == "gromacs":
+                    render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides, search_dirs=templates)
+                elif spec.kind == "protocol":
+                    check_protocol(spec.protocol, spec.params, search_dirs=templates)
             except MdpError as exc:
                 raise ProjectError(f"{self.file}: stages.{name}: {str(exc).splitlines()[0]}") from None
+            except ProtocolError as exc:
+                raise ProjectError(f"{self.file}: stages.{name}.params: {exc.reason}") from None
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None, *, cluster_source: ClusterSource | None = None

@@ -38,7 +38,7 @@ class StageSpec(BaseModel):
     commands: list[str] = Field(default_factory=list, description="script: shell lines of the job.")
     protocol: str | None = Field(None, description="protocol: protocol name (mpflow's `prep`, or a "
                                  "protocol file in the project's templates/ folder).")
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict,
+    params: dict[str, str | bool | int | float | list | dict] = Field(default_factory=dict,
                                                         description="protocol: parameters of the protocol.")
     retry_budget: int = Field(3, ge=1, le=100, description="Counted failed attempts allowed per cluster.")
     time_limit_min: int = Field(60, ge=1, le=MAX_TIME_LIMIT_MIN, description="Slurm time limit of each job, minutes.")
