@@ -56,7 +56,8 @@ def report_markdown(report: ModelsReport) -> str:
 
 
 @flow(name="models", flow_run_name=models_run_name, log_prints=False)
-def models_flow(mutant: str, paths: list[str], project: str | None = None, groups: int | None = None) -> dict:
+def models_flow(mutant: str, paths: list[str], project: str | None = None, groups: int | None = None,
+                each_model: bool = False) -> dict:
     """Import docked models of one mutant: check them, measure their geometry, classify the mutant's
     models into conformations, and create their folders on every cluster of the project.
 
@@ -69,13 +70,15 @@ def models_flow(mutant: str, paths: list[str], project: str | None = None, group
             current directory).
         groups: Number of conformations to classify the models into (default: chosen by the
             silhouette criterion). Models that fit no group stay None.
+        each_model: A file holding several models (MODEL records) gives one model per model, named
+            <file>_m<k>; otherwise only its first model is imported (and the run says so).
     """
     logger = get_run_logger()
     proj = open_project(project)
     Session = open_database(proj.database_url)
     with tempfile.TemporaryDirectory(prefix="mpflow-import-") as staging:
-        plan = check_models(proj, Session, mutant, list(paths), Path(staging))
-        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged)
+        plan = check_models(proj, Session, mutant, list(paths), Path(staging), each_model=each_model)
+        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged, notes=plan.notes)
         if not plan.updates:
             logger.info("%s: nothing new (%d model(s) unchanged)", plan.mutant.name, len(plan.unchanged))
             return report.as_dict()
