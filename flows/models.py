@@ -31,6 +31,7 @@ from mpflow.models.importing import (
     manager_lease,
 )
 from mpflow.models.report import ModelsReport
+from mpflow.project.claim import claim_and_record
 from mpflow.store.database import open_database
 
 
@@ -86,6 +87,7 @@ def models_flow(mutant: str, paths: list[str], project: str | None = None, group
         clusters = proj.cluster_settings()
         with manager_lease(Session):
             groups_plan = classify_models(Session, plan.mutant.name, updates, groups)
+            claim_and_record(proj, Session, clusters)  # refused, nothing written, where another project's folder is
             futures = [create_folders.submit(c, groups_plan.change, i == 0) for i, c in enumerate(clusters)]
             for f in futures:
                 f.wait()

@@ -15,6 +15,7 @@ from mpflow.commands.common import (
 )
 from mpflow.manager.pipeline import prepare_locally, run_pipeline
 from mpflow.manager.tick import DirectIO, Manager
+from mpflow.project.file import ProjectError
 
 
 def run(
@@ -42,10 +43,13 @@ def run(
             typer.echo(f"  {cluster} unreachable this tick: {why}")
         return report
 
-    result = run_pipeline(project, Session, tick=tick,
-                          prepare=lambda items: prepare_locally(project, Session, clusters[0], items),
-                          mutants=mutant or None, until=until, interval_s=interval, timeout_s=timeout,
-                          echo=typer.echo)
+    try:
+        result = run_pipeline(project, Session, tick=tick,
+                              prepare=lambda items: prepare_locally(project, Session, clusters[0], items),
+                              mutants=mutant or None, until=until, interval_s=interval, timeout_s=timeout,
+                              echo=typer.echo)
+    except ProjectError as exc:  # the project's folder on a cluster is another project's
+        fail(str(exc), 2)
     held = sum(c.get("held", 0) + c.get("failed", 0) for per in result.progress.counts.values()
                for c in per.values())
     typer.echo(f"pipeline {'timed out' if result.timed_out else 'finished'} after {result.seconds:.0f} s; "

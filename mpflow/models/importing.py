@@ -60,7 +60,9 @@ from sqlalchemy.orm import sessionmaker
 
 from mpflow.analysis.geometry import geometry_of_models
 from mpflow.analysis.structure_checks import check_model
+from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.transport import TransportError
 from mpflow.errors import first_line
 from mpflow.models.groups import GroupAssignment, GroupRecord, assign_groups
 from mpflow.models.report import ModelsReport
@@ -70,7 +72,9 @@ from mpflow.models.tree import (
     TreeError,
     TreeResult,
     apply_tree_change,
+    one_line,
 )
+from mpflow.project.claim import FolderClaimed, claim_and_record
 from mpflow.project.file import Project, ProjectError
 from mpflow.project.mutants import Mutant, MutantError
 from mpflow.states import EventKind, ModelStatus
@@ -498,12 +502,23 @@ def plan_groups(Session: sessionmaker, mutant: Mutant | str, updates: Sequence[M
 # steps 4 and 5: folders and registration
 # --------------------------------------------------------------------------------------------
 
-def apply_folders(clusters: Sequence[ClusterSettings], change: TreeChange) -> list[TreeResult]:
-    """Step 4 on every cluster, the master (first) first; one line naming the cluster on failure."""
+def apply_folders(project: Project, Session: sessionmaker, clusters: Sequence[ClusterSettings],
+                  change: TreeChange) -> list[TreeResult]:
+    """Step 4 on every cluster, the master (first) first, over one connection per cluster: the
+    project's folder is claimed on every cluster first (``mpflow.project.claim``: refused, with
+    nothing written, when it is another project's), then the tree is changed. One line naming the
+    cluster on failure."""
     try:
-        return [apply_tree_change(c, change, master=(i == 0)) for i, c in enumerate(clusters)]
+        with ClusterConnections(clusters) as connections:
+            claim_and_record(project, Session, clusters, transport=lambda c: connections.transport(c.name))
+            return [apply_tree_change(c, change, master=(i == 0), transport=connections.transport(c.name))
+                    for i, c in enumerate(clusters)]
+    except FolderClaimed as exc:
+        raise ModelsError(f"{exc}; nothing was imported") from None
     except TreeError as exc:
         raise ModelsError(f"{exc}; nothing was registered, run the command again") from None
+    except TransportError as exc:
+        raise ModelsError(f"{one_line(exc)}; nothing was registered, run the command again") from None
 
 
 def commit(Session: sessionmaker, project: Project, plan: GroupPlan, updates: Sequence[ModelUpdate]) -> None:
@@ -569,7 +584,7 @@ def finish(project: Project, Session: sessionmaker, clusters: ClusterSource, mut
     settings = resolve_clusters(project, clusters)
     with manager_lease(Session):
         plan = plan_groups(Session, mutant, updates, n_groups)
-        results = apply_folders(settings, plan.change)
+        results = apply_folders(project, Session, settings, plan.change)
         commit(Session, project, plan, updates)
     return fill_report(report, updates, plan, results)
 

@@ -39,6 +39,7 @@ import os
 import posixpath
 import re
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Annotated, Callable, Literal
 
@@ -69,6 +70,7 @@ PROJECT_FILE = "mpflow.toml"
 PROJECT_ENV = "MPFLOW_PROJECT"
 DEFAULT_DATABASE = "sqlite:///mpflow.store.schema"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 DAY_S = 86_400.0
 
 
@@ -76,12 +78,35 @@ class ProjectError(Exception):
     """A project that cannot be found, read or used; the message is one line saying what to fix."""
 
 
+def check_project_name(name: object) -> str:
+    """A project name: it names the project's folder on every cluster, so 1-64 letters, digits, '_',
+    '.' or '-', starting with a letter or digit (``ValueError`` with one line otherwise)."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(f"{name!r} is not a project name: use 1-64 letters, digits, '_', '.' or '-', starting "
+                         "with a letter or digit (it names the project's folder on every cluster)")
+    return name
+
+
+def new_project_id() -> str:
+    """A fresh project identity (what claims the project's folder on every cluster)."""
+    return uuid.uuid4().hex
+
+
 class ProjectSection(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field("mpflow", pattern=NAME_PATTERN, description="Project name (shown in the UI).")
+    name: str = Field("mpflow", description="Project name (shown in the UI); the project's folder on every "
+                      "cluster is <cluster workdir>/<name>.")
+    id: str | None = Field(None, pattern=ID_PATTERN, description="The project's identity, made by mpflow init: "
+                           "the marker that claims its folder on every cluster holds it. Do not copy it to another "
+                           "project.")
     database: str = Field(DEFAULT_DATABASE, description="SQLAlchemy URL of the jobs database; a relative "
                           "SQLite path is relative to the project folder.")
+
+    @field_validator("name")
+    @classmethod
+    def _a_folder_name(cls, value: str) -> str:
+        return check_project_name(value)
 
     @field_validator("database")
     @classmethod
@@ -321,6 +346,19 @@ class Project:
         self.update_file(edit)
         return True
 
+    def ensure_id(self) -> str:
+        """The project's identity; a project file made before identities gets one written into it now."""
+        if self.config.project.id is None:
+            new = new_project_id()
+
+            def edit(doc) -> None:
+                if "project" not in doc:
+                    doc.add("project", tomlkit.table())
+                doc["project"]["id"] = new
+
+            self.update_file(edit)
+        return self.config.project.id
+
     def stage(self, name: str) -> StageSpec:
         try:
             return self.config.stages[name]
@@ -359,6 +397,9 @@ def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None)
     doc.add(tomlkit.comment("mpflow project file; see `mpflow --help` and docs/architecture.md"))
     proj = tomlkit.table()
     proj.add("name", name)
+    proj["name"].comment("the project's folder on every cluster: <cluster workdir>/<name>")
+    proj.add("id", new_project_id())
+    proj["id"].comment("this project's identity: it claims that folder (do not copy it to another project)")
     proj.add("database", DEFAULT_DATABASE)
     proj["database"].comment("SQLAlchemy URL; relative SQLite paths are relative to this folder")
     doc.add("project", proj)
@@ -391,9 +432,16 @@ def init_project(root: str | Path, *, name: str | None = None, dev: bool = False
     path = root / PROJECT_FILE
     if path.exists():
         raise ProjectError(f"{path} already exists: this folder is a project already")
-    project_name = name or re.sub(r"[^A-Za-z0-9_.-]", "-", root.resolve().name).strip("-.") or "mpflow"
-    if not re.fullmatch(NAME_PATTERN, project_name):
-        project_name = "mpflow"
+    if name is not None:
+        try:
+            project_name = check_project_name(name)
+        except ValueError as exc:
+            raise ProjectError(f"--name {exc}") from None
+    else:  # from the folder's name, made safe (`my project` → `my-project`)
+        project_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-._")[:64]
+        if not re.fullmatch(NAME_PATTERN, project_name):
+            raise ProjectError(f"the folder name {root.resolve().name!r} makes no project name: give one with "
+                               "--name (letters, digits, '_', '.' or '-')")
     try:
         root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, new_project_text(project_name, dev=dev, clusters=clusters))
