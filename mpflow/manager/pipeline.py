@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import select
 
+from mpflow.errors import file_problem
 from mpflow.project.file import Project
 from mpflow.stages.prep import place_model_input
 from mpflow.stages.protocols import (
@@ -118,6 +119,8 @@ def prepare_locally(project: Project, Session, master, items: Sequence[StageReco
             held[st.id] = exc.reason
         except ProtocolError as exc:
             held[st.id] = exc.reason
+        except OSError as exc:  # the master's folder cannot be written (permissions, a full or read-only disk)
+            held[st.id] = file_problem(exc, f"{st.stage} on the master {master.name}")
     return record_preparation(Session, items, held)
 
 
