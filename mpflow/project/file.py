@@ -260,9 +260,13 @@ class Project:
                 elif spec.kind == "protocol":
                     check_protocol(spec.protocol, spec.params, search_dirs=templates)
             except MdpError as exc:
-                raise ProjectError(f"{self.file}: stages.{name}: {str(exc).splitlines()[0]}") from None
+                raise ProjectError(f"{self.file}: stages.{name}: {self._short(str(exc).splitlines()[0])}") from None
             except ProtocolError as exc:
-                raise ProjectError(f"{self.file}: stages.{name}.params: {exc.reason}") from None
+                raise ProjectError(f"{self.file}: stages.{name}.params: {self._short(exc.reason)}") from None
+
+    def _short(self, text: str) -> str:
+        """``text`` with the project's own files named from the project folder (``templates/x.j2``)."""
+        return text.replace(f"{self.root}/", "")
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None, *, cluster_source: ClusterSource | None = None

@@ -37,12 +37,12 @@ def test_a_broken_project_template_is_one_line_on_every_command(project, text, l
     template.write_text(text)
     with pytest.raises(ProjectError) as info:
         Project.load(project.root)
-    assert f"stages.emmd: mdp template emmd: {template}, line {line}: {reason}" in str(info.value)
+    assert f"stages.emmd: mdp template emmd: templates/emmd.mdp.j2, line {line}: {reason}" in str(info.value)
     for args in (["status"], ["models"], ["manage", "--once"], ["run", "--timeout", "1"]):
         result = CliRunner().invoke(app, [*args, "--project", str(project.root)])
         assert result.exit_code == 2, (args, result.output)
         [out] = result.output.strip().splitlines()
-        assert out.startswith("error: ") and f"{template}, line {line}: {reason}" in out, (args, out)
+        assert out.startswith("error: ") and f"templates/emmd.mdp.j2, line {line}: {reason}" in out, (args, out)
 
 
 def test_a_runaway_loop_in_a_project_template_does_not_hang_commands(project):
@@ -53,8 +53,8 @@ def test_a_runaway_loop_in_a_project_template_does_not_hang_commands(project):
     elapsed = time.monotonic() - started
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"error: {project.file}: stages.emmd: mdp template emmd: {template}, line 5: rendering took longer than "
-        f"{MAX_RENDER_SECONDS:g} s (a runaway loop?)"]
+        f"error: {project.file}: stages.emmd: mdp template emmd: templates/emmd.mdp.j2, line 5: rendering took "
+        f"longer than {MAX_RENDER_SECONDS:g} s (a runaway loop?)"]
     assert elapsed < MAX_RENDER_SECONDS + 3
 
 
