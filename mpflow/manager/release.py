@@ -23,7 +23,15 @@ from sqlalchemy.orm import sessionmaker
 
 from mpflow.states import EventKind, StageState
 from mpflow.store.leases import LeaseTaken, hold_lease
-from mpflow.store.records import StageChange, Transition, record_events, update_stages
+from mpflow.store.records import (
+    NoSuchModel,
+    StageChange,
+    Transition,
+    model_rows,
+    models_named,
+    record_events,
+    update_stages,
+)
 from mpflow.store.schema import Event, Model, ModelStage
 
 
@@ -51,22 +59,11 @@ def model_ids(Session: sessionmaker, names: Sequence[str], mutant: str | None = 
     """The ids of the models named ``NAME``, ``MUTANT/NAME`` or ``MUTANT/GROUP/NAME``; one-line
     :class:`ReleaseError` for a name no model has, or one that two mutants share."""
     with Session() as s:
-        rows = s.execute(select(Model.id, Model.mutant, Model.group, Model.name)).all()
-    ids: set[int] = set()
-    for ref in names:
-        parts = ref.strip("/").split("/")
-        if len(parts) not in (1, 2, 3) or not all(parts):
-            raise ReleaseError(f"model {ref!r}: name it NAME, MUTANT/NAME or MUTANT/GROUP/NAME")
-        found = [r for r in rows if r.name == parts[-1] and (len(parts) == 1 or r.mutant == parts[0])
-                 and (len(parts) < 3 or r.group == parts[1]) and (mutant is None or r.mutant == mutant)]
-        if not found:
-            raise ReleaseError(f"no model {ref!r} in the project" + (f" (mutant {mutant})" if mutant else "")
-                               + "; `mpflow models` lists them")
-        if len({r.mutant for r in found}) > 1:
-            raise ReleaseError(f"model {ref!r} is a model of {', '.join(sorted({r.mutant for r in found}))}: "
-                               "name it MUTANT/NAME")
-        ids.update(r.id for r in found)
-    return ids
+        rows = model_rows(s)
+    try:
+        return {r.id for ref in names for r in models_named(rows, ref, mutant)}
+    except NoSuchModel as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 def release_held(Session: sessionmaker, *, models: Sequence[str] = (), stage: str | None = None,

@@ -215,6 +215,19 @@ def _mmcif_structure(path: Path, name: str):
         return MMCIFParser(QUIET=True).get_structure(name, str(path))
 
 
+def _write_pdb(model, source: Path, out: Path) -> Path:
+    """One model of an mmCIF file (a Biopython model) written as PDB to ``out``; the chain ids must
+    be one character each."""
+    long_ids = [c.id for c in model if len(c.id) != 1]
+    if long_ids:
+        raise ModelsError(f"{source.name}: chain id {long_ids[0]!r} does not fit a PDB file (one "
+                          "character); rename the chains")
+    writer = PDBIO()
+    writer.set_structure(model)
+    writer.save(str(out))
+    return out
+
+
 def model_count(path: Path) -> int:
     """How many models a file holds (its ``MODEL`` records; an mmCIF file's ``pdbx_PDB_model_num``
     values), at least 1."""
@@ -236,14 +249,7 @@ def split_models(path: Path, name: str, folder: Path) -> list[tuple[str, Path]]:
         out = []
         for k, model in enumerate(models, 1):
             part = f"{name}_m{k:0{width}d}"
-            long_ids = [c.id for c in model if len(c.id) != 1]
-            if long_ids:
-                raise ModelsError(f"{path.name}: chain id {long_ids[0]!r} does not fit a PDB file (one "
-                                  "character); rename the chains")
-            writer = PDBIO()
-            writer.set_structure(model)
-            writer.save(str(folder / f"{part}.pdb"))
-            out.append((part, folder / f"{part}.pdb"))
+            out.append((part, _write_pdb(model, path, folder / f"{part}.pdb")))
         return out
     header: list[str] = []
     models: list[list[str]] = []
@@ -308,14 +314,7 @@ def stage_structure(path: Path, name: str, staging: Path) -> Path:
     out = staging / f"{name}.pdb"
     tmp = staging / f".{name}.pdb.tmp"
     if _is_mmcif(path):
-        first = next(iter(_mmcif_structure(path, name)))
-        long_ids = [c.id for c in first if len(c.id) != 1]
-        if long_ids:
-            raise ModelsError(f"{path.name}: chain id {long_ids[0]!r} does not fit a PDB file (one "
-                              "character); rename the chains")
-        writer = PDBIO()
-        writer.set_structure(first)
-        writer.save(str(tmp))
+        _write_pdb(next(iter(_mmcif_structure(path, name))), path, tmp)
     else:
         text = path.read_bytes().decode("latin-1")
         if "\nENDMDL" in text or text.startswith("ENDMDL"):

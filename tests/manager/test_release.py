@@ -123,9 +123,9 @@ def test_release_chooses_by_stage_and_mutant_and_says_when_nothing_is_held(bench
 
 
 @pytest.mark.parametrize("args,message", [
-    (["nope"], "error: no model 'nope' in the project; `mpflow models` lists them"),
-    (["m1"], "error: model 'm1' is a model of G83I, WT: name it MUTANT/NAME"),
-    (["WT/Conformation1/m1"], "error: no model 'WT/Conformation1/m1' in the project"),
+    (["nope"], "error: no model 'nope'; see `mpflow models`"),
+    (["m1"], "error: model 'm1' is a model of G83I, WT: name it MUTANT/NAME (or give --mutant)"),
+    (["WT/Conformation1/m1"], "error: no model 'WT/Conformation1/m1'; see `mpflow models`"),
     (["a/b/c/d"], "error: model 'a/b/c/d': name it NAME, MUTANT/NAME or MUTANT/GROUP/NAME"),
     (["--stage", "emmd"], "error: --stage: no stage 'emmd' (stages: prep, collect)"),
     (["--mutant", "X"], "error: --mutant: no mutant 'X' in the project (mutants: G83I, WT)"),
