@@ -48,7 +48,7 @@ def load_command(name: str) -> click.Command:
     if isinstance(target, typer.Typer):
         command = typer.main.get_command(target)
     else:
-        one = typer.Typer()
+        one = typer.Typer(add_completion=False)  # completion is the top-level app's (off), not each command's
         one.command(name, **getattr(target, "command_settings", {}))(target)
         command = typer.main.get_command(one)
     command.name = name

@@ -22,6 +22,7 @@ from mpflow.project.claim import MARKER
 from mpflow.project.file import Project, ProjectError, init_project
 from mpflow.project.mutants import GPA_WT
 from mpflow.store.database import open_database
+from mpflow.store.records import add_model
 from mpflow.store.schema import ClusterState, Model
 
 
@@ -147,3 +148,19 @@ def test_a_folder_with_files_but_no_marker_is_adopted_only_by_a_project_with_mod
     adopted = Project.load(old.root)
     assert adopted.config.project.id  # an identity written into its project file
     assert json.loads((workdirs[0] / "gpa" / MARKER).read_text())["id"] == adopted.config.project.id
+
+
+def test_a_run_of_a_project_refused_there_prepares_nothing_in_the_other_projects_folder(workdirs, docked, tmp_path):
+    """`mpflow run`: its first tick claims the folders before the first preparation writes in them."""
+    first = make_project(tmp_path / "one", name="gpa", mutants=[GPA_WT])
+    assert _cli(first, "import", "GpA-WT", docked[0]).exit_code == 0
+    second = make_project(tmp_path / "two", name="gpa", mutants=[GPA_WT])
+    Session = open_database(second.database_url)
+    with Session.begin() as s:  # models of its own (registered before markers, say) to prepare
+        add_model(s, mutant="GpA-WT", group="Conformation1", name="GpA-WT_003")
+    trees = {c: sorted(str(p) for p in c.rglob("*")) for c in workdirs}
+    result = _cli(second, "run", "--interval", "0.2", "--timeout", "30")
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: [alpha] {workdirs[0] / 'gpa'} belongs to another project named 'gpa'")
+    assert {c: sorted(str(p) for p in c.rglob("*")) for c in workdirs} == trees
