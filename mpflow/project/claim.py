@@ -97,7 +97,8 @@ def claim_folder(transport: Transport, folder: str, me: Identity, project: Proje
                             "adopt" if adopt else "", "check" if check_only else "claim"])
     if not result.ok:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        raise TransportError(f"cannot claim {folder}: {detail[-1] if detail else 'exit code ' + str(result.returncode)}",
+        why = detail[-1] if detail else f"exit code {result.returncode}"
+        raise TransportError(f"cannot claim {folder}: {why}",
                              cluster=cluster, argv=result.argv[:3], returncode=result.returncode,
                              stdout=result.stdout, stderr=result.stderr)
     outcome, _, rest = result.stdout.partition("\n")

@@ -24,6 +24,10 @@ from mpflow.store.records import Transition, record_events
 from mpflow.store.schema import ClusterState
 
 
+REACHABLE = "reachable"
+"""An event's from/to state for a cluster the ticks reach (``?`` when they do not)."""
+
+
 @dataclass(frozen=True)
 class ClusterRecord:
     name: str
@@ -68,16 +72,16 @@ def record_reachability(s: Session, reached: Iterable[str], unreachable: Mapping
             continue
         row = _row(s, name)
         if row.unreachable_since is not None:
-            transitions.append(Transition(EventKind.CLUSTER_REACHABLE, None, None, name, None, JobState.UNKNOWN, "reachable",
-                                          f"reachable again after {(when - row.unreachable_since).total_seconds():.0f} s",
-                                          value=(when - row.unreachable_since).total_seconds(), time=when))
+            down = (when - row.unreachable_since).total_seconds()
+            transitions.append(Transition(EventKind.CLUSTER_REACHABLE, None, None, name, None, JobState.UNKNOWN,
+                                          REACHABLE, f"reachable again after {down:.0f} s", value=down, time=when))
         row.reached, row.unreachable_since, row.unreachable_reason = when, None, None
     for name, why in unreachable.items():
         row = _row(s, name)
         if row.unreachable_since is None:
             row.unreachable_since = when
-            transitions.append(Transition(EventKind.CLUSTER_UNREACHABLE, None, None, name, None, "reachable", JobState.UNKNOWN,
-                                          why, time=when))
+            transitions.append(Transition(EventKind.CLUSTER_UNREACHABLE, None, None, name, None, REACHABLE,
+                                          JobState.UNKNOWN, why, time=when))
         row.unreachable_reason = why
     s.flush()
     record_events(s, transitions)
