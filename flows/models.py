@@ -31,6 +31,7 @@ from mpflow.models.importing import (
     manager_lease,
 )
 from mpflow.models.report import ModelsReport
+from mpflow.project.claim import claim_and_record
 from mpflow.store.database import open_database
 
 
@@ -56,7 +57,8 @@ def report_markdown(report: ModelsReport) -> str:
 
 
 @flow(name="models", flow_run_name=models_run_name, log_prints=False)
-def models_flow(mutant: str, paths: list[str], project: str | None = None, groups: int | None = None) -> dict:
+def models_flow(mutant: str, paths: list[str], project: str | None = None, groups: int | None = None,
+                each_model: bool = False) -> dict:
     """Import docked models of one mutant: check them, measure their geometry, classify the mutant's
     models into conformations, and create their folders on every cluster of the project.
 
@@ -69,13 +71,15 @@ def models_flow(mutant: str, paths: list[str], project: str | None = None, group
             current directory).
         groups: Number of conformations to classify the models into (default: chosen by the
             silhouette criterion). Models that fit no group stay None.
+        each_model: A file holding several models (MODEL records) gives one model per model, named
+            <file>_m<k>; otherwise only its first model is imported (and the run says so).
     """
     logger = get_run_logger()
     proj = open_project(project)
     Session = open_database(proj.database_url)
     with tempfile.TemporaryDirectory(prefix="mpflow-import-") as staging:
-        plan = check_models(proj, Session, mutant, list(paths), Path(staging))
-        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged)
+        plan = check_models(proj, Session, mutant, list(paths), Path(staging), each_model=each_model)
+        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged, notes=plan.notes)
         if not plan.updates:
             logger.info("%s: nothing new (%d model(s) unchanged)", plan.mutant.name, len(plan.unchanged))
             return report.as_dict()
@@ -83,6 +87,7 @@ def models_flow(mutant: str, paths: list[str], project: str | None = None, group
         clusters = proj.cluster_settings()
         with manager_lease(Session):
             groups_plan = classify_models(Session, plan.mutant.name, updates, groups)
+            claim_and_record(proj, Session, clusters)  # refused, nothing written, where another project's folder is
             futures = [create_folders.submit(c, groups_plan.change, i == 0) for i, c in enumerate(clusters)]
             for f in futures:
                 f.wait()

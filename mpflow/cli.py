@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("mpflow.commands.models:build", "Build ideal-helix models of a mutant (demo and test data)."),
     "import": ("mpflow.commands.models:import_", "Import docked models: check, geometry, groups, folders."),
     "complete": ("mpflow.commands.models:complete", "Rebuild what waiting models miss (PDBFixer)."),
+    "release": ("mpflow.commands.release:release", "Release held model-stages once what held them is fixed."),
     "classify": ("mpflow.commands.models:classify", "Classify a mutant's models into conformations again."),
     "models": ("mpflow.commands.models:models", "The models: tags, status, geometry."),
     "manage": ("mpflow.commands.manage:manage", "Run the dual-cluster manager (one tick with --once)."),
@@ -47,7 +48,7 @@ def load_command(name: str) -> click.Command:
     if isinstance(target, typer.Typer):
         command = typer.main.get_command(target)
     else:
-        one = typer.Typer()
+        one = typer.Typer(add_completion=False)  # completion is the top-level app's (off), not each command's
         one.command(name, **getattr(target, "command_settings", {}))(target)
         command = typer.main.get_command(one)
     command.name = name

@@ -64,3 +64,11 @@ def first_line(exc: BaseException) -> str:
     name when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def file_problem(exc: OSError, where: str = "") -> str:
+    """One line for a file operation that failed: ``[where: ]<file>: <reason>`` (``Permission denied``,
+    ``No space left on device``, ``Read-only file system``, ...)."""
+    what = exc.filename if exc.filename is not None else "a file"
+    why = exc.strerror or first_line(exc)
+    return f"{where + ': ' if where else ''}{what}: {why}"

@@ -101,8 +101,12 @@ class EventKind(enum.StrEnum):
     STAGE_DONE = "stage_done"  # a copy completed: its outputs come back to the master
     DONE = "done"  # outputs on the master: the next stage may start
     HELD = "held"  # needs a person; the reason says why
+    RELEASED = "released"  # a person released it (``mpflow release``): prepared, or its outputs brought back, again
     FAILED_FOR_GOOD = "failed_for_good"  # the retry budget is spent on every cluster
     BACKED_UP = "backed_up"  # its folder copied to the backup location
+    # a cluster
+    CLUSTER_UNREACHABLE = "cluster_unreachable"  # a tick could not reach it (the first tick of an outage)
+    CLUSTER_REACHABLE = "cluster_reachable"  # a tick reached it again
     # a model
     IMPORTED = "imported"
     REPLACED = "replaced"  # a new file for a model that had not started

@@ -64,3 +64,31 @@ def check_cluster_path(value: str, what: str) -> str:
                          f"newlines, shell characters): use only A-Z, a-z, 0-9, '_', '.', ',', ':', '=', "
                          f"'@', '%', '+', '-' and '/'")
     return value
+
+
+OWNED_SBATCH_FLAGS = ("chdir", "output", "error", "input", "job-name", "comment", "wrap", "uid", "gid", "parsable",
+                      "test-only", "array", "open-mode")
+"""sbatch flags mpflow sets itself or that would break how it finds a job, its logs and its files."""
+TYPED_SBATCH_FLAGS = {"time": "time_limit_min", "nodes": "nodes", "ntasks": "ntasks",
+                      "cpus-per-task": "cpus_per_task", "mem": "mem", "gres": "gpu/gpus"}
+"""sbatch flags set through a typed job option (``time_limit_min``, ...), never through ``extra_sbatch``."""
+
+
+def check_extra_sbatch(value: dict[str, str]) -> dict[str, str]:
+    """More sbatch flags (name → value): long options in lower case that override nothing mpflow
+    owns or sets through a typed option (sbatch, like getopt, takes any unambiguous prefix of an
+    option, so ``out`` means ``output``), with values an ``#SBATCH`` line carries literally."""
+    for k, v in value.items():
+        if not isinstance(k, str) or not re.fullmatch(r"[a-z][a-z-]*", k):
+            raise ValueError(f"extra_sbatch: flag name {k!r} must be a long sbatch option in lower case, "
+                             f"without the leading --")
+        owned = [f for f in OWNED_SBATCH_FLAGS if f.startswith(k)]
+        if owned:
+            raise ValueError(f"extra_sbatch: --{k} would set --{owned[0]}, which mpflow sets itself")
+        typed = [f for f in TYPED_SBATCH_FLAGS if f.startswith(k)]
+        if typed:
+            raise ValueError(f"extra_sbatch: --{k} would set --{typed[0]}; use the option "
+                             f"{TYPED_SBATCH_FLAGS[typed[0]]} instead")
+        if v:
+            check(v, SBATCH_VALUE, f"extra_sbatch --{k} value", "only A-Z, a-z, 0-9 and _.,:=/@%+-[]")
+    return value

@@ -62,6 +62,12 @@ def advance_batch(label: str, batch: Callable[[], dict[int, str | None]]) -> dic
     return batch()
 
 
+@task(name="claim", task_run_name="claim-{cluster}", **TICK_RETRY)
+def claim_on_cluster(cluster: str, call: Callable[[], object]) -> object:
+    """The project's folder on one cluster claimed for this project (once per cluster and folder)."""
+    return call()
+
+
 def _gather(futures: Mapping[str, PrefectFuture]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, fut in futures.items():
@@ -91,3 +97,6 @@ class TaskIO:
 
     def advance(self, label, batch):
         return _gather({label: advance_batch.submit(label, batch)})[label]
+
+    def claim_all(self, claims):
+        return _gather({c: claim_on_cluster.submit(c, call) for c, call in claims.items()})

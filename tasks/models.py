@@ -41,11 +41,14 @@ def unreachable_only(task, task_run, state) -> bool:
 
 
 @task(name="check-models", task_run_name="check-{mutant}", cache_policy=NO_CACHE)
-def check_models(project: Project, Session, mutant: str, paths: Sequence[str], staging: Path) -> ImportPlan:
-    plan = plan_import(project, Session, mutant, paths, staging)
+def check_models(project: Project, Session, mutant: str, paths: Sequence[str], staging: Path, *,
+                 each_model: bool = False) -> ImportPlan:
+    plan = plan_import(project, Session, mutant, paths, staging, each_model=each_model)
     waiting = sum(1 for u in plan.updates if u.status == ModelStatus.WAITING)
     get_run_logger().info("%s: %d file(s) to import (%d waiting for completion), %d unchanged", mutant,
                           len(plan.updates), waiting, len(plan.unchanged))
+    for note in plan.notes:
+        get_run_logger().warning("%s: %s", mutant, note)
     return plan
 
 

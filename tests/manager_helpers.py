@@ -80,13 +80,14 @@ class Bench:
         return self.stages().get((model_id, stage))
 
     def cleanup(self) -> None:
-        """Cancel this test's jobs still queued and remove its folders on every cluster."""
+        """Cancel this test's jobs still queued and remove its project's folder (with its marker) on
+        every cluster: the project's name is this test's own (``make_project``)."""
         for c in self.clusters:
             ids = [j.slurm_id for j in self.jobs() if j.cluster == c.name and j.slurm_id and j.state in ("PD", "R")]
             with open_transport(c) as t:
                 if ids:
                     t.run(["scancel", *ids])
-                t.run(["rm", "-rf", "--", f"{c.workdir}/{self.mutant}"])
+                t.run(["rm", "-rf", "--", c.workdir])
 
 
 def make_bench(tmp_path: Path, clusters: list[ClusterSettings], stages_toml: str, manager_toml: str = "", *,
@@ -120,3 +121,6 @@ class PassThroughIO:
 
     def advance(self, label, batch):
         return self.io.advance(label, batch)
+
+    def claim_all(self, claims):
+        return self.io.claim_all(claims)

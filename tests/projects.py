@@ -2,12 +2,16 @@
 user changes it (``Project.update_file``, ``Project.add_mutant``).
 
 Tests of the project file's own validation write ``mpflow.toml`` by hand on purpose; every other
-test gets its project here.
+test gets its project here. Each project gets a name of its own (its folder's name and a random
+suffix): a project's folder on the dev clusters, ``<workdir>/<name>``, is claimed by its marker, so
+two test runs (or two engineers on the shared dev clusters) never meet in one folder.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -21,7 +25,9 @@ def make_project(root: Path, *, name: str | None = None, clusters: Iterable[str]
                  stages: str | None = None, manager: Mapping[str, object] | None = None,
                  mutants: Iterable[Mutant] = ()) -> Project:
     """A dev project in ``root`` on ``clusters`` (the master first). ``stages``: TOML text of
-    ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``."""
+    ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``;
+    ``name``: default ``<folder name>-<8 random hex digits>``."""
+    name = name or f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(root).name).strip('-._')[:40] or 'p'}-{uuid.uuid4().hex[:8]}"
     project = init_project(root, name=name, dev=True, clusters=list(clusters))
     if stages is not None or manager:
         def edit(doc) -> None:

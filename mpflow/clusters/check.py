@@ -14,7 +14,9 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from mpflow.clusters.settings import ClusterSettings
+from pydantic import ValidationError
+
+from mpflow.clusters.settings import ClusterSettings, validation_message
 from mpflow.clusters.transport import Transport, TransportError, open_transport
 from mpflow.errors import CommandError
 from mpflow.slurm import commands as slurm
@@ -71,16 +73,25 @@ def _check_workdir(report: CheckReport, t: Transport) -> None:
 
 
 def _check_job_scripts(report: CheckReport, settings: ClusterSettings) -> None:
+    """The CPU and GPU variants render, and so does each stage's job with this cluster's resources for it."""
+    stage = "check"
     try:
         for gpu in (False, True):
-            opts = stage_job_options(settings, stage="check", job_dir=posixpath.join(settings.workdir, "check"),
-                                     gpu=gpu)
+            opts = stage_job_options(settings, stage=stage, job_dir=posixpath.join(settings.workdir, stage), gpu=gpu)
             render_job_script(settings, opts)
+        for stage in settings.stage_resources:
+            opts = stage_job_options(settings, stage=stage, job_dir=posixpath.join(settings.workdir, stage))
+            render_job_script(settings, opts)
+    except ValidationError as exc:
+        report.add("job scripts", False, f"stage_resources[{stage!r}].{validation_message(exc)}")
+        return
     except ValueError as exc:
         report.add("job scripts", False, _first_line(exc))
         return
     used = [n for n in ("cpu_template", "gpu_template") if getattr(settings, n)]
-    report.add("job scripts", True, f"CPU and GPU variants render ({', '.join(used) or 'mpflow default template'})")
+    stages = f"; stages {', '.join(settings.stage_resources)}" if settings.stage_resources else ""
+    report.add("job scripts", True,
+               f"CPU and GPU variants render ({', '.join(used) or 'mpflow default template'}{stages})")
 
 
 def _check_gmx(report: CheckReport, t: Transport) -> None:

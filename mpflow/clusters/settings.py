@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -26,11 +27,33 @@ from pydantic import (
 
 from mpflow.clusters.devcluster import load_connection
 from mpflow.templating import sandbox, syntax_problem
-from mpflow.validation import HOST, NAME, USER, check, check_cluster_path
+from mpflow.validation import HOST, NAME, USER, check, check_cluster_path, check_extra_sbatch
 
-# Job resources a cluster may set per stage (the matching fields of ``JobScriptOptions``).
-RESOURCE_KEYS = ("time_limit_min", "nodes", "ntasks", "cpus_per_task", "mem", "gpu", "gpus", "maxh",
-                 "extra_sbatch")
+
+class StageResources(BaseModel):
+    """Job resources a cluster may set per stage (``ClusterSettings.stage_resources``); the job-script
+    options (``mpflow.slurm.jobscript.JobScriptOptions``) are these and the rest of what a job needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_min: int = Field(60, ge=1, description="Slurm --time in minutes.")
+    nodes: int = Field(1, ge=1)
+    ntasks: int = Field(1, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    mem: str | None = Field(None, description="Slurm --mem, e.g. 4G.", pattern=r"^[0-9]+[KMGT]?$")
+    gpu: bool = Field(False, description="Render the GPU variant (--gres and -nb gpu).")
+    gpus: int = Field(1, ge=1, description="GPUs per node for the GPU variant.")
+    maxh: float | None = Field(None, gt=0, description="GROMACS -maxh; default: 95% of the time limit.")
+    extra_sbatch: dict[str, str] = Field(default_factory=dict, description="More sbatch flags, name → value.")
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _safe_extras(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_extra_sbatch(value)
+
+
+RESOURCE_KEYS = tuple(StageResources.model_fields)
+"""Job resources a cluster may set per stage."""
 
 
 class ClusterSettings(BaseModel):
@@ -117,10 +140,17 @@ class ClusterSettings(BaseModel):
     @field_validator("stage_resources")
     @classmethod
     def _known_resources(cls, value: dict) -> dict:
+        """Each stage's resources are checked here, where the settings are built (a block saved in the
+        UI, the dev clusters' file), not when a job is submitted: ``extra_sbatch`` flags mpflow owns
+        (``--output``, ``--chdir``, ...) are refused naming the flag and the stage."""
         for stage, resources in value.items():
             unknown = sorted(set(resources) - set(RESOURCE_KEYS))
             if unknown:
                 raise ValueError(f"stage_resources[{stage!r}]: unknown key(s) {unknown}; valid: {list(RESOURCE_KEYS)}")
+            try:
+                StageResources.model_validate(resources)
+            except ValidationError as exc:
+                raise ValueError(f"stage_resources[{stage!r}].{validation_message(exc)}") from None
         return value
 
     @model_validator(mode="after")

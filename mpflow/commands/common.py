@@ -17,12 +17,14 @@ from mpflow.clusters.devcluster import DevClusterNotFound
 from mpflow.clusters.settings import dev_cluster_settings, validation_message
 from mpflow.deployments.processes import quiet_prefect_environment, running_server
 from mpflow.project.file import PROJECT_ENV, PROJECT_FILE, Project, ProjectError
+from mpflow.redaction import redact
 from mpflow.store.database import DatabaseError, open_database
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code`` (1: failed, 2: bad input)."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr and exit with ``code`` (1: failed, 2: bad input). A URL's
+    password in the message is masked (the last line of defence: messages mask it where they are made)."""
+    typer.echo(f"error: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 

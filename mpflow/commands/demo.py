@@ -12,6 +12,7 @@ second run resumes rather than starts over.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -55,7 +56,9 @@ def demo_project(folder: Path, echo: Callable[[str], None]) -> Project:
         project = Project.load(folder)
         echo(f"resuming the demo project in {project.root}")
     else:
-        project = init_project(folder, name="demo", dev=True)
+        # a name of its own: the demo's folder on the dev clusters is claimed by this project, and a demo
+        # in another folder (another checkout) must not meet it there
+        project = init_project(folder, name=f"demo-{uuid.uuid4().hex[:8]}", dev=True)
         echo(f"created the demo project in {project.root}")
 
     def tiny(doc):

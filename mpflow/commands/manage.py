@@ -9,17 +9,21 @@ from pathlib import Path
 import typer
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.commands.common import PROJECT_OPTION_HELP, open_project, project_clusters
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
 from mpflow.manager.status import (
     CELL_KEY,
     count_table,
     dual_submission_summary,
     stage_statuses,
+    stale_clusters,
     table_lines,
+    with_staleness,
 )
 from mpflow.manager.tick import DirectIO, Manager
+from mpflow.project.file import ProjectError
 from mpflow.states import ModelStatus, StageState
 from mpflow.store.records import ensure_model_stages
+from mpflow.store.schema import utcnow
 
 
 def manage(
@@ -34,8 +38,11 @@ def manage(
     interval = interval or project.config.manager.interval_s
     while True:
         t0 = time.monotonic()
-        with ClusterConnections(clusters) as conns:
-            report = manager.tick(DirectIO(conns))
+        try:
+            with ClusterConnections(clusters) as conns:
+                report = manager.tick(DirectIO(conns))
+        except ProjectError as exc:  # the project's folder on a cluster is another project's
+            fail(str(exc), 2)
         typer.echo(f"{time.strftime('%H:%M:%S')} {report.summary()}")
         if once:
             return
@@ -62,15 +69,18 @@ def status(
             _print_summary(data)
             return
         rows = stage_statuses(s, mutant=mutant, stage=stage, stage_order=project.config.stage_order())
+        stale = stale_clusters(s, project.cluster_names)
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        typer.echo(json.dumps([with_staleness(r.as_dict(), stale) for r in rows], indent=2, default=str))
         return
     if not rows:
         typer.echo("no models yet: import some with `mpflow import MUTANT FILES...`")
         return
-    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), stale)):
         typer.echo(line)
     typer.echo(CELL_KEY)
+    for cluster, since in stale.items():
+        typer.echo(since.line(cluster, utcnow()))
     attention, seen = [], set()
     for r in rows:
         if r.state not in (StageState.HELD, StageState.FAILED, StageState.WAITING) or not r.reason:

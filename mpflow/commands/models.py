@@ -57,6 +57,9 @@ def build(
         fail(str(exc), 2)
     if models < 1:
         fail(f"--models must be at least 1, got {models}", 2)
+    problem = mut.build_problem()
+    if problem:
+        fail(f"{mut.name}: {problem}", 2)
     folder = out or project.root / "built" / mut.name
     try:
         built = build_models(mut, k=models, seed=seed, out_dir=folder)
@@ -75,6 +78,8 @@ def import_(
     paths: list[Path] = typer.Argument(..., help="PDB/mmCIF files or folders of them; a model is named "
                                        "after its file."),
     groups: int = typer.Option(None, "--groups", help=GROUPS_HELP),
+    each_model: bool = typer.Option(False, "--each-model", help="A file of several models (MODEL records) gives "
+                                    "one model per model, named <file>_m<k>; without it, its first model only."),
     as_json: bool = typer.Option(False, "--json", help="Print what was done as JSON."),
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
 ) -> None:
@@ -83,12 +88,14 @@ def import_(
     All or nothing: if any file is refused, nothing is imported. Re-importing an unchanged file
     does nothing; a fixed file replaces a model that has not started its stages."""
     report = _run_on_project(project_dir, groups, lambda project, Session: import_models(
-        project, Session, mutant, paths, n_groups=groups))
+        project, Session, mutant, paths, n_groups=groups, each_model=each_model))
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
     if not report.changed:
         typer.echo(f"{report.mutant}: nothing new ({len(report.unchanged)} model(s) unchanged)")
+        for note in report.notes:
+            typer.echo(f"{report.mutant}: note: {note}")
         return
     for line in report.lines():
         typer.echo(line)

@@ -15,6 +15,9 @@ from mpflow.commands.common import (
 )
 from mpflow.manager.pipeline import prepare_locally, run_pipeline
 from mpflow.manager.tick import DirectIO, Manager
+from mpflow.project.file import ProjectError
+from mpflow.states import EventKind
+from mpflow.store.records import list_models
 
 
 def run(
@@ -35,17 +38,32 @@ def run(
     clusters = project_clusters(project)
     manager = Manager(project, Session, clusters)
 
+    def say_held(transitions) -> None:
+        held = [t for t in transitions if t.kind is EventKind.HELD]
+        if held:
+            names = {m.id: f"{m.mutant}/{m.group}/{m.name}" for m in list_models(Session)}
+            for t in held:
+                typer.echo(f"  held {names.get(t.model_id, t.model_id)} {t.stage}: {t.why} (`mpflow release` "
+                           "once it is fixed)")
+
     def tick():
         with ClusterConnections(clusters) as conns:
             report = manager.tick(DirectIO(conns))
         for cluster, why in report.unreachable.items():
             typer.echo(f"  {cluster} unreachable this tick: {why}")
+        say_held(report.transitions)
         return report
 
-    result = run_pipeline(project, Session, tick=tick,
-                          prepare=lambda items: prepare_locally(project, Session, clusters[0], items),
-                          mutants=mutant or None, until=until, interval_s=interval, timeout_s=timeout,
-                          echo=typer.echo)
+    def prepare(items):
+        say_held(prepare_locally(project, Session, clusters[0], items))
+
+    try:
+        result = run_pipeline(project, Session, tick=tick,
+                              prepare=prepare,
+                              mutants=mutant or None, until=until, interval_s=interval, timeout_s=timeout,
+                              echo=typer.echo)
+    except ProjectError as exc:  # the project's folder on a cluster is another project's
+        fail(str(exc), 2)
     held = sum(c.get("held", 0) + c.get("failed", 0) for per in result.progress.counts.values()
                for c in per.values())
     typer.echo(f"pipeline {'timed out' if result.timed_out else 'finished'} after {result.seconds:.0f} s; "

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import select
 
+from mpflow.errors import file_problem
 from mpflow.project.file import Project
 from mpflow.stages.prep import place_model_input
 from mpflow.stages.protocols import (
@@ -118,6 +119,8 @@ def prepare_locally(project: Project, Session, master, items: Sequence[StageReco
             held[st.id] = exc.reason
         except ProtocolError as exc:
             held[st.id] = exc.reason
+        except OSError as exc:  # the master's folder cannot be written (permissions, a full or read-only disk)
+            held[st.id] = file_problem(exc, f"{st.stage} on the master {master.name}")
     return record_preparation(Session, items, held)
 
 
@@ -195,7 +198,9 @@ def run_pipeline(project: Project, Session, *, tick: Callable[[], object], prepa
 
     ``prepare(items)`` prepares a batch of protocol model-stages; it runs in a background thread (with
     the caller's context, so Prefect tasks called there belong to the caller's flow run) while the
-    manager keeps ticking, so models already prepared keep moving. ``tick()`` runs one manager tick.
+    manager keeps ticking, so models already prepared keep moving. ``tick()`` runs one manager tick;
+    each round's tick comes before its preparation batch, so the project's folders are claimed
+    (``mpflow.project.claim``) before anything is prepared in them.
     Between rounds it waits ``interval_s`` (default: the manager's interval), less the round's time."""
     interval_s = project.config.manager.interval_s if interval_s is None else interval_s
     t0 = time.monotonic()
@@ -209,12 +214,12 @@ def run_pipeline(project: Project, Session, *, tick: Callable[[], object], prepa
             if running is not None and running.done():
                 running.result()  # a definition error (bad protocol) stops the run here
                 running = None
+            tick()  # first: the first tick claims the project's folders before preparation writes there
             if running is None:
                 batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
                 if batch:
                     echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on the master")
                     running = pool.submit(contextvars.copy_context().run, prepare, batch)
-            tick()
             prog = progress(Session, project, mutants)
             line = prog.line()
             if line != last_line:

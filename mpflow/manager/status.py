@@ -17,11 +17,13 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mpflow.states import FailureKind, JobState, ModelStatus, StageState
+from mpflow.store.clusters import cluster_records
 from mpflow.store.schema import Job, Model, ModelStage
 
 
@@ -84,10 +86,48 @@ def job_cell_state(job: dict) -> str:
     return job.get("state", JobState.NS)
 
 
+@dataclass(frozen=True)
+class Stale:
+    """A cluster the manager's ticks cannot reach: since when, and why (the last tick's error)."""
+
+    since: datetime
+    reason: str | None
+
+    def line(self, cluster: str, now: datetime) -> str:
+        return (f"{cluster} (stale): unreachable since {self.since:%Y-%m-%d %H:%M:%S} UTC "
+                f"({_ago((now - self.since).total_seconds())} ago): {self.reason or 'no answer'}; its job states are "
+                "the last known")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def stale_clusters(s: Session, clusters: list[str]) -> dict[str, Stale]:
+    """The project's clusters that the last ticks could not reach (``mpflow.store.clusters``)."""
+    return {name: Stale(r.unreachable_since, r.unreachable_reason) for name, r in cluster_records(s).items()
+            if name in clusters and r.unreachable_since is not None}
+
+
+def with_staleness(row: dict, stale: dict[str, Stale]) -> dict:
+    """A model-stage's JSON (``StageStatus.as_dict``) with ``stale_since`` on the jobs of each
+    unreachable cluster: their states are the last known."""
+    for cluster, job in row["clusters"].items():
+        if cluster in stale:
+            job["stale_since"] = stale[cluster].since.isoformat(timespec="seconds")
+    return row
+
+
 def count_table(statuses: list[StageStatus], clusters: list[str],
-                master_stages: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[list]]:
+                master_stages: frozenset[str] | set[str] = frozenset(),
+                stale: frozenset[str] | set[str] | dict = frozenset()) -> tuple[list[str], list[list]]:
     """Rows of (stage, state, model-stages, per-cluster latest job states; see :data:`CELL_KEY`).
-    ``master_stages``: stages that run on the master without Slurm jobs (their cells are ``-``)."""
+    ``master_stages``: stages that run on the master without Slurm jobs (their cells are ``-``);
+    ``stale``: clusters the ticks cannot reach (their column is headed ``<name> (stale)``)."""
     counts: Counter = Counter()
     per_cluster: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in statuses:
@@ -96,7 +136,7 @@ def count_table(statuses: list[StageStatus], clusters: list[str],
             continue
         for c in clusters:
             per_cluster[(r.stage, r.state)][(c, job_cell_state(r.clusters.get(c, {})))] += 1
-    header = ["stage", "state", "models", *clusters]
+    header = ["stage", "state", "models", *(f"{c} (stale)" if c in stale else c for c in clusters)]
     rows = []
     seen_stages = list(dict.fromkeys(r.stage for r in statuses))
     for stage in seen_stages:

@@ -3,7 +3,9 @@ stages, decide every model-stage with the dual-cluster rule, and act in batches.
 
 One tick, whatever the number of models:
 
-1. take the database lease ``manager`` (another tick holding it → this one exits at once);
+1. take the database lease ``manager`` (another tick holding it → this one exits at once), and make
+   sure the project's folder on each cluster is its own (``mpflow.project.claim``; once per cluster,
+   then recorded: a folder another project claims stops the tick, with nothing written);
 2. **observe**: per cluster one batched observation of every job not yet seen finished (rows in
    ``SUBMITTING``, ``PD``, ``R``); a cluster that cannot be reached is ``?`` for this tick;
 3. **reconcile** (:func:`~mpflow.manager.decisions.reconcile`): what was observed goes into the job
@@ -14,7 +16,9 @@ One tick, whatever the number of models:
 5. **decide** (:func:`~mpflow.manager.decisions.decide`) for every ready or active model-stage;
 6. **act**: one submission batch and one ``scancel`` per cluster; every submission is committed as a
    ``SUBMITTING`` row with its token *before* ``sbatch`` runs, every answer is written back;
-7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow).
+7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow), and the
+   clusters reached and not reached are recorded (``mpflow.store.clusters``: ``mpflow status`` marks an
+   unreachable cluster's states stale, with since when).
 
 All of the tick's I/O goes through a :class:`TickIO` — plain calls for ``mpflow manage --once``
 (:class:`DirectIO`), Prefect task runs in the manager flow (``mpflow.tasks.manager.TaskIO``) — so both
@@ -31,10 +35,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.settings import ClusterSettings, validation_message
 from mpflow.clusters.transport import TransportError
 from mpflow.manager.decisions import (
     Plan,
@@ -44,6 +49,7 @@ from mpflow.manager.decisions import (
     job_ref,
     reconcile,
 )
+from mpflow.project.claim import claim_folder, has_models, identity, unclaimed
 from mpflow.project.file import Project
 from mpflow.slurm.client import JobRef, ObserveResult, SlurmClient
 from mpflow.slurm.commands import SchedulerError
@@ -53,6 +59,7 @@ from mpflow.stages.gromacs import GromacsStage
 from mpflow.stages.kinds import ProtocolStage, ScriptStage, StageKind, StageWork
 from mpflow.stages.spec import StageSpec
 from mpflow.states import MANAGED, EventKind, FailureKind, JobState, StageState
+from mpflow.store.clusters import record_claim, record_reachability
 from mpflow.store.leases import (
     MANAGER_LEASE,
     acquire_lease,
@@ -109,6 +116,9 @@ class TickIO(Protocol):
     def advance(self, label: str, batch: Callable[[], dict[int, str | None]]) -> dict[int, str | None] | Exception:
         """Run one stage batch of the advance phase (``label``: e.g. ``prepare-emmd-12``)."""
 
+    def claim_all(self, claims: Mapping[str, Callable[[], object]]) -> dict[str, object | Exception]:
+        """Claim the project's folder on each cluster (``claims``: cluster → the call that does it)."""
+
 
 def per_cluster(items: Mapping[str, list], call: Callable[[str, list], T]) -> dict[str, T | Exception]:
     """``call(cluster, batch)`` for every non-empty batch; an unreachable cluster's value is its error."""
@@ -147,6 +157,9 @@ class DirectIO:
         except UNREACHABLE_ERRORS as exc:
             return exc
 
+    def claim_all(self, claims):
+        return per_cluster({c: [call] for c, call in claims.items()}, lambda c, b: b[0]())
+
 
 @dataclass
 class TickReport:
@@ -161,6 +174,7 @@ class TickReport:
     transitions: list[Transition] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     decided: int = 0
+    reached: set[str] = field(default_factory=set)  # clusters that answered this tick
 
     def summary(self) -> str:
         if self.skipped:
@@ -214,6 +228,7 @@ class Manager:
         cfg = self.project.config
         settings = {c.name: c for c in self.clusters}
         t = time.perf_counter()
+        self.claim(io, report)
         with self.Session.begin() as s:
             ensure_model_stages(s, cfg.stage_order())
             jobs = active_jobs(s)
@@ -232,6 +247,7 @@ class Manager:
             if isinstance(r, Exception):
                 report.unreachable_now(c, r)
             else:
+                report.reached.add(c)
                 observations[c] = r.observations
                 report.observed[c] = len(r.observations)
                 report.scheduler_commands[c] = r.commands
@@ -265,7 +281,31 @@ class Manager:
         t = self._timed(report, "decide", t)
 
         self.act(plan, io, report, now)
+        with self.Session.begin() as s:
+            report.transitions += record_reachability(
+                s, report.reached, {c: why for c, why in report.unreachable.items() if c in settings}, now())
         self._timed(report, "act", t)
+
+    # -- the project's folders -------------------------------------------------------------------
+    def claim(self, io: TickIO, report: TickReport) -> None:
+        """Claim the project's folder on every cluster where the database does not record it claimed
+        (a cluster new to the project, a workdir changed, a project from before markers), before the
+        tick writes anything there. A folder of another project raises :class:`FolderClaimed`; a
+        cluster that cannot be reached is unreachable for this tick, and asked again next tick."""
+        need = unclaimed(self.Session, self.clusters)
+        if not need:
+            return
+        me, adopt = identity(self.project), has_models(self.Session)
+        results = io.claim_all({c.name: (lambda c=c: claim_folder(io.connections.transport(c.name), c.workdir, me,
+                                                                  self.project, adopt=adopt)) for c in need})
+        with self.Session.begin() as s:
+            for c in need:
+                r = results.get(c.name)
+                if isinstance(r, Exception):
+                    report.unreachable_now(c.name, r)
+                else:
+                    report.reached.add(c.name)
+                    record_claim(s, c.name, c.workdir, utcnow())
 
     # -- act -------------------------------------------------------------------------------------
     def act(self, plan: Plan, io: TickIO, report: TickReport, now) -> None:
@@ -305,6 +345,8 @@ class Manager:
                                                  self.kinds[spec.kind].job_options(spec, st, settings[cluster]),
                                                  continuation=row.continuation)
                     reqs.append(SubmitRequest(key=str(job_id), token=row.token, options=options))
+                except ValidationError as exc:  # the options' field and problem, not pydantic's title
+                    held.append((job_id, row, f"cluster {cluster}: job options: {validation_message(exc)}"))
                 except ValueError as exc:
                     held.append((job_id, row, _first_line(exc)))
             requests[cluster] = reqs
@@ -328,6 +370,7 @@ class Manager:
             if isinstance(result, Exception):
                 report.unreachable_now(cluster, result)
                 continue  # rows stay SUBMITTING: the next tick finds them by token, or knows they never ran
+            report.reached.add(cluster)
             for o in result.values():
                 job_id = int(o.key)
                 row = row_of[job_id]
@@ -346,6 +389,7 @@ class Manager:
             if isinstance(result, Exception):
                 report.unreachable_now(cluster, result)
                 continue  # cancelled next tick
+            report.reached.add(cluster)
             for job, why in plan.cancel[cluster]:
                 running = job.state is JobState.R
                 lost = (t_now - job.started).total_seconds() * job.cpus if running and job.started else None

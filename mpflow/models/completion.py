@@ -28,7 +28,7 @@ from mpflow.models.importing import (
 from mpflow.models.report import ModelsReport
 from mpflow.project.file import Project
 from mpflow.states import EventKind, ModelStatus
-from mpflow.store.records import ModelRow, model_rows
+from mpflow.store.records import ModelRow, NoSuchModel, model_rows, models_named
 from mpflow.tags import MODEL_FILE
 
 INCOMPLETE_BACKUP = "model.incomplete.pdb"
@@ -39,14 +39,10 @@ def waiting_models(Session: sessionmaker, mutant: str | None = None, model: str 
     with Session() as s:
         rows = model_rows(s, mutant)
     if model is not None:
-        named = [r for r in rows if r.name == model]
-        if not named:
-            raise ModelsError(f"no model {model!r}" + (f" of mutant {mutant}" if mutant else "")
-                              + "; see `mpflow models`")
-        if len({r.mutant for r in named}) > 1:
-            raise ModelsError(f"model {model!r} exists for mutants {', '.join(r.mutant for r in named)}; "
-                              "say which with --mutant")
-        rows = named
+        try:
+            rows = models_named(rows, model, mutant)
+        except NoSuchModel as exc:
+            raise ModelsError(str(exc)) from None
     return [r for r in rows if r.status == ModelStatus.WAITING]
 
 

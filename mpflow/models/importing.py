@@ -51,7 +51,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from Bio.PDB import PDBIO, MMCIFParser
@@ -60,7 +60,9 @@ from sqlalchemy.orm import sessionmaker
 
 from mpflow.analysis.structure.checks import check_model
 from mpflow.analysis.structure.geometry import geometry_of_models
+from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.transport import TransportError
 from mpflow.errors import first_line
 from mpflow.models.groups import GroupAssignment, GroupRecord, assign_groups
 from mpflow.models.report import ModelsReport
@@ -70,7 +72,9 @@ from mpflow.models.tree import (
     TreeError,
     TreeResult,
     apply_tree_change,
+    one_line,
 )
+from mpflow.project.claim import FolderClaimed, claim_and_record
 from mpflow.project.file import Project, ProjectError
 from mpflow.project.mutants import Mutant, MutantError
 from mpflow.states import EventKind, ModelStatus
@@ -130,11 +134,13 @@ class ModelUpdate:
 
 @dataclass
 class ImportPlan:
-    """The outcome of the check step: what changes (``updates``) and what is already there."""
+    """The outcome of the check step: what changes (``updates``), what is already there, and what the
+    user should know (``notes``: files that hold several models, of which only the first was taken)."""
 
     mutant: Mutant
     updates: list[ModelUpdate]
     unchanged: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,6 +209,102 @@ def _is_mmcif(path: Path) -> bool:
         return handle.read(256).lstrip().startswith(b"data_")
 
 
+def _mmcif_structure(path: Path, name: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MMCIFParser(QUIET=True).get_structure(name, str(path))
+
+
+def _write_pdb(model, source: Path, out: Path) -> Path:
+    """One model of an mmCIF file (a Biopython model) written as PDB to ``out``; the chain ids must
+    be one character each."""
+    long_ids = [c.id for c in model if len(c.id) != 1]
+    if long_ids:
+        raise ModelsError(f"{source.name}: chain id {long_ids[0]!r} does not fit a PDB file (one "
+                          "character); rename the chains")
+    writer = PDBIO()
+    writer.set_structure(model)
+    writer.save(str(out))
+    return out
+
+
+def model_count(path: Path) -> int:
+    """How many models a file holds (its ``MODEL`` records; an mmCIF file's ``pdbx_PDB_model_num``
+    values), at least 1."""
+    if _is_mmcif(path):
+        return max(1, len(_mmcif_structure(path, path.stem)))
+    with open(path, "rb") as handle:
+        return max(1, sum(1 for line in handle if line.startswith(b"MODEL ") or line.rstrip() == b"MODEL"))
+
+
+def split_models(path: Path, name: str, folder: Path) -> list[tuple[str, Path]]:
+    """Each model of a file as its own PDB file in ``folder``, named ``<name>_m<k>`` (k from 1,
+    zero-padded to the number of models): ``(model name, file)`` in the file's order. A PDB file's
+    lines before its first ``MODEL`` go into every part."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if _is_mmcif(path):
+        structure = _mmcif_structure(path, name)
+        models = list(structure)
+        width = len(str(len(models)))
+        out = []
+        for k, model in enumerate(models, 1):
+            part = f"{name}_m{k:0{width}d}"
+            out.append((part, _write_pdb(model, path, folder / f"{part}.pdb")))
+        return out
+    header: list[str] = []
+    models: list[list[str]] = []
+    current: list[str] | None = None
+    for line in path.read_bytes().decode("latin-1").splitlines():
+        if line.startswith("MODEL"):
+            current = []
+        elif line.startswith("ENDMDL"):
+            if current is not None:
+                models.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+        elif not models and not line.startswith(("END", "CONECT", "MASTER")):
+            header.append(line)
+    width = len(str(len(models)))
+    out = []
+    for k, lines in enumerate(models, 1):
+        part = f"{name}_m{k:0{width}d}"
+        (folder / f"{part}.pdb").write_bytes(("\n".join(header + lines) + "\nEND\n").encode("latin-1"))
+        out.append((part, folder / f"{part}.pdb"))
+    return out
+
+
+def expand_models(files: Sequence[tuple[str, Path]], folder: Path, *, each_model: bool
+                  ) -> tuple[list[tuple[str, Path, str]], list[str]]:
+    """``(model name, file to check, source)`` for every model to import, and notes for the user.
+
+    A file with several models is one model (its first) with a note saying so, or, with
+    ``each_model``, one model per model in the file (:func:`split_models`; the source names the
+    model: ``<file> (model k)``). Refused with one line: a name that two files or parts give."""
+    out: list[tuple[str, Path, str]] = []
+    notes: list[str] = []
+    for name, path in files:
+        try:
+            n = model_count(path)
+        except Exception:  # noqa: BLE001 - an unreadable file: the check that follows says why, in one line
+            n = 1
+        if n == 1:
+            out.append((name, path, str(path.resolve())))
+        elif each_model:
+            for k, (part, part_path) in enumerate(split_models(path, name, folder / name), 1):
+                out.append((part, part_path, f"{path.resolve()} (model {k})"))
+        else:
+            notes.append(f"{path.name} holds {n} models: only its first was imported as {name} "
+                         "(`mpflow import --each-model` imports every model as its own)")
+            out.append((name, path, str(path.resolve())))
+    seen: dict[str, str] = {}
+    for name, _, source in out:
+        if name in seen:
+            raise ModelsError(f"model name {name!r} comes from two files, {seen[name]} and {source}; rename one")
+        seen[name] = source
+    return out, notes
+
+
 def stage_structure(path: Path, name: str, staging: Path) -> Path:
     """The checked structure as the PDB file the preparation reads: ``staging/<name>.pdb``.
 
@@ -212,17 +314,7 @@ def stage_structure(path: Path, name: str, staging: Path) -> Path:
     out = staging / f"{name}.pdb"
     tmp = staging / f".{name}.pdb.tmp"
     if _is_mmcif(path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structure = MMCIFParser(QUIET=True).get_structure(name, str(path))
-        first = next(iter(structure))
-        long_ids = [c.id for c in first if len(c.id) != 1]
-        if long_ids:
-            raise ModelsError(f"{path.name}: chain id {long_ids[0]!r} does not fit a PDB file (one "
-                              "character); rename the chains")
-        writer = PDBIO()
-        writer.set_structure(first)
-        writer.save(str(tmp))
+        _write_pdb(next(iter(_mmcif_structure(path, name))), path, tmp)
     else:
         text = path.read_bytes().decode("latin-1")
         if "\nENDMDL" in text or text.startswith("ENDMDL"):
@@ -251,13 +343,15 @@ def _too_many(problems: list[str]) -> str:
 
 
 def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths: Sequence[str | Path],
-                staging: Path) -> ImportPlan:
-    """Step 1: expand ``paths``, check every file against the mutant, stage the accepted ones.
+                staging: Path, *, each_model: bool = False) -> ImportPlan:
+    """Step 1: expand ``paths`` (and, with ``each_model``, every file of several models into one
+    model per model: :func:`expand_models`), check every model against the mutant, stage the
+    accepted ones.
 
     Raises :class:`ModelsError` with the first problem (one line) when anything is refused;
     nothing is written outside ``staging``."""
     mutant = project_mutant(project, mutant_name)
-    files = collect_files(paths)
+    files, notes = expand_models(collect_files(paths), staging / "models", each_model=each_model)
     with Session() as s:
         rows = {r.name: r for r in model_rows(s, mutant.name)}
     name_of_sha = {r.sha256: r.name for r in rows.values() if r.sha256}
@@ -265,7 +359,7 @@ def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths
     updates: list[ModelUpdate] = []
     unchanged: list[str] = []
     problems: list[str] = []
-    for name, path in files:
+    for name, path, source in files:
         try:
             sha = sha256_file(path)
         except OSError as exc:
@@ -308,11 +402,11 @@ def plan_import(project: Project, Session: sessionmaker, mutant_name: str, paths
         updates.append(ModelUpdate(
             name, EventKind.REPLACED if row else EventKind.IMPORTED,
             (row.id, row.sha256, row.status) if row else None,
-            {"source": str(path.resolve()), "source_sha256": sha, "status": status, "status_reason": reason},
+            {"source": source, "source_sha256": sha, "status": status, "status_reason": reason},
             file=staged))
     if problems:
         raise ModelsError(_too_many(problems))
-    return ImportPlan(mutant, updates, unchanged)
+    return ImportPlan(mutant, updates, unchanged, notes)
 
 
 def staged_report_differs(staged: Path, mutant: Mutant, report) -> bool:
@@ -407,12 +501,23 @@ def plan_groups(Session: sessionmaker, mutant: Mutant | str, updates: Sequence[M
 # steps 4 and 5: folders and registration
 # --------------------------------------------------------------------------------------------
 
-def apply_folders(clusters: Sequence[ClusterSettings], change: TreeChange) -> list[TreeResult]:
-    """Step 4 on every cluster, the master (first) first; one line naming the cluster on failure."""
+def apply_folders(project: Project, Session: sessionmaker, clusters: Sequence[ClusterSettings],
+                  change: TreeChange) -> list[TreeResult]:
+    """Step 4 on every cluster, the master (first) first, over one connection per cluster: the
+    project's folder is claimed on every cluster first (``mpflow.project.claim``: refused, with
+    nothing written, when it is another project's), then the tree is changed. One line naming the
+    cluster on failure."""
     try:
-        return [apply_tree_change(c, change, master=(i == 0)) for i, c in enumerate(clusters)]
+        with ClusterConnections(clusters) as connections:
+            claim_and_record(project, Session, clusters, transport=lambda c: connections.transport(c.name))
+            return [apply_tree_change(c, change, master=(i == 0), transport=connections.transport(c.name))
+                    for i, c in enumerate(clusters)]
+    except FolderClaimed as exc:
+        raise ModelsError(f"{exc}; nothing was imported") from None
     except TreeError as exc:
         raise ModelsError(f"{exc}; nothing was registered, run the command again") from None
+    except TransportError as exc:
+        raise ModelsError(f"{one_line(exc)}; nothing was registered, run the command again") from None
 
 
 def commit(Session: sessionmaker, project: Project, plan: GroupPlan, updates: Sequence[ModelUpdate]) -> None:
@@ -478,7 +583,7 @@ def finish(project: Project, Session: sessionmaker, clusters: ClusterSource, mut
     settings = resolve_clusters(project, clusters)
     with manager_lease(Session):
         plan = plan_groups(Session, mutant, updates, n_groups)
-        results = apply_folders(settings, plan.change)
+        results = apply_folders(project, Session, settings, plan.change)
         commit(Session, project, plan, updates)
     return fill_report(report, updates, plan, results)
 
@@ -498,12 +603,14 @@ def fill_report(report: ModelsReport, updates: Sequence[ModelUpdate], plan: Grou
 
 
 def import_models(project: Project, Session: sessionmaker, mutant: str, paths: Sequence[str | Path], *,
-                  clusters: ClusterSource = None, n_groups: int | None = None) -> ModelsReport:
+                  clusters: ClusterSource = None, n_groups: int | None = None,
+                  each_model: bool = False) -> ModelsReport:
     """``mpflow import``: check, measure, classify, place and register ``paths`` as models of
-    ``mutant`` (see the module docstring). Nothing new (every file unchanged) does nothing at all."""
+    ``mutant`` (see the module docstring; ``each_model``: every model of a multi-model file as its
+    own). Nothing new (every file unchanged) does nothing at all."""
     with tempfile.TemporaryDirectory(prefix="mpflow-import-") as staging:
-        plan = plan_import(project, Session, mutant, paths, Path(staging))
-        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged)
+        plan = plan_import(project, Session, mutant, paths, Path(staging), each_model=each_model)
+        report = ModelsReport(plan.mutant.name, unchanged=plan.unchanged, notes=plan.notes)
         if not plan.updates:
             return report
         measure_geometry(plan.updates)

@@ -24,6 +24,7 @@ class ModelsReport:
     criterion: str = ""
     n_groups: int = 0
     clusters: list[TreeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -40,7 +41,7 @@ class ModelsReport:
                 "completed": self.completed, "unchanged": self.unchanged, "waiting": self.waiting,
                 "failed": self.failed, "groups": self.group_counts(), "moved": self.moved,
                 "criterion": self.criterion, "n_groups": self.n_groups,
-                "clusters": [r.cluster for r in self.clusters]}
+                "clusters": [r.cluster for r in self.clusters], "notes": self.notes}
 
     def lines(self, *, groups: bool | None = None) -> list[str]:
         """Human-readable summary; ``groups``: show the groups (default: when something changed)."""
@@ -60,4 +61,5 @@ class ModelsReport:
                        + (f"; moved {len(self.moved)} model folder(s)" if self.moved else ""))
         if self.clusters:
             out.append(f"{m}: model folders in place on " + ", ".join(r.cluster for r in self.clusters))
+        out += [f"{m}: note: {note}" for note in self.notes]
         return out

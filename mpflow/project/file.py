@@ -39,10 +39,13 @@ import os
 import posixpath
 import re
 import tomllib
+import uuid
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import tomlkit
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -56,6 +59,7 @@ from mpflow.clusters.devcluster import DevClusterNotFound
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
 from mpflow.project.mutants import NAME_PATTERN, Mutant, MutantError
 from mpflow.stages.mdp import MdpError, render_mdp
+from mpflow.stages.protocols import ProtocolError, check_protocol
 from mpflow.stages.spec import StageSpec, default_stages
 
 ClusterSource = Callable[[str], ClusterSettings]
@@ -66,22 +70,58 @@ PROJECT_FILE = "mpflow.toml"
 PROJECT_ENV = "MPFLOW_PROJECT"
 DEFAULT_DATABASE = "sqlite:///mpflow.db"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+DAY_S = 86_400.0
 
 
 class ProjectError(Exception):
     """A project that cannot be found, read or used; the message is one line saying what to fix."""
 
 
-class ProjectSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def check_project_name(name: object) -> str:
+    """A project name: it names the project's folder on every cluster, so 1-64 letters, digits, '_',
+    '.' or '-', starting with a letter or digit (``ValueError`` with one line otherwise)."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(f"{name!r} is not a project name: use 1-64 letters, digits, '_', '.' or '-', starting "
+                         "with a letter or digit (it names the project's folder on every cluster)")
+    return name
 
-    name: str = Field("mpflow", pattern=NAME_PATTERN, description="Project name (shown in the UI).")
+
+def new_project_id() -> str:
+    """A fresh project identity (what claims the project's folder on every cluster)."""
+    return uuid.uuid4().hex
+
+
+class ProjectSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field("mpflow", description="Project name (shown in the UI); the project's folder on every "
+                      "cluster is <cluster workdir>/<name>.")
+    id: str | None = Field(None, pattern=ID_PATTERN, description="The project's identity, made by mpflow init: "
+                           "the marker that claims its folder on every cluster holds it. Do not copy it to another "
+                           "project.")
     database: str = Field(DEFAULT_DATABASE, description="SQLAlchemy URL of the jobs database; a relative "
                           "SQLite path is relative to the project folder.")
 
+    @field_validator("name")
+    @classmethod
+    def _a_folder_name(cls, value: str) -> str:
+        return check_project_name(value)
+
+    @field_validator("database")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            # not echoed: what does not parse as a URL cannot have its password masked
+            raise ValueError("is not a database URL (e.g. sqlite:///jobs.db or "
+                             "postgresql://USER:PASSWORD@HOST/DB)") from None
+        return value
+
 
 class ClustersSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     source: Literal["dev", "blocks"] = Field(
         "blocks", description='"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters.')
@@ -100,23 +140,25 @@ class ClustersSection(BaseModel):
 
 
 class ManagerSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    interval_s: float = Field(15, gt=0, description="Seconds between manager ticks.")
-    backoff_s: list[float] = Field([30, 120, 600], min_length=1,
-                                   description="Wait before resubmitting after the 1st, 2nd, ... counted failure.")
-    max_continuations: int = Field(10, ge=0, description="Time-limit continuations (from the checkpoint) "
-                                   "allowed per stage before a timeout counts as a failed attempt.")
-    max_requeues: int = Field(5, ge=0, description="Node-failure and preemption resubmissions allowed per "
-                              "stage before they count as failed attempts.")
-    lease_s: float = Field(120, gt=0, description="A tick's database lease; another tick waits it out.")
-    advance_per_tick: int = Field(50, ge=1, description="At most this many model-stages prepared per tick.")
+    interval_s: float = Field(15, gt=0, le=DAY_S, description="Seconds between manager ticks.")
+    backoff_s: list[Annotated[float, Field(ge=0, le=DAY_S)]] = Field(
+        [30, 120, 600], min_length=1, description="Wait before resubmitting after the 1st, 2nd, ... counted failure.")
+    max_continuations: int = Field(10, ge=0, le=10_000, description="Time-limit continuations (from the "
+                                   "checkpoint) allowed per stage before a timeout counts as a failed attempt.")
+    max_requeues: int = Field(5, ge=0, le=10_000, description="Node-failure and preemption resubmissions "
+                              "allowed per stage before they count as failed attempts.")
+    lease_s: float = Field(120, gt=0, le=DAY_S, description="A tick's database lease; another tick waits it out.")
+    advance_per_tick: int = Field(50, ge=1, le=100_000, description="At most this many model-stages prepared "
+                                  "per tick.")
 
 
 class ProjectConfig(BaseModel):
     """The whole project file."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a value of the wrong type is refused, never converted (``interval_s = true`` is not 1 s)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     clusters: ClustersSection
@@ -207,16 +249,24 @@ class Project:
         return project
 
     def check_stage_templates(self) -> None:
-        """Render every GROMACS stage's .mdp once, so a bad override or template is refused here,
-        before anything is prepared or submitted."""
+        """Render every GROMACS stage's .mdp and every protocol stage's steps (with the stage's
+        ``params``) once, so a bad override, parameter or template is refused here, before anything is
+        prepared or submitted; nothing runs and nothing is written."""
+        templates = [self.root / "templates"]
         for name, spec in self.config.stages.items():
-            if spec.kind != "gromacs":
-                continue
             try:
-                render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides,
-                           search_dirs=[self.root / "templates"])
+                if spec.kind == "gromacs":
+                    render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides, search_dirs=templates)
+                elif spec.kind == "protocol":
+                    check_protocol(spec.protocol, spec.params, search_dirs=templates)
             except MdpError as exc:
-                raise ProjectError(f"{self.file}: stages.{name}: {str(exc).splitlines()[0]}") from None
+                raise ProjectError(f"{self.file}: stages.{name}: {self._short(str(exc).splitlines()[0])}") from None
+            except ProtocolError as exc:
+                raise ProjectError(f"{self.file}: stages.{name}.params: {self._short(exc.reason)}") from None
+
+    def _short(self, text: str) -> str:
+        """``text`` with the project's own files named from the project folder (``templates/x.j2``)."""
+        return text.replace(f"{self.root}/", "")
 
     @classmethod
     def locate(cls, explicit: str | Path | None = None, *, cluster_source: ClusterSource | None = None
@@ -300,6 +350,19 @@ class Project:
         self.update_file(edit)
         return True
 
+    def ensure_id(self) -> str:
+        """The project's identity; a project file made before identities gets one written into it now."""
+        if self.config.project.id is None:
+            new = new_project_id()
+
+            def edit(doc) -> None:
+                if "project" not in doc:
+                    doc.add("project", tomlkit.table())
+                doc["project"]["id"] = new
+
+            self.update_file(edit)
+        return self.config.project.id
+
     def stage(self, name: str) -> StageSpec:
         try:
             return self.config.stages[name]
@@ -338,6 +401,9 @@ def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None)
     doc.add(tomlkit.comment("mpflow project file; see `mpflow --help` and docs/architecture.md"))
     proj = tomlkit.table()
     proj.add("name", name)
+    proj["name"].comment("the project's folder on every cluster: <cluster workdir>/<name>")
+    proj.add("id", new_project_id())
+    proj["id"].comment("this project's identity: it claims that folder (do not copy it to another project)")
     proj.add("database", DEFAULT_DATABASE)
     proj["database"].comment("SQLAlchemy URL; relative SQLite paths are relative to this folder")
     doc.add("project", proj)
@@ -370,9 +436,16 @@ def init_project(root: str | Path, *, name: str | None = None, dev: bool = False
     path = root / PROJECT_FILE
     if path.exists():
         raise ProjectError(f"{path} already exists: this folder is a project already")
-    project_name = name or re.sub(r"[^A-Za-z0-9_.-]", "-", root.resolve().name).strip("-.") or "mpflow"
-    if not re.fullmatch(NAME_PATTERN, project_name):
-        project_name = "mpflow"
+    if name is not None:
+        try:
+            project_name = check_project_name(name)
+        except ValueError as exc:
+            raise ProjectError(f"--name {exc}") from None
+    else:  # from the folder's name, made safe (`my project` → `my-project`)
+        project_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-._")[:64]
+        if not re.fullmatch(NAME_PATTERN, project_name):
+            raise ProjectError(f"the folder name {root.resolve().name!r} makes no project name: give one with "
+                               "--name (letters, digits, '_', '.' or '-')")
     try:
         root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, new_project_text(project_name, dev=dev, clusters=clusters))

@@ -38,6 +38,16 @@ AMINO_ACIDS = frozenset(THREE_LETTER)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: the largest residue number a PDB file can hold (4 columns)
 MAX_PDB_RESID = 9999
+#: the most chains a model can have: a PDB file's chain id is one character (A-Z, a-z, 0-9), and
+#: mpflow stages every model as PDB for the preparation
+MAX_CHAINS = 62
+#: a coordinate column of a PDB file (8.3f) holds -999.999 to 9999.999 Å
+PDB_COORDINATE_RANGE = (-999.999, 9999.999)
+#: rise per residue of an ideal alpha helix, Å (what ``mpflow build`` makes)
+HELIX_RISE_A = 1.5
+#: room ``mpflow build`` needs around a helix's axis: the ring's radius, side chains and the random
+#: shift of the pose (Å)
+BUILD_MARGIN_A = 60.0
 
 
 class MutantError(ValueError):
@@ -47,11 +57,11 @@ class MutantError(ValueError):
 class Mutant(BaseModel):
     """One mutant: name, one-chain sequence, number of chains, number of the first residue."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     name: str = Field(description="Safe for folder and Slurm job names, e.g. GpA-WT or G83I.")
     sequence: str = Field(description="One-letter amino-acid codes of one chain, N to C.")
-    oligomer: int = Field(1, description="Number of identical chains (C_n symmetry).")
+    oligomer: int = Field(1, description=f"Number of identical chains (C_n symmetry), 1-{MAX_CHAINS}.")
     first_resid: int = Field(1, description="Residue number of the sequence's first residue.")
 
     @field_validator("name")
@@ -82,6 +92,9 @@ class Mutant(BaseModel):
     def _at_least_one_chain(cls, value: int) -> int:
         if value < 1:
             raise ValueError(f"must be at least 1 chain, got {value}")
+        if value > MAX_CHAINS:
+            raise ValueError(f"must be at most {MAX_CHAINS} chains (a PDB chain id is one character: "
+                             f"A-Z, a-z, 0-9), got {value}")
         return value
 
     @model_validator(mode="after")
@@ -99,6 +112,19 @@ class Mutant(BaseModel):
             return cls(**fields)
         except ValidationError as exc:
             raise MutantError(f"mutant {fields.get('name', '?')!s}: {validation_message(exc)}") from None
+
+    def build_problem(self) -> str | None:
+        """Why ``mpflow build`` cannot write this mutant's ideal-helix models as PDB files (its
+        helices would reach beyond a PDB coordinate column), or None."""
+        half_length = HELIX_RISE_A * (len(self.sequence) - 1) / 2
+        reach = half_length + BUILD_MARGIN_A
+        if reach > -PDB_COORDINATE_RANGE[0]:
+            longest = int((-PDB_COORDINATE_RANGE[0] - BUILD_MARGIN_A) * 2 / HELIX_RISE_A) + 1
+            return (f"an ideal helix of {len(self.sequence)} residues is {2 * half_length:.0f} Å long: its "
+                    f"coordinates would not fit a PDB file's columns ({PDB_COORDINATE_RANGE[0]} to "
+                    f"{PDB_COORDINATE_RANGE[1]} Å); `mpflow build` makes helices of at most {longest} residues "
+                    "(import models of longer proteins from files)")
+        return None
 
     @property
     def last_resid(self) -> int:

@@ -14,30 +14,22 @@ collide across clusters.
 
 from __future__ import annotations
 
-import re
 import shlex
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mpflow.clusters.settings import ClusterSettings
-from mpflow.templating import SecurityError, TemplateProblem, sandbox
+from mpflow.clusters.settings import ClusterSettings, StageResources
+from mpflow.templating import TemplateFailure, from_text, render, sandbox
 from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
 
 #: exit code of a job that finds its inputs missing or different from the master's (EX_DATAERR);
 #: the manager re-sends the inputs instead of counting a failed attempt
 INPUTS_MISSING_EXIT = 65
 
-OWNED_SBATCH_FLAGS = ("chdir", "output", "error", "input", "job-name", "comment", "wrap", "uid", "gid", "parsable",
-                      "test-only", "array", "open-mode")
-"""sbatch flags mpflow sets itself or that would break how it finds a job, its logs and its files."""
-TYPED_SBATCH_FLAGS = {"time": "time_limit_min", "nodes": "nodes", "ntasks": "ntasks",
-                      "cpus-per-task": "cpus_per_task", "mem": "mem", "gres": "gpu/gpus"}
-"""sbatch flags set through a typed option of ``JobScriptOptions``."""
-
-
-class JobScriptOptions(BaseModel):
-    """What one job needs. Unknown options are refused with the list of valid ones."""
+class JobScriptOptions(StageResources):
+    """What one job needs: the resources a cluster may set per stage (``StageResources``) and the rest.
+    Unknown options are refused with the list of valid ones."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,16 +41,7 @@ class JobScriptOptions(BaseModel):
                                 description="Shell lines run before mdrun (mpflow writes them, quoted).")
     mdrun: bool = Field(True, description="End with `gmx mdrun -deffnm <stage>` (continuation, -maxh, GPU flags).")
     mdrun_args: list[str] = Field(default_factory=list, description="More mdrun arguments, each quoted.")
-    time_limit_min: int = Field(60, ge=1, description="Slurm --time in minutes.")
-    nodes: int = Field(1, ge=1)
-    ntasks: int = Field(1, ge=1)
-    cpus_per_task: int = Field(1, ge=1)
-    mem: str | None = Field(None, description="Slurm --mem, e.g. 4G.", pattern=r"^[0-9]+[KMGT]?$")
-    gpu: bool = Field(False, description="Render the GPU variant (--gres and -nb gpu).")
-    gpus: int = Field(1, ge=1, description="GPUs per node for the GPU variant.")
     continuation: bool = Field(True, description="Continue from a checkpoint (-cpi) when one exists.")
-    maxh: float | None = Field(None, gt=0, description="GROMACS -maxh; default: 95% of the time limit.")
-    extra_sbatch: dict[str, str] = Field(default_factory=dict, description="More sbatch flags, name → value.")
 
     @model_validator(mode="before")
     @classmethod
@@ -78,25 +61,6 @@ class JobScriptOptions(BaseModel):
     @classmethod
     def _safe_comment(cls, value: str) -> str:
         return check_tag(value)
-
-    @field_validator("extra_sbatch")
-    @classmethod
-    def _safe_extras(cls, value: dict[str, str]) -> dict[str, str]:
-        for k, v in value.items():
-            if not re.fullmatch(r"[a-z][a-z-]*", k):
-                raise ValueError(f"extra_sbatch: flag name {k!r} must be a long sbatch option in lower case, "
-                                 f"without the leading --")
-            # sbatch, like getopt, takes any unambiguous prefix of an option: `out` means `output`.
-            owned = [f for f in OWNED_SBATCH_FLAGS if f.startswith(k)]
-            if owned:
-                raise ValueError(f"extra_sbatch: --{k} would set --{owned[0]}, which mpflow sets itself")
-            typed = [f for f in TYPED_SBATCH_FLAGS if f.startswith(k)]
-            if typed:
-                raise ValueError(f"extra_sbatch: --{k} would set --{typed[0]}; use the option "
-                                 f"{TYPED_SBATCH_FLAGS[typed[0]]} instead")
-            if v:
-                check(v, SBATCH_VALUE, f"extra_sbatch --{k} value", "only A-Z, a-z, 0-9 and _.,:=/@%+-[]")
-        return value
 
     @property
     def maxh_effective(self) -> float:
@@ -157,12 +121,12 @@ def default_template() -> str:
 
 def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
     """The whole batch script for ``opts`` on cluster ``settings``. A template that is unsafe or does not
-    render raises ``ValueError`` naming the cluster setting it came from."""
+    render raises ``ValueError`` naming the cluster, the setting it came from, the line and the reason."""
     custom = settings.gpu_template if opts.gpu else settings.cpu_template
     setting = ("gpu_template" if opts.gpu else "cpu_template") if custom else "mpflow's default template"
     try:
-        template = _environment().from_string(custom or default_template())
-        return template.render(
+        template = from_text(_environment(), custom or default_template(), setting)
+        return render(template, dict(
             header="\n".join(sbatch_header(settings, opts)),
             cluster=settings.name,
             stage=opts.stage,
@@ -179,8 +143,6 @@ def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
             continuation=opts.continuation,
             maxh=opts.maxh_effective,
             options=opts,
-        )
-    except SecurityError as exc:
-        raise ValueError(f"cluster {settings.name}: {setting} tried something the sandbox refuses ({exc})") from None
-    except TemplateProblem as exc:
-        raise ValueError(f"cluster {settings.name}: {setting} does not render: {exc}") from None
+        ))
+    except TemplateFailure as exc:
+        raise ValueError(f"cluster {settings.name}: {exc}") from None

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import TransportError
+from mpflow.errors import file_problem
 from mpflow.slurm.jobscript import INPUTS_MISSING_EXIT
 from mpflow.stages.kinds import StageWork, collect_from_winners
 from mpflow.stages.mdp import MdpError, StageError, grompp_stage, stage_paths
@@ -87,8 +88,8 @@ class GromacsStage:
             tpr = model_dir / st.stage / f"{st.stage}.tpr"
             checksum = tpr.with_name(checksum_name(st.stage))
             made_from = tpr.with_name(f"{st.stage}.tpr.inputs")
-            digest = inputs_digest(model_dir, spec, st.stage)
             try:
+                digest = inputs_digest(model_dir, spec, st.stage)
                 # grompp again unless this .tpr was made from exactly these inputs (inputs sent again
                 # after a job found them missing are the same file, so both clusters run the same run)
                 if not (tpr.is_file() and checksum.is_file() and made_from.is_file()
@@ -99,6 +100,9 @@ class GromacsStage:
                     made_from.write_text(digest)
             except (StageError, MdpError) as exc:
                 out[st.id] = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+                continue
+            except OSError as exc:  # the master's folder cannot be written (permissions, a full or read-only disk)
+                out[st.id] = file_problem(exc, f"{st.stage} on the master {master.name}")
                 continue
             ready.append((st, tag, tpr))
         for cluster in work.clusters[1:]:

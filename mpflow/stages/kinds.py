@@ -24,6 +24,7 @@ from typing import Protocol
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import ClusterUnreachable, TransportError
+from mpflow.errors import file_problem
 from mpflow.stages.spec import StageSpec
 from mpflow.store.records import StageRecord
 from mpflow.tags import ModelTag
@@ -80,6 +81,8 @@ def collect_from_winners(work: StageWork, items: list[StageRecord]) -> dict[int,
             raise  # the whole batch waits for the next tick
         except (TransferError, TransportError) as exc:
             out[st.id] = f"outputs not brought back from {st.winner}: {str(exc).splitlines()[0]}"
+        except OSError as exc:  # the master's folder cannot be written
+            out[st.id] = f"outputs not brought back from {st.winner}: {file_problem(exc, 'on the master')}"
     return out
 
 

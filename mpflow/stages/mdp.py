@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2
 
 from mpflow.stages.gmx import GromacsError, ShellRunner, run_gmx, subprocess_runner
-from mpflow.templating import sandbox
+from mpflow.templating import TemplateFailure, load, render, sandbox
 
 #: the pipeline's own stages → (folder of the coordinates each starts from, file name)
 START_FROM = {"emmd": ("prep", "prep.gro"), "prmd": ("emmd", "emmd.gro"),
@@ -56,6 +56,9 @@ TEMPLATE_DEFAULTS: dict[str, dict[str, object]] = {
     "prep_npt": {**_MD, "tau_p_ps": 1.0},
     "ions": {},
 }
+#: the longest stage mpflow accepts, in steps (2 ms of simulated time at 2 fs; GROMACS itself
+#: silently clamps what does not fit its own integers)
+MAX_NSTEPS = 10**12
 #: output every this many steps at most (production: 10 ps at 2 fs); short runs write ~10 frames
 OUTPUT_EVERY_MAX = 5000
 _PARAM_TYPES = {"dt_ps": float, "temperature_K": float, "tau_t_ps": float, "tau_p_ps": float,
@@ -162,6 +165,8 @@ def check_nsteps(stage: str, nsteps: object) -> int:
         raise MdpError(f"{stage}: the length must be a whole number of steps, got {nsteps!r}")
     if nsteps <= 0:
         raise MdpError(f"{stage}: the length must be at least 1 step, got {nsteps}")
+    if nsteps > MAX_NSTEPS:
+        raise MdpError(f"{stage}: the length must be at most {MAX_NSTEPS:,} steps, got {nsteps:,}")
     return nsteps
 
 
@@ -218,11 +223,11 @@ def render_mdp(template: str, nsteps: int, *, params: Mapping[str, object] | Non
               **_check_params(template, params or {}), "nsteps": nsteps}
     lines_over = {normalise_key(k): (k, _check_override(k, v)) for k, v in (overrides or {}).items()}
     try:
-        text = _environment(search_dirs).get_template(f"{template}.mdp.j2").render(**values)
+        text = render(load(_environment(search_dirs), f"{template}.mdp.j2"), values)
     except jinja2.TemplateNotFound as exc:
         raise MdpError(f"mdp template {exc.name!r} not found") from None
-    except jinja2.UndefinedError as exc:
-        raise MdpError(f"mdp template {template}: {exc.message}") from None
+    except TemplateFailure as exc:  # the template's file, line and reason
+        raise MdpError(f"mdp template {template}: {exc}") from None
     out = []
     for line in text.splitlines():
         key = normalise_key(line.split("=", 1)[0]) if "=" in line and not \

@@ -6,8 +6,11 @@ A protocol is a TOML file (mpflow's own in ``templates/protocols/<name>.toml``; 
 own file of the same name, or replacement step templates, in a folder passed as ``search_dirs``)::
 
     name = "prep"
-    [params]                     # defaults; callers may set only these names
+    [params]                     # defaults; callers may set only these names, to values of the same kind
     gmx = "gmx"
+    threads = 2
+    [limits]                     # optional: what a parameter's value may be
+    threads = {min = 1, max = 1024}
     [[steps]]
     name = "setup"
     shell = "setup.sh.j2"        # a shell template ... or python = "package.module:function"
@@ -65,7 +68,7 @@ from mpflow.stages.gmx import (
     subprocess_runner,
 )
 from mpflow.stages.mdp import MdpError, render_mdp
-from mpflow.templating import sandbox
+from mpflow.templating import TemplateFailure, load, render, sandbox
 
 RECORD_FILE = ".mpflow-steps.json"
 _STEP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
@@ -118,12 +121,31 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """What a parameter's value may be, besides its default's type: ``[limits] name = {min, max, choices}``."""
+
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[object, ...] | None = None
+
+    def problem(self, value: object) -> str | None:
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {list(self.choices)}"
+        if self.min is not None and value < self.min:
+            return f"must be at least {self.min:g}"
+        if self.max is not None and value > self.max:
+            return f"must be at most {self.max:g}"
+        return None
+
+
+@dataclass(frozen=True)
 class Protocol:
     name: str
     steps: tuple[Step, ...]
     params: Mapping[str, object]
     source: str
     search_dirs: tuple[Path, ...] = ()
+    limits: Mapping[str, Limit] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,8 +208,33 @@ def load_protocol(name: str, search_dirs: Sequence[str | Path] = ()) -> Protocol
                           raw.get("shell"), raw.get("python"), mdp))
     if not steps:
         raise ProtocolDefinitionError(f"{path}: no steps")
-    return Protocol(str(data.get("name", path.stem)), tuple(steps), dict(data.get("params", {})),
-                    str(path), dirs)
+    params = dict(data.get("params", {}))
+    limits = _limits(path, data.get("limits", {}), params)
+    protocol = Protocol(str(data.get("name", path.stem)), tuple(steps), params, str(path), dirs, limits)
+    for key, default in params.items():  # the protocol's own defaults must be values it accepts
+        if key in limits and limits[key].problem(default):
+            raise ProtocolDefinitionError(f"{path}: params.{key} = {default!r} {limits[key].problem(default)}")
+    return protocol
+
+
+def _limits(path: Path, raw: object, params: Mapping[str, object]) -> dict[str, Limit]:
+    """The ``[limits]`` table: for a parameter, ``{min = N, max = N}`` and/or ``{choices = [...]}``."""
+    if not isinstance(raw, dict):
+        raise ProtocolDefinitionError(f"{path}: limits must be a table of parameter = {{min, max, choices}}")
+    limits = {}
+    for key, spec in raw.items():
+        if key not in params:
+            raise ProtocolDefinitionError(f"{path}: limits.{key}: no parameter {key!r} (params: {sorted(params)})")
+        if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max", "choices"}:
+            raise ProtocolDefinitionError(f"{path}: limits.{key} must be a table with min, max and/or choices")
+        bounds = [spec.get("min"), spec.get("max")]
+        if any(b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))) for b in bounds):
+            raise ProtocolDefinitionError(f"{path}: limits.{key}: min and max must be numbers")
+        choices = spec.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ProtocolDefinitionError(f"{path}: limits.{key}.choices must be a list")
+        limits[key] = Limit(spec.get("min"), spec.get("max"), tuple(choices) if choices is not None else None)
+    return limits
 
 
 # ----------------------------------------------------------------- rendering
@@ -208,8 +255,27 @@ def shell_environment(protocol: Protocol):
     return sandbox(protocol.search_dirs, package_dir=_package_protocols(), finalize=_quote_value)
 
 
+def _same_kind(default: object, value: object) -> bool:
+    """A value may replace a default of the same kind: a bool for a bool, a whole number for a whole
+    number, a number for a real number, a string for a string, a table for a table."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (str, dict, list)):
+        return isinstance(value, type(default))
+    return True
+
+
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a table",
+         list: "a list"}
+
+
 def merged_params(protocol: Protocol, params: Mapping[str, object] | None) -> dict[str, object]:
-    """The protocol's defaults updated with ``params``; unknown names are refused."""
+    """The protocol's defaults updated with ``params``; unknown names, values of another kind than
+    the default's and values outside the protocol's ``[limits]`` are refused, one line each."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(protocol.params))
     if unknown:
@@ -217,11 +283,27 @@ def merged_params(protocol: Protocol, params: Mapping[str, object] | None) -> di
                                       f"valid: {sorted(protocol.params)}")
     for key, value in params.items():
         default = protocol.params[key]
-        if isinstance(default, bool) != isinstance(value, bool) or (
-                isinstance(default, (int, float)) and not isinstance(value, (int, float))):
-            raise ProtocolDefinitionError(f"protocol {protocol.name}: parameter {key}={value!r} "
-                                          f"must be like {default!r}")
+        if not _same_kind(default, value):
+            raise ProtocolDefinitionError(f"protocol {protocol.name}: parameter {key} = {value!r} must be "
+                                          f"{_KIND.get(type(default), type(default).__name__)}, like its "
+                                          f"default {default!r}")
+        problem = protocol.limits[key].problem(value) if key in protocol.limits else None
+        if problem:
+            raise ProtocolDefinitionError(f"protocol {protocol.name}: parameter {key} = {value!r} {problem}")
     return {**protocol.params, **params}
+
+
+def check_protocol(protocol: Protocol | str, params: Mapping[str, object] | None = None,
+                   search_dirs: Sequence[str | Path] = ()) -> Protocol:
+    """Load ``protocol`` and check ``params`` against it, rendering every step's script and .mdp files
+    (nothing runs, nothing is written): what ``run_protocol`` would refuse is refused here, as a
+    :class:`ProtocolDefinitionError`. Returns the protocol."""
+    if isinstance(protocol, str):
+        protocol = load_protocol(protocol, search_dirs)
+    values = merged_params(protocol, params)
+    for step in protocol.steps:
+        render_step(protocol, step, values)
+    return protocol
 
 
 def render_step(protocol: Protocol, step: Step, params: Mapping[str, object]) -> dict[str, str]:
@@ -229,12 +311,12 @@ def render_step(protocol: Protocol, step: Step, params: Mapping[str, object]) ->
     rendered: dict[str, str] = {}
     if step.shell:
         try:
-            rendered[""] = shell_environment(protocol).get_template(step.shell).render(**params)
+            rendered[""] = render(load(shell_environment(protocol), step.shell), params)
         except jinja2.TemplateNotFound:
             raise ProtocolDefinitionError(f"step {step.name}: template {step.shell!r} not found") \
                 from None
-        except jinja2.UndefinedError as exc:
-            raise ProtocolDefinitionError(f"step {step.name}: {step.shell}: {exc.message}") from None
+        except TemplateFailure as exc:  # the template's file, line and reason
+            raise ProtocolDefinitionError(f"step {step.name}: {exc}") from None
     else:
         # the parameters a Python step reads are recorded when it runs (see _UsedParams)
         rendered[""] = f"python step {step.python}\n"

@@ -11,11 +11,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mpflow.stages.mdp import MAX_NSTEPS
+
+#: the longest Slurm time limit a stage may ask for (a year), minutes
+MAX_TIME_LIMIT_MIN = 525_600
+#: Slurm keeps CPUs per task in 16 bits
+MAX_CPUS_PER_TASK = 65_535
+
 
 class StageSpec(BaseModel):
     """One modelling stage, as data: the manager and the stage flows read only this."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a value of the wrong type is refused, never converted (``nsteps = true`` is not 1 step)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["protocol", "gromacs", "script"] = Field(
         description="protocol: runs on the master (preparation); gromacs: grompp on the master, mdrun on the "
@@ -24,17 +32,17 @@ class StageSpec(BaseModel):
     clusters: Literal["all", "master"] = Field("all", description="Where jobs run: every cluster (the "
                                                "first to start wins) or the master only.")
     mdp: str | None = Field(None, description="gromacs: .mdp template (emmd, prmd, urmd or a file in the project).")
-    nsteps: int | None = Field(None, gt=0, description="gromacs: number of MD steps.")
-    mdp_overrides: dict[str, str | int | float] = Field(default_factory=dict,
+    nsteps: int | None = Field(None, gt=0, le=MAX_NSTEPS, description="gromacs: number of MD steps.")
+    mdp_overrides: dict[str, str | bool | int | float] = Field(default_factory=dict,
                                                         description="gromacs: more .mdp parameters.")
     commands: list[str] = Field(default_factory=list, description="script: shell lines of the job.")
     protocol: str | None = Field(None, description="protocol: protocol name (mpflow's `prep`, or a "
                                  "protocol file in the project's templates/ folder).")
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict,
+    params: dict[str, str | bool | int | float | list | dict] = Field(default_factory=dict,
                                                         description="protocol: parameters of the protocol.")
     retry_budget: int = Field(3, ge=1, le=100, description="Counted failed attempts allowed per cluster.")
-    time_limit_min: int = Field(60, ge=1, description="Slurm time limit of each job, minutes.")
-    cpus_per_task: int = Field(1, ge=1, description="CPUs per job.")
+    time_limit_min: int = Field(60, ge=1, le=MAX_TIME_LIMIT_MIN, description="Slurm time limit of each job, minutes.")
+    cpus_per_task: int = Field(1, ge=1, le=MAX_CPUS_PER_TASK, description="CPUs per job.")
 
     @model_validator(mode="after")
     def _names_a_template(self) -> "StageSpec":

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from mpflow.redaction import redact, redact_url
+
 
 class DatabaseError(Exception):
     """The database cannot be opened or migrated; one line saying what to fix."""
@@ -37,12 +39,12 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"database URL {url!r} cannot be used: {exc}") from None
+        raise DatabaseError(f"database URL {redact_url(url)!r} cannot be used: {redact(str(exc))}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         db_path = engine.url.database
         if db_path and db_path != ":memory:" and not Path(db_path).parent.is_dir():
-            raise DatabaseError(f"database {url}: folder {Path(db_path).parent} does not exist")
+            raise DatabaseError(f"database {redact_url(url)}: folder {Path(db_path).parent} does not exist")
     return engine
 
 
@@ -67,7 +69,7 @@ def migrate(engine: Engine) -> bool:
     if current_revision(engine) == head_revision():
         return False
     if inspect(engine).has_table("models") and current_revision(engine) is None:
-        raise DatabaseError(f"{engine.url}: has mpflow tables but no migration record; "
+        raise DatabaseError(f"{engine.url!r}: has mpflow tables but no migration record; "
                             "it was not created by mpflow (move it away or point project.database elsewhere)")
     command.upgrade(_alembic_config(engine), "head")
     return True
@@ -80,9 +82,10 @@ def open_database(url: str, *, migrate_if_needed: bool = True) -> sessionmaker:
         if migrate_if_needed:
             migrate(engine)
         elif current_revision(engine) != head_revision():
-            raise DatabaseError(f"{url}: schema is not current; run any mpflow command to migrate it")
+            raise DatabaseError(f"{redact_url(url)}: schema is not current; run any mpflow command to migrate it")
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open database {url}: {str(exc.orig).splitlines()[0]}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: "
+                            f"{redact(str(exc.orig).splitlines()[0])}") from None
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot open database {url}: {str(exc).splitlines()[0]}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: {redact(str(exc).splitlines()[0])}") from None
     return sessionmaker(engine, expire_on_commit=False)

@@ -302,6 +302,28 @@ class ModelRow:
                 "geometry": self.geometry}
 
 
+class NoSuchModel(ValueError):
+    """A model name no model has, or one that two mutants share; the message is one line."""
+
+
+def models_named(rows: Sequence[ModelRow], ref: str, mutant: str | None = None) -> list[ModelRow]:
+    """The rows of the model ``ref`` — ``NAME``, ``MUTANT/NAME`` or ``MUTANT/GROUP/NAME``, as the
+    commands show them — among ``rows`` (only ``mutant``'s with ``mutant``); :class:`NoSuchModel`
+    when no model is named so, or the name is two mutants' models'."""
+    parts = ref.strip("/").split("/")
+    if len(parts) not in (1, 2, 3) or not all(parts):
+        raise NoSuchModel(f"model {ref!r}: name it NAME, MUTANT/NAME or MUTANT/GROUP/NAME")
+    found = [r for r in rows if r.name == parts[-1] and (len(parts) == 1 or r.mutant == parts[0])
+             and (len(parts) < 3 or r.group == parts[1]) and (mutant is None or r.mutant == mutant)]
+    if not found:
+        raise NoSuchModel(f"no model {ref!r}" + (f" of mutant {mutant}" if mutant else "")
+                          + "; see `mpflow models`")
+    mutants = sorted({r.mutant for r in found})
+    if len(mutants) > 1:
+        raise NoSuchModel(f"model {ref!r} is a model of {', '.join(mutants)}: name it MUTANT/NAME (or give --mutant)")
+    return found
+
+
 def started_model_ids(s: Session) -> set[int]:
     """Models with a stage past ``waiting`` or any job."""
     moved = s.scalars(select(ModelStage.model_id).where(ModelStage.state != StageState.WAITING)

@@ -12,6 +12,9 @@ Tables:
 - ``events``: every transition (when, what, from, to, why) — the audit trail and the source of the
   dual-submission statistics.
 - ``leases``: a named lease with an expiry; a manager tick holds ``manager`` while it runs.
+- ``clusters``: what the project knows of each cluster besides its jobs: whether the project's folder
+  there is claimed by this project's marker (and which folder), when a tick last reached it, and since
+  when it has been unreachable (``mpflow status`` marks that cluster's job states stale).
 
 States are the values of ``mpflow.states`` (``JobState``, ``StageState``, ``FailureKind``,
 ``ModelStatus``). The schema is created and changed only by Alembic migrations
@@ -133,3 +136,14 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ClusterState(Base):
+    __tablename__ = "clusters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workdir: Mapped[str | None] = mapped_column(Text, nullable=True)  # the project folder claimed there
+    claimed: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # when its marker was verified
+    reached: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # a tick's last answer from it
+    unreachable_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: reachable
+    unreachable_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -110,8 +110,21 @@ def test_a_template_the_sandbox_refuses_fails_the_job_script_check(slave, tmp_pa
     evil = "{{ cycler.__init__.__globals__.os.system('touch " + str(tmp_path / "pwned") + "') }}{{ header }}"
     report = check_cluster(slave.model_copy(update={"gpu_template": evil}))
     assert ("job scripts", False) == report.checks[3][:2]
-    assert report.checks[3][2].startswith("cluster beta: gpu_template tried something the sandbox refuses")
+    assert report.checks[3][2].startswith("cluster beta: gpu_template, line 1: the sandbox refuses it")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_job_script_check_renders_each_stage_with_the_clusters_resources(slave):
+    """Issue 24, item 12: each stage of ``stage_resources`` renders in the check; resources that do not
+    make a job (settings copied without validation, as an old block's were) fail it, naming the stage."""
+    resources = {"urmd": {"cpus_per_task": 2, "extra_sbatch": {"qos": "normal"}}}
+    report = check_cluster(slave.model_copy(update={"stage_resources": resources}))
+    assert report.checks[3] == ("job scripts", True, "CPU and GPU variants render (mpflow default template; "
+                                                     "stages urmd)")
+    broken = slave.model_copy(update={"stage_resources": {"urmd": {"cpus_per_task": "many"}}})  # as an old block
+    report = check_cluster(broken)
+    assert report.checks[3][:2] == ("job scripts", False)
+    assert report.checks[3][2].startswith("stage_resources['urmd'].cpus_per_task: Input should be a valid integer")
 
 
 def test_a_partition_that_does_not_exist_fails_the_sinfo_check(slave):

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from mpflow.manager.status import StageStatus, count_table, job_cell_state, table_lines
+from datetime import datetime, timedelta
+
+from mpflow.manager.status import (
+    StageStatus,
+    count_table,
+    job_cell_state,
+    stale_clusters,
+    table_lines,
+    with_staleness,
+)
+from mpflow.store.clusters import record_reachability
+from mpflow.store.database import open_database
 
 
 def _row(model: int, stage: str, state: str, **clusters: dict) -> StageStatus:
@@ -37,3 +48,33 @@ def test_table_counts_latest_jobs_and_marks_master_stages():
     lines = table_lines(header, table)
     assert lines[0].split() == header
     assert lines[2].split() == ["emmd", "done", "2", "D:1", "lost:1", "D:1", "lost:1"]
+
+
+def test_an_unreachable_clusters_column_is_marked_stale_with_since_when(tmp_path):
+    """Issue 24, item 11: what a tick records of an unreachable cluster (``mpflow.store.clusters``)
+    makes its column ``(stale)`` and a line saying since when and why; reached again, the mark goes."""
+    Session = open_database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    t0 = datetime(2026, 12, 1, 14, 3, 12)
+    with Session.begin() as s:
+        assert record_reachability(s, ["alpha", "beta"], {}, t0) == []
+        [down] = record_reachability(s, ["alpha"], {"beta": "[beta] cannot connect to 127.0.0.1:2222"},
+                                     t0 + timedelta(seconds=15))
+        assert (down.kind, down.cluster, down.why) == ("cluster_unreachable", "beta",
+                                                       "[beta] cannot connect to 127.0.0.1:2222")
+        assert record_reachability(s, ["alpha"], {"beta": "[beta] no SSH answer"}, t0 + timedelta(seconds=30)) == []
+    with Session() as s:
+        stale = stale_clusters(s, ["alpha", "beta"])
+    assert list(stale) == ["beta"] and stale["beta"].since == t0 + timedelta(seconds=15)  # the outage's first tick
+    header, _ = count_table([_row(1, "emmd", "active", alpha={"state": "PD"}, beta={"state": "R"})],
+                            ["alpha", "beta"], stale=stale)
+    assert header == ["stage", "state", "models", "alpha", "beta (stale)"]
+    assert stale["beta"].line("beta", t0 + timedelta(minutes=12, seconds=15)) == (
+        "beta (stale): unreachable since 2026-12-01 14:03:27 UTC (12 min ago): [beta] no SSH answer; its job "
+        "states are the last known")
+    row = with_staleness({"clusters": {"alpha": {"state": "PD"}, "beta": {"state": "R"}}}, stale)
+    assert row["clusters"] == {"alpha": {"state": "PD"}, "beta": {"state": "R", "stale_since": "2026-12-01T14:03:27"}}
+    with Session.begin() as s:
+        [up] = record_reachability(s, ["alpha", "beta"], {}, t0 + timedelta(minutes=20))
+        assert (up.kind, up.cluster, up.value) == ("cluster_reachable", "beta", 20 * 60 - 15)
+    with Session() as s:
+        assert stale_clusters(s, ["alpha", "beta"]) == {}

@@ -16,7 +16,7 @@ def test_parameters_are_described_for_the_ui():
     from prefect.utilities.callables import parameter_schema
 
     props = parameter_schema(models_flow).model_dump()["properties"]
-    assert list(props) == ["mutant", "paths", "project", "groups"]
+    assert list(props) == ["mutant", "paths", "project", "groups", "each_model"]
     assert all(p.get("description") for p in props.values())
     assert props["groups"]["description"].startswith("Number of conformations")
 

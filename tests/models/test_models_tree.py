@@ -9,43 +9,37 @@ import uuid
 
 import pytest
 from mpflow.analysis.structure.helix_builder import build_models
+from projects import make_project
 from sqlalchemy import select
 
 from mpflow.clusters.transport import check, open_transport
 from mpflow.models.completion import complete_models
-from mpflow.project.file import init_project
 from mpflow.project.mutants import GPA_WT, Mutant
 from mpflow.store.database import open_database
 from mpflow.store.schema import Model
-from mpflow.tags import check_part
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
 
 @pytest.fixture
-def mutant(master, slave):
-    """A mutant name of this test only; its folders are removed from both clusters afterwards."""
-    name = f"it-models-{uuid.uuid4().hex[:8]}"
-    yield Mutant.create(**{**GPA_WT.model_dump(), "name": name})
-    for settings in (master, slave):
-        remove_mutant_tree(_in_project(settings), name)
+def mutant():
+    return Mutant.create(**{**GPA_WT.model_dump(), "name": f"it-models-{uuid.uuid4().hex[:8]}"})
 
 
-def remove_mutant_tree(settings, mutant: str) -> None:
-    """Remove ``<workdir>/<mutant>`` on one cluster (the test's own mutant)."""
-    path = posixpath.join(settings.workdir, check_part("mutant", mutant))
-    with open_transport(settings) as transport:
-        check(transport.run(["rm", "-rf", "--", path]), settings.name, f"removing {path}")
+@pytest.fixture
+def project(tmp_path, master, slave):
+    """A project of this test's own; its folder (with its marker) is removed from both clusters afterwards."""
+    project = make_project(tmp_path / "project")
+    yield project
+    for settings in project.cluster_settings():
+        with open_transport(settings) as transport:
+            check(transport.run(["rm", "-rf", "--", settings.workdir]), settings.name, f"removing {settings.workdir}")
 
 
-def _in_project(settings, project: str = "project"):
-    """A cluster as the test's project (named after its folder) sees it: workdir plus the project's folder."""
-    return settings.model_copy(update={"workdir": posixpath.join(settings.workdir, project)})
-
-
-def _tree(settings, mutant: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+def _tree(project, cluster: int, mutant: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """((group, model) folders, (group, model) holding model.pdb) of ``mutant`` on one cluster."""
-    base = posixpath.join(_in_project(settings).workdir, mutant)
+    settings = project.cluster_settings()[cluster]
+    base = posixpath.join(settings.workdir, mutant)
     with open_transport(settings) as t:
         out = check(t.run(["find", base, "-mindepth", "2", "-maxdepth", "3"]), settings.name, "find").stdout
     folders, files = set(), set()
@@ -58,10 +52,9 @@ def _tree(settings, mutant: str) -> tuple[set[tuple[str, str]], set[tuple[str, s
     return folders, files
 
 
-def test_models_flow_creates_the_tree_on_both_clusters(prefect_api, master, slave, mutant, tmp_path):
+def test_models_flow_creates_the_tree_on_both_clusters(prefect_api, project, mutant, tmp_path):
     from mpflow.flows.models import models_flow
 
-    project = init_project(tmp_path / "project", dev=True)
     project.add_mutant(mutant)
     docked = tmp_path / "docked"
     models = build_models(mutant, k=8, seed=4, out_dir=docked)
@@ -78,8 +71,8 @@ def test_models_flow_creates_the_tree_on_both_clusters(prefect_api, master, slav
     assert rows["gap_1"] == ("None", "waiting")
     expected = {(group, name) for name, (group, _) in rows.items()}
     assert len(expected) == 9
-    assert _tree(master, mutant.name) == (expected, expected)
-    assert _tree(slave, mutant.name) == (expected, set())
+    assert _tree(project, 0, mutant.name) == (expected, expected)
+    assert _tree(project, 1, mutant.name) == (expected, set())
 
     reports = complete_models(project, Session, mutant=mutant.name)
     assert [r.completed for r in reports] == [["gap_1"]]
@@ -87,5 +80,5 @@ def test_models_flow_creates_the_tree_on_both_clusters(prefect_api, master, slav
         group, status = s.execute(select(Model.group, Model.status).where(Model.name == "gap_1")).one()
     assert status == "ok" and group != "None"
     expected = (expected - {("None", "gap_1")}) | {(group, "gap_1")}
-    assert _tree(master, mutant.name)[0] == expected
-    assert _tree(slave, mutant.name) == (expected, set())
+    assert _tree(project, 0, mutant.name)[0] == expected
+    assert _tree(project, 1, mutant.name) == (expected, set())

@@ -16,6 +16,8 @@ from mpflow.project.file import Project
     (["bad/name", "AAAA"], "mutant bad/name: name: 'bad/name' must be 1-64 letters, digits, '_', '.' or '-', "
                            "starting with a letter or digit (it names folders and Slurm jobs)"),
     (["Z", "AAAA", "--oligomer", "0"], "mutant Z: oligomer: must be at least 1 chain, got 0"),
+    (["Z", "AAAA", "--oligomer", "100000"], "mutant Z: oligomer: must be at most 62 chains (a PDB chain id is "
+                                            "one character: A-Z, a-z, 0-9), got 100000"),
     (["Z", "AAAA", "--first-resid", "9998"], "mutant Z: residues 9998-10001 do not fit PDB numbering "
                                              "(-999 to 9999)"),
     (["GpA-WT", "AAAA"], "mutant GpA-WT is already in {file} with another sequence, oligomer, first_resid; "
@@ -64,3 +66,15 @@ def test_build_writes_models_ready_for_import(proj):
     assert all(m["crossing_angle_deg"] is not None and m["distance_A"] > 7 for m in listed)
     result = proj.cli("build", "Nope", "--models", "2")
     assert result.exit_code == 2 and result.stderr.startswith("error: no mutant 'Nope' in ")
+
+
+def test_build_refuses_a_mutant_whose_helices_overflow_pdb_columns(proj):
+    """Issue 24, item 3: a 9,999-residue mutant is added (docked models of a long protein may be
+    imported), but `build` refuses it in one line and writes nothing."""
+    assert proj.cli("mutant", "add", "Long", "A" * 9999).exit_code == 0
+    result = proj.cli("build", "Long", "--models", "1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: Long: an ideal helix of 9999 residues is 14997 Å long: its "
+                                    "coordinates would not fit a PDB file's columns")
+    assert result.stderr.count("\n") == 1
+    assert not (proj.root / "built" / "Long").exists()

@@ -54,6 +54,18 @@ def test_cluster_check_of_a_block_with_invalid_settings_is_one_line(prefect_api)
                                                                 "'no-such-block'")
 
 
+def test_cluster_check_of_a_block_with_an_owned_extra_sbatch_flag_names_the_flag(prefect_api):
+    """Issue 24, item 12: an extra_sbatch flag mpflow owns, saved in a block before the check existed,
+    is refused when the block is loaded (by `cluster check` and by every command), naming the flag."""
+    SlurmCluster.model_construct(**SETTINGS, stage_resources={"urmd": {"extra_sbatch": {"out": "x.log"}}}
+                                 ).save("owned-flag", overwrite=True)
+    result = CliRunner().invoke(app, ["cluster", "check", "owned-flag"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: cluster block 'owned-flag' has invalid settings: stage_resources['urmd'].extra_sbatch: --out would "
+        "set --output, which mpflow sets itself"]
+
+
 def test_transient_only_retries_unreachable_and_timeouts_but_not_other_errors():
     assert transient_only(None, None, Failed(data=ClusterUnreachable("down", cluster="beta")))
     assert transient_only(None, None, Failed(data=CommandTimeout("slow", cluster="beta")))

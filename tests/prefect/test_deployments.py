@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from mpflow.store.schema import Model
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
-PROJECT = "served"
+PROJECT = f"served-{uuid.uuid4().hex[:8]}"  # its folder on the dev clusters is its own
 STAGE = '''[stages.probe]
 kind = "script"
 commands = ["echo ok > probe.gro"]
@@ -73,10 +74,7 @@ def served(tmp_path_factory, master, slave):
                      {b.name for b in built})
     finally:
         stopped = _mpflow(["server", "stop", "--project", str(root)], cwd=root.parent)
-        bench.cleanup()
-        for c in bench.clusters:  # the project's folder on each cluster
-            with open_transport(c) as t:
-                t.run(["rm", "-rf", "--", f"{c.workdir}/{mutant.name}"])
+        bench.cleanup()  # the project's folder on each cluster
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not process_is_ours(state.server_pid, "server", str(state.port))
     assert not process_is_ours(state.worker_pid, "worker", state.work_pool)

@@ -49,9 +49,10 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
             mine = [r for r in runs if r.flow_run_id == state.state_details.flow_run_id]
             artifacts = client.read_artifacts()
         # constant per tick: observe nothing yet, one advance batch (the stage's three models made
-        # ready), one submit task per cluster
-        assert sorted(r.name for r in mine) == ["prepare-probe-3", f"submit-{master.name}-3-jobs",
-                                                f"submit-{slave.name}-3-jobs"]
+        # ready), one submit task per cluster; and, this project's first tick, one claim of its folder
+        # per cluster (recorded, never asked again)
+        assert sorted(r.name for r in mine) == [f"claim-{master.name}", f"claim-{slave.name}", "prepare-probe-3",
+                                                f"submit-{master.name}-3-jobs", f"submit-{slave.name}-3-jobs"]
         tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == state.state_details.flow_run_id]
         assert len(tick) == 1 and "What dual submission bought" in tick[0].data and "| probe | PD |" in tick[0].data
     finally:

@@ -21,13 +21,13 @@ from mpflow.deployments.processes import (
     choose_port,
     port_is_free,
     process_is_ours,
-    redact_url,
     running_server,
     server_database_url,
 )
 from mpflow.deployments.server import stop_server
 
 from mpflow.project.file import init_project
+from mpflow.redaction import redact_url
 
 # A stand-in whose argv carries the words `mpflow server start` gives its server, and which starts a child.
 STAND_IN = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
@@ -88,6 +88,13 @@ def test_database_urls_sqlite_under_the_project_postgres_with_asyncpg_and_others
         server_database_url(paths, "mysql://u@db/p")
     with pytest.raises(ServerError, match="not a URL"):
         server_database_url(paths, "prefect-db")
+    # issue 24, item 2: a password is never echoed, in a URL of the wrong kind or in what is no URL
+    with pytest.raises(ServerError) as info:
+        server_database_url(paths, "mysql://u:SECRET@db/p")
+    assert "SECRET" not in str(info.value) and "'mysql://u:***@db/p'" in str(info.value)
+    with pytest.raises(ServerError) as info:
+        server_database_url(paths, "u:SECRET@db/p")
+    assert "SECRET" not in str(info.value)
     assert redact_url("postgresql+asyncpg://u:secret@db/prefect") == "postgresql+asyncpg://u:***@db/prefect"
     assert redact_url("sqlite+aiosqlite:////x/prefect.db") == "sqlite+aiosqlite:////x/prefect.db"
 

@@ -42,6 +42,12 @@ def test_sequence_is_normalised():
      "standard amino acids"),
     (dict(name="x", sequence="  "), "mutant x: sequence: is empty"),
     (dict(name="x", sequence="AA", oligomer=0), "mutant x: oligomer: must be at least 1 chain, got 0"),
+    # issue 24, item 3: more chains than a PDB file can name are refused when the mutant is added
+    (dict(name="x", sequence="AA", oligomer=100000), "mutant x: oligomer: must be at most 62 chains (a PDB "
+                                                      "chain id is one character: A-Z, a-z, 0-9), got 100000"),
+    # issue 24, item 5: a value of the wrong type is refused, not converted (true is not 1 chain)
+    (dict(name="x", sequence="AA", oligomer=True), "mutant x: oligomer: Input should be a valid integer"),
+    (dict(name="x", sequence="AA", first_resid=2.0), "mutant x: first_resid: Input should be a valid integer"),
     (dict(name="x"), "mutant x: sequence: is required"),
     (dict(name="x", sequence="A", colour="red"),
      "mutant x: colour: is not a mutant field (name, sequence, oligomer, first_resid)"),
@@ -52,6 +58,18 @@ def test_bad_mutants_give_one_line_errors(fields, message):
         Mutant.create(**fields)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_mutant_too_long_to_build_says_so_and_a_short_one_builds():
+    """Issue 24, item 3: an ideal helix of 9,999 residues would overflow a PDB file's coordinate
+    columns; ``Mutant.build_problem`` says so before anything is built."""
+    assert GPA_WT.build_problem() is None
+    long = Mutant.create(name="long", sequence="A" * 9999, oligomer=2)
+    problem = long.build_problem()
+    assert problem.startswith("an ideal helix of 9999 residues is 14997 Å long: its coordinates would not fit")
+    assert "at most 1254 residues" in problem
+    assert Mutant.create(name="edge", sequence="A" * 1254).build_problem() is None
+    assert Mutant.create(name="over", sequence="A" * 1255).build_problem() is not None
 
 
 @pytest.mark.parametrize("text", ["G83I", "g83i", "Gly83Ile", "GLY83ILE", "p.Gly83Ile"])

@@ -28,6 +28,7 @@ def _write(tmp_path, text):
 
 
 BASE = '[clusters]\nsource = "dev"\nnames = ["alpha", "beta"]\n'
+PREP = '[stages.prep]\nkind = "protocol"\nprotocol = "prep"\n'
 
 
 @pytest.mark.parametrize("text,message", [
@@ -40,6 +41,36 @@ BASE = '[clusters]\nsource = "dev"\nnames = ["alpha", "beta"]\n'
     ('[clusters]\nsource = "cloud"\nnames = ["a"]\n', "clusters.source: Input should be 'dev' or 'blocks'"),
     ('[clusters]\nnames = ["a", "a"]\n', "clusters.names: cluster names must be distinct"),
     ("[clusters\n", "not valid TOML"),
+    # issue 24, item 5: strict integers with bounds; nothing is converted (true is not 1 step)
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 99999999999999999999\n',
+     "stages.emmd.nsteps: Input should be less than or equal to 1000000000000"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = true\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 10.0\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = "500"\n',
+     "stages.emmd.nsteps: Input should be a valid integer"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 5\ntime_limit_min = 9999999\n',
+     "stages.emmd.time_limit_min: Input should be less than or equal to 525600"),
+    (BASE + '[stages.emmd]\nkind = "gromacs"\nmdp = "emmd"\nnsteps = 5\ncpus_per_task = true\n',
+     "stages.emmd.cpus_per_task: Input should be a valid integer"),
+    (BASE + "[manager]\ninterval_s = true\n", "manager.interval_s: Input should be a valid number"),
+    (BASE + "[manager]\nbackoff_s = [30, -1]\n", "manager.backoff_s.1: Input should be greater than or equal to 0"),
+    (BASE + '[mutants.GpA]\nsequence = "EPEITL"\noligomer = true\n', "mutants.GpA.oligomer: Input should be a "
+     "valid integer"),
+    # issue 24, items 6 and 13: a preparation parameter of the wrong type, unknown to the protocol or
+    # outside its limits is refused when the project loads, before any model is prepared (or held)
+    (BASE + PREP + "params = {threads = -4}\n", "stages.prep.params: protocol prep: parameter threads = -4 must be "
+     "at least 1"),
+    (BASE + PREP + 'params = {threads = "4"}\n', "stages.prep.params: protocol prep: parameter threads = '4' must "
+     "be a whole number, like its default 2"),
+    (BASE + PREP + "params = {thread = 4}\n", "stages.prep.params: protocol prep: unknown parameter(s) ['thread']; "
+     "valid: ['backbone_restraint_kj_mol_nm2', 'balance_leaflets'"),
+    (BASE + PREP + "params = {salt_molar = 100.0}\n", "stages.prep.params: protocol prep: parameter salt_molar = "
+     "100.0 must be at most 5"),
+    (BASE + PREP + "params = {prep_npt_params = {tau_p_ps = -1.0}}\n", "stages.prep.params: step relax: "
+     "relax_npt.mdp: prep_npt: parameter tau_p_ps=-1.0 must be positive"),
+    (BASE + PREP.replace('"prep"', '"nope"'), "stages.prep.params: protocol 'nope' not found"),
 ])
 def test_bad_project_files_are_one_line_errors(tmp_path, text, message):
     with pytest.raises(ProjectError) as info:

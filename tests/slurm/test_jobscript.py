@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mpflow.clusters.settings import RESOURCE_KEYS, ClusterSettings
+from mpflow.clusters.settings import RESOURCE_KEYS, ClusterSettings, validation_message
 from mpflow.slurm.jobscript import (
     JobScriptOptions,
     render_job_script,
@@ -98,7 +98,8 @@ def test_a_template_cannot_reach_python_internals(tmp_path):
     marker = tmp_path / "pwned"
     evil = "{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}\n{{ header }}\n"
     cluster = CLUSTER.model_copy(update={"cpu_template": evil})
-    with pytest.raises(ValueError, match="cpu_template tried something the sandbox refuses"):
+    with pytest.raises(ValueError, match="cluster alpha: cpu_template, line 1: the sandbox refuses it: access to "
+                                         "attribute '__init__'"):
         render_job_script(cluster, JobScriptOptions(**OPTIONS))
     assert not marker.exists()
     mutate = CLUSTER.model_copy(update={"cpu_template": "{{ preamble.append('rm -rf ~') }}{{ header }}"})
@@ -111,7 +112,7 @@ def test_template_errors_name_the_setting():
     with pytest.raises(ValidationError, match="gpu_template: Jinja2 syntax error on line 2"):
         ClusterSettings(name="beta", user="me", workdir="/w", gpu_template="#!/bin/bash\n{% if %}\n")
     undefined = CLUSTER.model_copy(update={"cpu_template": "{{ header }}\n{{ no_such_slot }}\n"})
-    with pytest.raises(ValueError, match="alpha: cpu_template does not render: 'no_such_slot' is undefined"):
+    with pytest.raises(ValueError, match="alpha: cpu_template, line 2: 'no_such_slot' is undefined"):
         render_job_script(undefined, JobScriptOptions(**OPTIONS))
 
 
@@ -139,6 +140,24 @@ def test_stage_resources_refuse_unknown_keys_and_match_job_options():
     assert set(RESOURCE_KEYS) <= set(JobScriptOptions.model_fields)
     with pytest.raises(ValidationError, match="unknown key"):
         CLUSTER.model_copy(update={}).model_validate({**CLUSTER.model_dump(), "stage_resources": {"urmd": {"walltime": 5}}})
+
+
+@pytest.mark.parametrize(("resources", "message"), [
+    ({"extra_sbatch": {"output": "x.log"}}, "stage_resources['urmd'].extra_sbatch: --output would set --output, "
+                                            "which mpflow sets itself"),
+    ({"extra_sbatch": {"job": "x"}}, "stage_resources['urmd'].extra_sbatch: --job would set --job-name"),
+    ({"extra_sbatch": {"t": "10"}}, "stage_resources['urmd'].extra_sbatch: --t would set --test-only"),
+    ({"extra_sbatch": {"cpus": "4"}}, "stage_resources['urmd'].extra_sbatch: --cpus would set --cpus-per-task; use "
+                                      "the option cpus_per_task instead"),
+    ({"cpus_per_task": "many"}, "stage_resources['urmd'].cpus_per_task: Input should be a valid integer"),
+    ({"mem": "4G\n#SBATCH --uid=0"}, "stage_resources['urmd'].mem: String should match pattern"),
+])
+def test_stage_resources_are_checked_where_the_settings_are_built(resources, message):
+    """Issue 24, item 12: a flag mpflow owns is refused when the cluster's settings are built (a block,
+    the dev clusters' file), naming the flag and the stage, not at submission as a counted attempt."""
+    with pytest.raises(ValidationError) as info:
+        ClusterSettings(name="beta", user="me", workdir="/w", stage_resources={"urmd": resources})
+    assert message in validation_message(info.value)
 
 
 def test_env_names_are_checked_before_they_reach_a_remote_shell():

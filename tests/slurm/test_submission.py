@@ -66,6 +66,6 @@ def test_jobs_that_cannot_be_rendered_or_placed_fail_alone(local_pair):
     assert {k: (o.job_id, o.error) for k, o in outcomes.items()} == {
         "outside": (None, f"[here] path '/tmp/elsewhere/emmd.here.sbatch' is outside the cluster's workdir {wd}; "
                           "mpflow reads and writes files only inside it"),
-        "template": (None, "cluster here: cpu_template does not render: 'no_such_slot' is undefined"),
+        "template": (None, "cluster here: cpu_template, line 2: 'no_such_slot' is undefined"),
     }
     assert dict(counting.calls) == {}  # nothing was left to upload or submit

@@ -23,6 +23,10 @@ name = "demo"
 greeting = "hello"
 count = 2
 unused = 0
+mode = "fast"
+[limits]
+count = {min = 1, max = 10}
+mode = {choices = ["fast", "slow"]}
 [[steps]]
 name = "first"
 shell = "first.sh.j2"
@@ -126,8 +130,15 @@ def test_a_step_that_forgets_an_output_fails(project):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"grееting": "x"}, "protocol demo: unknown parameter(s) ['grееting']; valid: ['count', 'greeting', 'unused']"),
-    ({"count": "two"}, "protocol demo: parameter count='two' must be like 2"),
+    ({"grееting": "x"}, "protocol demo: unknown parameter(s) ['grееting']; valid: ['count', 'greeting', 'mode', 'unused']"),
+    ({"count": "two"}, "protocol demo: parameter count = 'two' must be a whole number, like its default 2"),
+    # issue 24, item 13: nothing is converted (2.5 is not a count, true is not 1) and the limits hold
+    ({"count": 2.5}, "protocol demo: parameter count = 2.5 must be a whole number, like its default 2"),
+    ({"count": True}, "protocol demo: parameter count = True must be a whole number, like its default 2"),
+    ({"greeting": 5}, "protocol demo: parameter greeting = 5 must be a string, like its default 'hello'"),
+    ({"count": 0}, "protocol demo: parameter count = 0 must be at least 1"),
+    ({"count": 11}, "protocol demo: parameter count = 11 must be at most 10"),
+    ({"mode": "quick"}, "protocol demo: parameter mode = 'quick' must be one of ['fast', 'slow']"),
 ])
 def test_bad_parameters_are_refused_before_anything_runs(project, params, message):
     protocols, work = project
@@ -137,12 +148,27 @@ def test_bad_parameters_are_refused_before_anything_runs(project, params, messag
     assert sorted(p.name for p in work.iterdir()) == ["in.txt"]
 
 
+@pytest.mark.parametrize("limits, message", [
+    ("nope = {min = 1}", "limits.nope: no parameter 'nope'"),
+    ("count = {least = 1}", "limits.count must be a table with min, max and/or choices"),
+    ("count = {min = \"1\"}", "limits.count: min and max must be numbers"),
+    ("count = {min = 3}", "params.count = 2 must be at least 3"),
+])
+def test_a_protocol_with_bad_limits_is_refused_when_loaded(project, limits, message):
+    protocols, _ = project
+    text = PROTOCOL.replace('[limits]\ncount = {min = 1, max = 10}\n', f"[limits]\n{limits}\n")
+    (protocols / "demo.toml").write_text(text)
+    with pytest.raises(ProtocolDefinitionError) as err:
+        load_protocol("demo", [protocols])
+    assert message in err.value.reason
+
+
 def test_undefined_template_variable_is_refused(project):
     protocols, work = project
     (protocols / "first.sh.j2").write_text("echo {{ gretting }} > mid.txt\n")
     with pytest.raises(ProtocolDefinitionError) as err:
         run_protocol("demo", work, search_dirs=[protocols])
-    assert err.value.reason == "step first: first.sh.j2: 'gretting' is undefined"
+    assert err.value.reason == f"step first: {protocols / 'first.sh.j2'}, line 1: 'gretting' is undefined"
 
 
 @pytest.mark.parametrize("change, fragment", [

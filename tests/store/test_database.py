@@ -66,3 +66,25 @@ def test_a_foreign_database_is_not_migrated_over(tmp_path):
         conn.execute("CREATE TABLE models (id INTEGER PRIMARY KEY)")
     with pytest.raises(DatabaseError, match="not created by mpflow"):
         open_database(f"sqlite:///{path}")
+
+
+def test_a_database_of_the_first_schema_gets_the_clusters_table_and_keeps_its_rows(tmp_path):
+    """Migration 0002 (issue 24, items 1 and 11): a project's database from before the clusters
+    table is upgraded when opened, nothing lost."""
+    from alembic import command
+
+    from mpflow.store.database import _alembic_config, make_engine
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    engine = make_engine(url)
+    command.upgrade(_alembic_config(engine), "0001")
+    assert "clusters" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO models (mutant, group_name, name, status, created, updated) "
+                             "VALUES ('WT', 'None', 'm1', 'ok', '2026-11-26', '2026-11-26')")
+    engine.dispose()
+    Session = open_database(url)
+    assert current_revision(Session.kw["bind"]) == head_revision() == "0002_clusters"
+    assert "clusters" in inspect(Session.kw["bind"]).get_table_names()
+    with Session() as s:
+        assert s.scalars(select(Model.name)).all() == ["m1"]
