@@ -111,6 +111,10 @@ class ManagerSection(BaseModel):
                               "stage before they count as failed attempts.")
     lease_s: float = Field(120, gt=0, description="A tick's database lease; another tick waits it out.")
     advance_per_tick: int = Field(50, ge=1, description="At most this many model-stages prepared per tick.")
+    vanished_grace_s: float = Field(600, ge=0, description="A job missing from squeue is judged (by sacct, else its "
+                                    "exit-code file) only after this long; until then it may still run.")
+    unavailable_node_grace_s: float = Field(3600, ge=0, description="A copy pending for ReqNodeNotAvail, NodeDown or "
+                                            "PartitionNodeLimit is cancelled as unable to start only after this long.")
 
 
 class ProjectConfig(BaseModel):

@@ -84,8 +84,8 @@ RECONCILE = [
                                                      reason="OUT_OF_MEMORY", ended=ENDED), EventKind.FAILED),
     (PD, (F, K.CANCELLED, None, "41"), JobChange(1, state=F, failure_kind=K.CANCELLED, counted=True,
                                                   reason="CANCELLED", ended=ENDED), EventKind.FAILED),
-    (R, (NS, None, None, "41"), JobChange(1, state=F, failure_kind=K.LOST, counted=False, reason="lost",
-                                           ended=NOW), EventKind.FAILED),  # known to nobody: lost, requeued
+    # known to nobody: it may still run (a lagging listing), so only marked missing, within its grace
+    (R, (NS, None, None, "41"), JobChange(1, missing_since=NOW), None),
     (R, (F, None, None, "41"), JobChange(1, state=F, failure_kind=K.UNKNOWN, counted=True, reason="unknown",
                                           ended=ENDED), EventKind.FAILED),
 ]
