@@ -276,11 +276,13 @@ def usable_targets(targets: Sequence[str], excluded: Mapping[str, str]) -> list[
 
 
 def add_doomed(plan: Plan, doomed: Sequence[tuple[JobRecord, str]]) -> None:
-    """Cancel each doomed copy, unless the rule already cancels it this tick (it lost the race)."""
-    cancelled = {j.id for items in plan.cancel.values() for j, _ in items}
+    """Cancel each doomed copy with its reason (a copy the rule also cancels, having lost the race, is
+    recorded as unable to start: that is why it waited, and it tells the next stages where not to go)."""
+    ids = {job.id for job, _ in doomed}
+    for cluster, items in plan.cancel.items():
+        plan.cancel[cluster] = [(j, why) for j, why in items if j.id not in ids]
     for job, line in doomed:
-        if job.id not in cancelled:
-            plan.doomed[job.cluster].append((job, line))
+        plan.doomed[job.cluster].append((job, line))
 
 
 def decide(stages: Sequence[StageRecord], jobs: Mapping[tuple[int, str], Sequence[JobRecord]],

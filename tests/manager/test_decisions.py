@@ -330,12 +330,13 @@ def test_a_cluster_left_out_of_a_stage_is_not_sent_it_and_all_left_out_holds_it(
     assert usable_targets(["alpha", "beta", "gamma"], {"beta": "y"}) == ["alpha", "gamma"]
 
 
-def test_doomed_copies_are_cancelled_unless_the_rule_cancels_them_already():
+def test_doomed_copies_are_cancelled_with_their_reason_even_when_they_lost_the_race():
     plan = decide([stage(StageState.ACTIVE)], {(7, "emmd"): [job(1, "alpha", PD), job(2, "beta", R, slurm_id="9",
                                                                                          started=STARTED)]},
                   SPECS, ["alpha", "beta"], set(), BACKOFF, NOW)
     add_doomed(plan, [(job(1, "alpha", PD), PTL), (job(5, "beta", PD, slurm_id="12"), PTL)])
-    assert {c: [j.id for j, _ in v] for c, v in plan.doomed.items()} == {"beta": [5]}  # alpha's lost the race
+    assert {c: [j.id for j, _ in v] for c, v in plan.doomed.items()} == {"alpha": [1], "beta": [5]}
+    assert not any(plan.cancel.values())  # alpha's copy lost the race, but it is recorded as unable to start
 
 
 def test_unset_fields_are_not_written_and_none_clears():
