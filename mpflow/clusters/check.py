@@ -192,7 +192,7 @@ def check_clusters(clusters: list[ClusterSettings]) -> list[CheckReport]:
         if r.cluster in cannot:
             r.add("tpr", False, f"{cannot[r.cluster]}: {r.cluster} is not sent GROMACS stages "
                                 f"(load a GROMACS {master.grompp} or newer there, or an older one on the master)")
-        elif r.gromacs and r.gromacs.mdrun:
+        elif r.gromacs and r.gromacs.mdrun and r is not reports[0]:
             r.add("tpr", True, f"mdrun GROMACS {r.gromacs.mdrun} reads .tpr files of the master's grompp "
                                f"(GROMACS {master.grompp})")
     return reports

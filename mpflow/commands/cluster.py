@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 import typer
@@ -51,7 +52,8 @@ def check(
         clusters = [_settings_for(n, dev) for n in names]
     else:
         project, Session = open_project(project_dir)
-        clusters = project_clusters(project)
+        # each cluster's own workdir: the project's folder in it is made by the first import
+        clusters = [c.model_copy(update={"workdir": posixpath.dirname(c.workdir)}) for c in project_clusters(project)]
     reports = check_clusters(clusters)
     for report in reports:
         for line in report.lines():

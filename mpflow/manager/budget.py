@@ -84,7 +84,8 @@ def site_lines(site: SiteRecord, settings: ClusterSettings | None, now: datetime
     lines = []
     if site.observed is not None:
         ago = (now - site.observed).total_seconds()
-        every = f", at most every {settings.min_observe_interval_s:g} s" if settings else ""
+        every = "" if settings is None else (", at every tick" if not settings.min_observe_interval_s
+                                             else f", at most every {settings.min_observe_interval_s:g} s")
         queued = "" if site.user_jobs is None else f"; {site.user_jobs} of the user's jobs queued or running"
         lines.append(f"{c}: observed {ago:.0f} s ago{every}{queued}")
     if in_backoff(site, now):
