@@ -50,9 +50,11 @@ class FailureKind(enum.StrEnum):
     STALE_INPUTS = "stale_inputs"  # the job found its inputs missing or different from the master's
     CANCELLED_BY_MPFLOW = "cancelled_by_mpflow"  # the slower copy, cancelled because another cluster's started first
     SUBMIT_REFUSED = "submit_refused"  # sbatch (or the job's options) refused the job
+    LIMITED = "limited"  # sbatch refused it by a limit or policy of the site (back-pressure: retried when there is room)
+    CANNOT_START = "cannot_start"  # pending for a reason it never leaves (PartitionTimeLimit...): cancelled by mpflow
 
 
-NEVER_RAN = frozenset({FailureKind.NOT_SUBMITTED, FailureKind.STALE_INPUTS})
+NEVER_RAN = frozenset({FailureKind.NOT_SUBMITTED, FailureKind.STALE_INPUTS, FailureKind.LIMITED})
 """Failures of jobs that never ran their work: their cluster is back to NS and joins the race again."""
 
 

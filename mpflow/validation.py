@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 
 SBATCH_VALUE = re.compile(r"[A-Za-z0-9_.,:=/@%+\-\[\]]+")
 """Characters allowed in the value of an ``#SBATCH --flag=value`` line (node lists like ``n[1-3]`` included)."""
@@ -92,3 +93,22 @@ def check_extra_sbatch(value: dict[str, str]) -> dict[str, str]:
         if v:
             check(v, SBATCH_VALUE, f"extra_sbatch --{k} value", "only A-Z, a-z, 0-9 and _.,:=/@%+-[]")
     return value
+# A cluster's mdrun command (``mpflow.slurm.mdrun``): words of a job script line, each shell-quoted there.
+MDRUN_WORD = re.compile(r"^[A-Za-z0-9_./=:+@%,-]+$")
+
+
+def mdrun_command_problem(command: str) -> str | None:
+    """Why ``command`` cannot be a cluster's mdrun command, or None."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        return f"cannot be split into words ({exc})"
+    if not words:
+        return "is empty: e.g. `gmx mdrun` or `srun gmx_mpi mdrun`"
+    bad = [w for w in words if not MDRUN_WORD.match(w)]
+    if bad:
+        return f"word {bad[0]!r} has a character mpflow does not put in a job script (A-Z a-z 0-9 _./=:+@%,-)"
+    last = words[-1].rsplit("/", 1)[-1]
+    if not (last == "mdrun" and len(words) >= 2) and not last.startswith("mdrun"):
+        return "must end with the mdrun subcommand (`gmx mdrun`, `gmx_mpi mdrun`) or an mdrun binary (`mdrun_mpi`)"
+    return None

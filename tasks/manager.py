@@ -85,7 +85,8 @@ class TaskIO:
         self.connections = connections
 
     def observe_all(self, refs):
-        return _gather({c: observe_cluster.submit(self.connections, c, list(b)) for c, b in refs.items() if b})
+        # every cluster the tick names, an empty one too (it counts the user's jobs there)
+        return _gather({c: observe_cluster.submit(self.connections, c, list(b)) for c, b in refs.items()})
 
     def submit_all(self, requests):
         return _gather({c: submit_to_cluster.submit(self.connections, c, list(b), len(b))

@@ -5,7 +5,10 @@ Checks, in order: connect (a settings problem names the setting: key_path, key_p
 known_hosts, user...), sinfo (mpflow's partition is up and has a node that takes jobs), workdir
 (exists, is a folder and is writable; it is never created here, since a missing workdir is more
 often a typo than a new cluster), job scripts (the CPU and GPU variants render from the cluster's
-templates, in the sandbox), and gmx (found after the job-script preamble).
+templates, in the sandbox), the Slurm release, and GROMACS: the version of the program the
+cluster's ``mdrun_command`` starts (and, on the master, of the ``gmx`` that runs grompp), read after
+the job-script preamble; :func:`check_clusters` then says which clusters' mdrun cannot read the
+master's ``.tpr`` files (the manager does not send them GROMACS stages).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from mpflow.clusters.transport import Transport, TransportError, open_transport
 from mpflow.errors import CommandError
 from mpflow.slurm import commands as slurm
 from mpflow.slurm.jobscript import render_job_script, stage_job_options
+from mpflow.slurm.mdrun import gromacs_binary, parse_gromacs_version, unreadable_clusters
 
 _WRITABLE = 't=$(mktemp "$1/.mpflow-check.XXXXXX") && rm -f -- "$t"'
 
@@ -29,6 +33,7 @@ _WRITABLE = 't=$(mktemp "$1/.mpflow-check.XXXXXX") && rm -f -- "$t"'
 class CheckReport:
     cluster: str
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    gromacs: "GromacsVersions | None" = None
 
     @property
     def ok(self) -> bool:
@@ -94,17 +99,77 @@ def _check_job_scripts(report: CheckReport, settings: ClusterSettings) -> None:
                f"CPU and GPU variants render ({', '.join(used) or 'mpflow default template'}{stages})")
 
 
-def _check_gmx(report: CheckReport, t: Transport) -> None:
-    preamble = "\n".join(t.settings.preamble)
-    script = f"{preamble}\ncommand -v gmx && gmx --version 2>/dev/null | sed -n 's/^GROMACS version: *//p'"
+@dataclass(frozen=True)
+class GromacsVersions:
+    """The GROMACS versions a cluster reports after its job-script preamble: of ``gmx`` (grompp runs
+    where the master's files are: only the master's is asked) and of the program its ``mdrun_command``
+    starts (``gmx_mpi``...); ``problem`` says why one could not be read."""
+
+    grompp: str | None
+    mdrun: str | None
+    problem: str | None = None
+
+
+def _version_section(binary: str, flag: str, mark: str) -> str:
+    q = shlex.quote(binary)
+    return (f"echo @@{mark}; if command -v {q} >/dev/null 2>&1; then {q} {flag} 2>&1 | head -n 60; "
+            f"else echo @@missing; fi")
+
+
+def read_gromacs_versions(t: Transport, *, grompp: bool) -> GromacsVersions:
+    """One command: the preamble, then ``<mdrun program> --version`` (and ``gmx --version`` when
+    ``grompp``). A program not found, or a version not printed, is the ``problem``."""
+    binary, flag = gromacs_binary(t.settings.mdrun_command)
+    sections = [_version_section(binary, flag, "mdrun")] + ([_version_section("gmx", "--version", "grompp")]
+                                                             if grompp else [])
+    script = "\n".join([*t.settings.preamble, *sections])
     res = t.run(["bash", "-c", script])
-    found = res.stdout.strip().splitlines()
-    report.add("gmx", res.ok and bool(found),
-               " ".join(found) if res.ok and found else "gmx not found after the preamble "
-               f"({shlex.join(t.settings.preamble) or 'no preamble'}): fix the cluster's `preamble`")
+    parts = dict((chunk.split("\n", 1) + [""])[:2] for chunk in res.stdout.split("@@")[1:])
+    found, problems = {}, []
+    where = f"after the preamble ({shlex.join(t.settings.preamble) or 'none'})"
+    for mark, program in (("mdrun", binary), ("grompp", "gmx")):
+        if mark not in parts:
+            continue
+        text = parts[mark]
+        if text.startswith("missing"):
+            problems.append(f"{program} not found {where}: fix the cluster's `preamble` or `mdrun_command`")
+            continue
+        found[mark] = parse_gromacs_version(text)
+        if found[mark] is None:
+            problems.append(f"{program} {flag if mark == 'mdrun' else '--version'} printed no GROMACS version")
+    if not res.ok and not problems and not found.get("mdrun"):
+        problems.append(f"the preamble failed: {res.stderr.strip()[:200]}")
+    return GromacsVersions(found.get("grompp"), found.get("mdrun"), "; ".join(problems) or None)
 
 
-def check_cluster(settings: ClusterSettings) -> CheckReport:
+def _check_gmx(report: CheckReport, t: Transport, *, master: bool = True) -> GromacsVersions:
+    versions = read_gromacs_versions(t, grompp=master)
+    command = t.settings.mdrun_command
+    if versions.problem:
+        report.add("gromacs", False, versions.problem)
+    else:
+        said = f"mdrun `{command}`: GROMACS {versions.mdrun}"
+        if master:
+            said += f"; grompp `gmx`: GROMACS {versions.grompp}"
+        report.add("gromacs", True, said)
+    return versions
+
+
+def _check_slurm_version(report: CheckReport, t: Transport) -> None:
+    """The cluster's Slurm release (mpflow avoids options older ones lack: it names the user, never
+    ``--me``, which came in 20.11)."""
+    res = t.run(["sinfo", "--version"])
+    version = slurm.parse_slurm_version(res.stdout) if res.ok else None
+    if version is None:
+        report.add("slurm", False, f"sinfo --version printed no version: {(res.stderr or res.stdout).strip()[:200]}")
+        return
+    old = slurm.version_problem(version)
+    report.add("slurm", old is None, f"slurm {version}" + (f": {old}" if old else ""))
+
+
+def check_cluster(settings: ClusterSettings, *, master: bool = True) -> CheckReport:
+    """Every check of one cluster; ``report.gromacs`` holds the versions it read (``master``: its grompp
+    too)."""
     report = CheckReport(settings.name)
     transport = open_transport(settings)
     try:
@@ -116,10 +181,29 @@ def check_cluster(settings: ClusterSettings) -> CheckReport:
         report.add("connect", True, settings.describe())
         _check_sinfo(report, transport)
         _check_workdir(report, transport)
+        _check_slurm_version(report, transport)
         _check_job_scripts(report, settings)
-        _check_gmx(report, transport)
+        report.gromacs = _check_gmx(report, transport, master=master)
     except TransportError as exc:
         report.add("command", False, _first_line(exc))
     finally:
         transport.close()
     return report
+
+
+def check_clusters(clusters: list[ClusterSettings]) -> list[CheckReport]:
+    """Every check of each cluster (the master first), then, on the master's report, whether each
+    cluster's mdrun reads the .tpr files of the master's grompp."""
+    reports = [check_cluster(c, master=i == 0) for i, c in enumerate(clusters)]
+    master = reports[0].gromacs if reports else None
+    if master is None or not master.grompp:
+        return reports
+    cannot = unreadable_clusters(master.grompp, {r.cluster: r.gromacs.mdrun if r.gromacs else None for r in reports})
+    for r in reports:
+        if r.cluster in cannot:
+            r.add("tpr", False, f"{cannot[r.cluster]}: {r.cluster} is not sent GROMACS stages "
+                                f"(load a GROMACS {master.grompp} or newer there, or an older one on the master)")
+        elif r.gromacs and r.gromacs.mdrun and r is not reports[0]:
+            r.add("tpr", True, f"mdrun GROMACS {r.gromacs.mdrun} reads .tpr files of the master's grompp "
+                               f"(GROMACS {master.grompp})")
+    return reports

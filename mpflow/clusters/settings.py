@@ -27,7 +27,7 @@ from pydantic import (
 
 from mpflow.clusters.devcluster import load_connection
 from mpflow.templating import sandbox, syntax_problem
-from mpflow.validation import HOST, NAME, USER, check, check_cluster_path, check_extra_sbatch
+from mpflow.validation import HOST, NAME, USER, check, check_cluster_path, check_extra_sbatch, mdrun_command_problem
 
 
 class StageResources(BaseModel):
@@ -54,6 +54,10 @@ class StageResources(BaseModel):
 
 RESOURCE_KEYS = tuple(StageResources.model_fields)
 """Job resources a cluster may set per stage."""
+
+
+DEV_OBSERVE_INTERVAL_S = 0.0
+"""The dev clusters' ``min_observe_interval_s`` unless their connection file says otherwise."""
 
 
 class ClusterSettings(BaseModel):
@@ -92,7 +96,20 @@ class ClusterSettings(BaseModel):
         description="Job resources per stage on this cluster, e.g. "
                     '{"urmd": {"time_limit_min": 2880, "cpus_per_task": 16, "gpu": true}}. '
                     f"Keys: {', '.join(RESOURCE_KEYS)}.")
-    max_queued: int = Field(200, ge=1, description="At most this many mpflow jobs queued or running here.")
+    max_queued: int = Field(200, ge=1, description="At most this many of the user's jobs queued or running here "
+                            "(all of them, mpflow's and others, as squeue lists them): copies beyond it wait, "
+                            "not submitted, until there is room.")
+    min_observe_interval_s: float = Field(
+        60.0, ge=0, description="At most one observation of this cluster (squeue, sacct where needed, the job "
+                                "folders) per this many seconds, however often the manager ticks; ticks in between "
+                                "decide and act on what they know.")
+    backoff_max_s: float = Field(
+        1800.0, gt=0, description="Longest wait, doubling from twice min_observe_interval_s, after the controller "
+                                  "answers 'Socket timed out', 'Slurm temporarily unable' or a rate limit.")
+    mdrun_command: str = Field(
+        "gmx mdrun", description="How jobs here start mdrun: `gmx mdrun`, `gmx_mpi mdrun`, `srun gmx_mpi mdrun`, "
+                                 "`mpirun gmx_mpi mdrun` or `mdrun_mpi` (modules it needs go in `preamble`); "
+                                 "tasks and threads are added for each job (--ntasks/-np, -ntomp).")
     connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
     command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
 
@@ -104,6 +121,14 @@ class ClusterSettings(BaseModel):
         check_cluster_path(value, "workdir")
         if value == "/":
             raise ValueError("workdir must be a folder of its own, not /")
+        return value
+
+    @field_validator("mdrun_command")
+    @classmethod
+    def _safe_mdrun(cls, value: str) -> str:
+        problem = mdrun_command_problem(value)
+        if problem:
+            raise ValueError(f"mdrun_command {value!r} {problem}")
         return value
 
     @field_validator("partition", "account")
@@ -190,5 +215,11 @@ def dev_cluster_settings(path: Path | None = None) -> list:
             name=c["name"], kind=c["kind"], host=c["host"], port=c["port"], user=c["user"],
             key_path=doc["key_path"], known_hosts=doc["known_hosts"], workdir=c["workdir"],
             env={"SLURM_CONF": c["slurm_conf"]} if local else {}, partition=c["partition"],
+            # this machine's own clusters: observed at every tick, so tests and the demo wait on nothing
+            # but Slurm (a real cluster keeps the polite default of min_observe_interval_s)
+            min_observe_interval_s=c.get("min_observe_interval_s", DEV_OBSERVE_INTERVAL_S),
+            # how the cluster's GROMACS is called (beta: a gmx_mpi wrapper started by srun), when the file says
+            **({"mdrun_command": c["mdrun_command"]} if c.get("mdrun_command") else {}),
+            **({"preamble": list(c["preamble"])} if c.get("preamble") else {}),
         ))
     return settings

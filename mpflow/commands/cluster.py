@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import posixpath
+from pathlib import Path
+
 import typer
 
 from mpflow.blocks.cluster import SlurmCluster, load_cluster_block, prefect_api_url
-from mpflow.clusters.check import check_cluster
-from mpflow.commands.common import dev_clusters_or_exit, fail
+from mpflow.clusters.check import check_clusters
+from mpflow.commands.common import (
+    PROJECT_OPTION_HELP,
+    dev_clusters_or_exit,
+    fail,
+    open_project,
+    project_clusters,
+)
 from mpflow.project.file import ProjectError
+from mpflow.store.schema import utcnow
+from mpflow.store.sites import update_site
 
 app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
 
@@ -27,14 +38,33 @@ def _settings_for(name: str, dev: bool):
 
 @app.command("check")
 def check(
-    name: str = typer.Argument(..., help="Name of the cluster's block (or of a dev cluster with --dev)."),
-    dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of a block."),
+    names: list[str] = typer.Argument(None, help="Clusters' block names (dev clusters with --dev), the master "
+                                                 "first; none: the project's clusters."),
+    dev: bool = typer.Option(False, "--dev", help="Read the dev clusters' connection file instead of blocks."),
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP + " Used when no NAMES are given."),
 ) -> None:
-    """Connect, show sinfo, check the workdir is writable and gmx is found."""
-    report = check_cluster(_settings_for(name, dev))
-    for line in report.lines():
-        typer.echo(f"[{report.cluster}] {line}")
-    if not report.ok:
+    """Connect, show sinfo and the Slurm release, check the workdir is writable, the job scripts render, and
+    read each cluster's GROMACS: whether its mdrun reads the .tpr files of the master's grompp (a cluster
+    whose mdrun cannot is not sent GROMACS stages). Without NAMES, the project's clusters, and the versions
+    are recorded for the manager."""
+    Session = None
+    if names:
+        clusters = [_settings_for(n, dev) for n in names]
+    else:
+        project, Session = open_project(project_dir)
+        # each cluster's own workdir: the project's folder in it is made by the first import
+        clusters = [c.model_copy(update={"workdir": posixpath.dirname(c.workdir)}) for c in project_clusters(project)]
+    reports = check_clusters(clusters)
+    for report in reports:
+        for line in report.lines():
+            typer.echo(f"[{report.cluster}] {line}")
+    if Session is not None:
+        with Session.begin() as s:
+            for r in reports:
+                if r.gromacs is not None:
+                    update_site(s, r.cluster, grompp_version=r.gromacs.grompp, mdrun_version=r.gromacs.mdrun,
+                                gromacs_problem=r.gromacs.problem, gromacs_checked=utcnow())
+    if not all(r.ok for r in reports):
         raise typer.Exit(1)
 
 

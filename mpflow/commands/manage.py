@@ -12,6 +12,8 @@ from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
 from mpflow.manager.status import (
     CELL_KEY,
+    cannot_start_lines,
+    cluster_lines,
     count_table,
     dual_submission_summary,
     stage_statuses,
@@ -24,6 +26,7 @@ from mpflow.project.file import ProjectError
 from mpflow.states import ModelStatus, StageState
 from mpflow.store.records import ensure_model_stages
 from mpflow.store.schema import utcnow
+from mpflow.store.sites import site_records
 
 
 def manage(
@@ -70,6 +73,7 @@ def status(
             return
         rows = stage_statuses(s, mutant=mutant, stage=stage, stage_order=project.config.stage_order())
         stale = stale_clusters(s, project.cluster_names)
+        sites = site_records(s)
     if as_json:
         typer.echo(json.dumps([with_staleness(r.as_dict(), stale) for r in rows], indent=2, default=str))
         return
@@ -92,10 +96,28 @@ def status(
             attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name}: {r.reason}")
         else:
             attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
+    attention += cannot_start_lines(rows)
     if attention:
         typer.echo("")
         for line in attention:
             typer.echo(line)
+    gromacs = any(spec.kind == "gromacs" for spec in project.config.stages.values())
+    clusters = cluster_lines(sites, _settings_or_none(project), project.cluster_names, utcnow(), gromacs_stages=gromacs)
+    if clusters:
+        typer.echo("")
+        for line in clusters:
+            typer.echo(line)
+
+
+def _settings_or_none(project) -> dict:
+    """The project's cluster settings by name when they can be read without a server (dev clusters),
+    else none: status never needs a cluster or a Prefect server."""
+    if project.config.clusters.source != "dev":
+        return {}
+    try:
+        return {c.name: c for c in project.cluster_settings()}
+    except ProjectError:
+        return {}
 
 
 def _print_summary(data: dict) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
@@ -25,6 +25,7 @@ from mpflow.manager.rule import ClusterView, Outcome, dual_cluster_actions
 from mpflow.project.file import ManagerSection
 from mpflow.slurm.client import JobRef, Observation
 from mpflow.slurm.jobscript import INPUTS_MISSING_EXIT
+from mpflow.slurm.reasons import cannot_start, doomed_line
 from mpflow.stages.spec import StageSpec
 from mpflow.states import NEVER_RAN, EventKind, FailureKind, JobState, StageState
 from mpflow.store.records import (
@@ -62,6 +63,8 @@ FAILURE_POLICY: dict[FailureKind, Cost] = {
     FailureKind.DEADLINE: Cost.COUNT,
     FailureKind.MISSING_OUTPUT: Cost.COUNT,
     FailureKind.SUBMIT_REFUSED: Cost.COUNT,
+    FailureKind.LIMITED: Cost.FREE,  # back-pressure: sent again when the cluster has room
+    FailureKind.CANNOT_START: Cost.FREE,  # not sent there again with the same resources (ClusterView.doomed)
     FailureKind.UNKNOWN: Cost.COUNT,
 }
 """What a failure costs, by failure kind (every kind has an entry; a unit test checks it)."""
@@ -91,6 +94,8 @@ class Reconciled:
     transitions: list[Transition] = field(default_factory=list)
     counters_changed: set[tuple[int, str]] = field(default_factory=set)  # continuations / requeues
     resend: set[tuple[int, str]] = field(default_factory=set)  # model-stages whose inputs go again
+    # copies pending for a reason they never leave (PartitionTimeLimit...): cancelled, with that reason
+    doomed: list[tuple[JobRecord, str]] = field(default_factory=list)
 
 
 def failure_kind_of(obs: Observation) -> FailureKind:
@@ -99,6 +104,26 @@ def failure_kind_of(obs: Observation) -> FailureKind:
     if kind is FailureKind.NONZERO_EXIT and obs.exit_code == INPUTS_MISSING_EXIT:
         return FailureKind.STALE_INPUTS
     return kind
+
+
+def _vanished(obs: Observation) -> bool:
+    """Slurm no longer lists the job and its folder has no exit code of it (or it was never found)."""
+    return obs.state is JobState.NS or (obs.state is JobState.F and obs.failure_kind is FailureKind.LOST)
+
+
+def _pending(job: JobRecord, obs: Observation, limits: ManagerSection, now: datetime, out: "Reconciled") -> None:
+    """Record a pending copy's reason (and since when), and mark it doomed when the reason is one it
+    never leaves with the same resources (after the grace for nodes that may come back)."""
+    reason = obs.pending_reason
+    since = job.reason_since if (job.reason == reason and job.reason_since is not None) else now
+    if reason != job.reason or (reason is not None and job.reason_since is None):
+        out.job_changes.append(JobChange(job.id, reason=reason, reason_since=now))
+    entry = cannot_start(reason)
+    if entry is None or (entry.grace and (now - since).total_seconds() < limits.unavailable_node_grace_s):
+        return
+    slurm_id = job.slurm_id or (str(obs.job_id) if obs.job_id else None)
+    if slurm_id:
+        out.doomed.append((replace(job, slurm_id=slurm_id), doomed_line(reason)))
 
 
 def reconcile(jobs: Sequence[JobRecord], observations: Mapping[str, Mapping[str, Observation]],
@@ -115,6 +140,19 @@ def reconcile(jobs: Sequence[JobRecord], observations: Mapping[str, Mapping[str,
             continue
         state = obs.state
         ev = dict(model_id=job.model_id, stage=job.stage, cluster=job.cluster, job_id=job.id, time=now)
+        if job.state is not JobState.SUBMITTING and _vanished(obs):
+            # Missing from squeue, and neither sacct nor the exit-code file says what became of it: it
+            # may still be queued or running (a controller failing over, a lagging listing). Judged only
+            # after the grace; until then the row keeps its state, so nothing is resubmitted.
+            since = job.missing_since or now
+            if job.missing_since is None:
+                out.job_changes.append(JobChange(job.id, missing_since=now))
+            if (now - since).total_seconds() < limits.vanished_grace_s:
+                continue
+        elif job.missing_since is not None and state is not JobState.UNKNOWN:
+            out.job_changes.append(JobChange(job.id, missing_since=None))
+        if state is JobState.PD:
+            _pending(job, obs, limits, now, out)
         slurm_id = None
         if job.state is JobState.SUBMITTING:
             if state is JobState.NS:
@@ -183,8 +221,11 @@ def reconcile(jobs: Sequence[JobRecord], observations: Mapping[str, Mapping[str,
 # ------------------------------------------------------------------------------------------------
 
 def cluster_views(jobs: Sequence[JobRecord], clusters: Sequence[str], unreachable: set[str], spec: StageSpec,
-                  backoff_s: Sequence[float], now: datetime) -> dict[str, ClusterView]:
-    """The rule's view of one model-stage on each cluster, from its job rows (oldest first)."""
+                  backoff_s: Sequence[float], now: datetime, resources: Mapping[str, str] | None = None
+                  ) -> dict[str, ClusterView]:
+    """The rule's view of one model-stage on each cluster, from its job rows (oldest first).
+    ``resources``: per cluster, what a copy would ask of it now (``jobscript.resources_key``): a copy
+    that could not start there is doomed while a new one would ask the same."""
     by_cluster: dict[str, list[JobRecord]] = defaultdict(list)
     for j in jobs:
         by_cluster[j.cluster].append(j)
@@ -204,12 +245,14 @@ def cluster_views(jobs: Sequence[JobRecord], clusters: Sequence[str], unreachabl
             in_backoff = now < latest.ended + timedelta(seconds=wait)
         resume = failed and latest.failure_kind is FailureKind.TIMEOUT and not latest.counted
         started = latest.started if latest is not None and state in (JobState.R, JobState.D) else None
+        doomed = (failed and latest.failure_kind is FailureKind.CANNOT_START
+                  and (latest.resources is None or latest.resources == (resources or {}).get(c, latest.resources)))
         if c in unreachable:
             views[c] = ClusterView(JobState.UNKNOWN, attempts_left=spec.retry_budget - counted,
-                                   last_known=state, in_backoff=in_backoff, resume_here=resume)
+                                   last_known=state, in_backoff=in_backoff, resume_here=resume, doomed=doomed)
         else:
             views[c] = ClusterView(state, attempts_left=spec.retry_budget - counted, started=started,
-                                   in_backoff=in_backoff, resume_here=resume)
+                                   in_backoff=in_backoff, resume_here=resume, doomed=doomed)
     return views
 
 
@@ -222,21 +265,54 @@ class Plan:
     cancel: dict[str, list[tuple[JobRecord, str]]] = field(default_factory=lambda: defaultdict(list))
     stage_changes: list[StageChange] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    # copies that cannot start where they wait: cancelled, recorded as CANNOT_START with the reason
+    doomed: dict[str, list[tuple[JobRecord, str]]] = field(default_factory=lambda: defaultdict(list))
+
+
+def usable_targets(targets: Sequence[str], excluded: Mapping[str, str]) -> list[str]:
+    """A stage's target clusters less those it must not be sent to (``excluded``: cluster → why, e.g.
+    an mdrun that cannot read the master's .tpr files); order kept, the master first."""
+    return [c for c in targets if c not in excluded]
+
+
+def add_doomed(plan: Plan, doomed: Sequence[tuple[JobRecord, str]]) -> None:
+    """Cancel each doomed copy with its reason (a copy the rule also cancels, having lost the race, is
+    recorded as unable to start: that is why it waited, and it tells the next stages where not to go)."""
+    ids = {job.id for job, _ in doomed}
+    for cluster, items in plan.cancel.items():
+        plan.cancel[cluster] = [(j, why) for j, why in items if j.id not in ids]
+    for job, line in doomed:
+        plan.doomed[job.cluster].append((job, line))
 
 
 def decide(stages: Sequence[StageRecord], jobs: Mapping[tuple[int, str], Sequence[JobRecord]],
            specs: Mapping[str, StageSpec], clusters: Sequence[str], unreachable: set[str],
-           backoff_s: Sequence[float], now: datetime) -> Plan:
+           backoff_s: Sequence[float], now: datetime, *,
+           resources: Mapping[tuple[str, str], str] | None = None,
+           excluded: Mapping[str, Mapping[str, str]] | None = None) -> Plan:
     """The plan for every model-stage in ``stages`` (ready or active) over ``clusters`` (the master
-    first; a stage with ``clusters = "master"`` runs only there)."""
+    first; a stage with ``clusters = "master"`` runs only there). ``resources``: per (stage, cluster),
+    what a copy would ask now; ``excluded``: per stage, the clusters it is not sent to, with why."""
     plan = Plan()
     for st in stages:
         spec = specs[st.stage]
-        targets = list(clusters) if spec.clusters == "all" else [clusters[0]]
+        all_targets = list(clusters) if spec.clusters == "all" else [clusters[0]]
+        left_out = (excluded or {}).get(st.stage, {})
+        targets = usable_targets(all_targets, left_out)
         rows = jobs.get((st.model_id, st.stage), [])
-        views = cluster_views(rows, targets, unreachable, spec, backoff_s, now)
-        actions = dual_cluster_actions(views)
         latest = {j.cluster: j for j in rows}
+        ev = dict(model_id=st.model_id, stage=st.stage, time=now)
+        if not targets:
+            why = "; ".join(f"not sent to {c}: {left_out[c]}" for c in all_targets)
+            if st.state is not StageState.HELD:
+                plan.stage_changes.append(StageChange(st.id, state=StageState.HELD, reason=why))
+                plan.transitions.append(Transition(EventKind.HELD, from_state=st.state, to_state=StageState.HELD,
+                                                   why=why, **ev))
+            continue
+        views = cluster_views(rows, targets, unreachable, spec, backoff_s, now,
+                              {c: (resources or {}).get((st.stage, c)) for c in targets if
+                               (resources or {}).get((st.stage, c)) is not None})
+        actions = dual_cluster_actions(views)
         for c in actions.submit:
             plan.submit[c].append((st, views[c].resume_here))
         for c in actions.cancel:
@@ -244,8 +320,13 @@ def decide(stages: Sequence[StageRecord], jobs: Mapping[tuple[int, str], Sequenc
             if job is not None and job.slurm_id:
                 why = f"done on {actions.winner}" if actions.outcome is Outcome.DONE else f"lost to {actions.winner}"
                 plan.cancel[c].append((job, why))
-        ev = dict(model_id=st.model_id, stage=st.stage, time=now)
-        if actions.outcome is Outcome.DONE:
+        if actions.outcome is Outcome.HELD:
+            why = "; ".join(f"cancelled on {c}: {latest[c].reason}" for c in targets
+                            if c in latest and views[c].doomed)
+            plan.stage_changes.append(StageChange(st.id, state=StageState.HELD, reason=why))
+            plan.transitions.append(Transition(EventKind.HELD, from_state=st.state, to_state=StageState.HELD,
+                                               why=why, **ev))
+        elif actions.outcome is Outcome.DONE:
             plan.stage_changes.append(StageChange(st.id, state=StageState.FINISHING, winner=actions.winner,
                                                   reason=None))
             plan.transitions.append(Transition(EventKind.STAGE_DONE, cluster=actions.winner, from_state=st.state,

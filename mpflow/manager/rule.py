@@ -16,6 +16,9 @@ and the extensions of DESIGN.md ("Job states and the dual-cluster rule"):
   the reachable ones are submitted to only if the unreachable one's last known state was NS or F;
 - budget: a cluster whose counted attempts are spent is not submitted to; when every cluster is F
   and spent, the model-stage has failed for good (never resubmitted again);
+- a cluster whose copy was cancelled because it could never start there (``doomed``: pending for
+  PartitionTimeLimit and the like) is not submitted to again with the same resources; when no cluster
+  can take a copy and one of them is doomed, the model-stage is held for a person (``HELD``);
 - what a failure costs is decided before this function (see ``ClusterView``): a job that hit its time
   limit continues from its checkpoint on the cluster that holds it, without counting; a node failure
   or preemption is resubmitted at once; a non-zero exit counts and waits out a backoff.
@@ -41,6 +44,7 @@ class Outcome(enum.StrEnum):
     ACTIVE = "active"  # a job runs; cancellations may go with it
     DONE = "done"  # a job completed; cancellations may go with it
     FAILED = "failed"  # every cluster failed and its budget is spent: failed for good
+    HELD = "held"  # no copy can start anywhere as asked (cancelled as doomed): a person changes the resources
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,11 @@ class ClusterView:
     last_known: JobState = NS  # the last state seen before this tick (meaningful for ``?``)
     in_backoff: bool = False  # a counted failure whose backoff has not run out
     resume_here: bool = False  # a timed-out job with a checkpoint here: continue here only
+    doomed: bool = False  # its copy could not start here (PartitionTimeLimit...) and would ask the same again
 
     @property
     def can_submit(self) -> bool:
-        return self.attempts_left > 0 or self.resume_here
+        return (self.attempts_left > 0 or self.resume_here) and not self.doomed
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ def dual_cluster_actions(views: Mapping[str, ClusterView]) -> Actions:
         return Actions(Outcome.SUBMIT, submit=resume, why=f"continue from the checkpoint on {', '.join(resume)}")
     can = [(n, v) for n, v in reachable if v.can_submit]
     if not can:
+        doomed = [n for n, v in reachable if v.doomed]
+        if doomed and not unreachable:
+            return Actions(Outcome.HELD, why=f"no copy can start as asked (on {', '.join(doomed)})")
         if unreachable:
             return Actions(Outcome.WAIT, why="budget spent on the reachable clusters; waiting for "
                                               + ", ".join(n for n, _ in unreachable))

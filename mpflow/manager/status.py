@@ -22,6 +22,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mpflow.manager.budget import site_lines
+from mpflow.slurm.mdrun import unreadable_clusters
 from mpflow.states import FailureKind, JobState, ModelStatus, StageState
 from mpflow.store.clusters import cluster_records
 from mpflow.store.schema import Job, Model, ModelStage
@@ -74,8 +76,9 @@ def stage_statuses(s: Session, *, mutant: str | None = None, stage: str | None =
 
 
 #: The line under the count table that says what its job-state cells mean.
-CELL_KEY = ("cells: each cluster's latest job per model-stage: NS not submitted, PD pending, R running, D done,\n"
-            "F failed, lost = cancelled by mpflow as the other cluster's copy started first; - = runs on the master")
+CELL_KEY = ("cells: each cluster's latest job per model-stage: NS not submitted (or refused by a site's limit, sent\n"
+            "again when there is room), PD pending, R running, D done, F failed, lost = cancelled by mpflow as the\n"
+            "other cluster's copy started first, doomed = cancelled as it could never start there; - = runs on the master")
 
 
 def job_cell_state(job: dict) -> str:
@@ -83,6 +86,10 @@ def job_cell_state(job: dict) -> str:
     (a Slurm F, but no failure), else the job's state (NS when there is no job)."""
     if job.get("state") == JobState.F and job.get("failure_kind") == FailureKind.CANCELLED_BY_MPFLOW:
         return "lost"
+    if job.get("state") == JobState.F and job.get("failure_kind") == FailureKind.CANNOT_START:
+        return "doomed"
+    if job.get("state") == JobState.F and job.get("failure_kind") == FailureKind.LIMITED:
+        return JobState.NS  # back-pressure: not submitted, sent again when there is room
     return job.get("state", JobState.NS)
 
 
@@ -120,6 +127,34 @@ def with_staleness(row: dict, stale: dict[str, Stale]) -> dict:
         if cluster in stale:
             job["stale_since"] = stale[cluster].since.isoformat(timespec="seconds")
     return row
+def cannot_start_lines(statuses: list[StageStatus]) -> list[str]:
+    """One line per stage, cluster and reason of copies cancelled because they could never start
+    there: ``emmd: cancelled on beta (3 model-stages): PartitionTimeLimit — the stage's time limit
+    exceeds the partition's``."""
+    counts: Counter = Counter()
+    for r in statuses:
+        if r.state == StageState.DONE:
+            continue
+        for cluster, job in r.clusters.items():
+            if job.get("state") == JobState.F and job.get("failure_kind") == FailureKind.CANNOT_START:
+                counts[(r.stage, cluster, job.get("reason") or "cannot start")] += 1
+    return [f"{stage}: cancelled on {cluster} ({n} model-stage{'s' if n != 1 else ''}): {reason}"
+            for (stage, cluster, reason), n in sorted(counts.items())]
+
+
+def cluster_lines(sites: dict, settings: dict, names: list[str], now, *, gromacs_stages: bool = True) -> list[str]:
+    """What ``mpflow status`` says of each cluster (``budget.site_lines``), and the clusters not sent
+    GROMACS stages because their mdrun cannot read the master's .tpr files."""
+    lines = []
+    for name in names:
+        site = sites.get(name)
+        if site is not None:
+            lines += site_lines(site, settings.get(name), now)
+    master = sites.get(names[0]) if names else None
+    if gromacs_stages and master is not None:
+        left_out = unreadable_clusters(master.grompp_version, {n: sites[n].mdrun_version for n in names if n in sites})
+        lines += [f"{c}: not sent GROMACS stages: {why}" for c, why in left_out.items()]
+    return lines
 
 
 def count_table(statuses: list[StageStatus], clusters: list[str],

@@ -44,6 +44,7 @@ from mpflow.clusters.transport import TransportError
 from mpflow.manager.decisions import (
     Plan,
     StageCounters,
+    add_doomed,
     decide,
     job_comment,
     job_ref,
@@ -52,8 +53,19 @@ from mpflow.manager.decisions import (
 from mpflow.project.claim import claim_folder, has_models, identity, unclaimed
 from mpflow.project.file import Project
 from mpflow.slurm.client import JobRef, ObserveResult, SlurmClient
+from mpflow.clusters.check import read_gromacs_versions
+from mpflow.manager.budget import (
+    CLEARED_BACKOFF,
+    GROMACS_RECHECK_S,
+    backoff_values,
+    in_backoff,
+    observe_due,
+    room,
+)
 from mpflow.slurm.commands import SchedulerError
-from mpflow.slurm.jobscript import JobScriptOptions, stage_job_options
+from mpflow.slurm.mdrun import unreadable_clusters
+from mpflow.slurm.reasons import Refusal, limit_code, refusal_kind
+from mpflow.slurm.jobscript import JobScriptOptions, resources_key, stage_job_options
 from mpflow.slurm.submission import SubmitOutcome, SubmitRequest, submit_batch
 from mpflow.stages.gromacs import GromacsStage
 from mpflow.stages.kinds import ProtocolStage, ScriptStage, StageKind, StageWork
@@ -74,6 +86,7 @@ from mpflow.store.records import (
     Transition,
     active_jobs,
     add_job_rows,
+    any_ready,
     ensure_model_stages,
     jobs_of,
     new_token,
@@ -85,6 +98,7 @@ from mpflow.store.records import (
     update_stages,
 )
 from mpflow.store.schema import utcnow
+from mpflow.store.sites import SiteRecord, site_records, update_site
 from mpflow.tags import ModelTag
 
 UNREACHABLE_ERRORS = (TransportError, SchedulerError)
@@ -106,7 +120,8 @@ class TickIO(Protocol):
 
     connections: ClusterConnections
 
-    def observe_all(self, refs: Mapping[str, list[JobRef]]) -> dict[str, ObserveResult | Exception]: ...
+    def observe_all(self, refs: Mapping[str, list[JobRef]]) -> dict[str, ObserveResult | Exception]:
+        """Observe every cluster of ``refs``, an empty list included (the tick chooses which: its query budget)."""
 
     def submit_all(self, requests: Mapping[str, list[SubmitRequest]]
                    ) -> dict[str, dict[str, SubmitOutcome] | Exception]: ...
@@ -120,11 +135,13 @@ class TickIO(Protocol):
         """Claim the project's folder on each cluster (``claims``: cluster → the call that does it)."""
 
 
-def per_cluster(items: Mapping[str, list], call: Callable[[str, list], T]) -> dict[str, T | Exception]:
-    """``call(cluster, batch)`` for every non-empty batch; an unreachable cluster's value is its error."""
+def per_cluster(items: Mapping[str, list], call: Callable[[str, list], T], *, empty_too: bool = False
+                ) -> dict[str, T | Exception]:
+    """``call(cluster, batch)`` for every non-empty batch (every batch with ``empty_too``: an observation
+    with no job still counts the user's jobs); an unreachable cluster's value is its error."""
     out: dict[str, T | Exception] = {}
     for cluster, batch in items.items():
-        if not batch:
+        if not batch and not empty_too:
             continue
         try:
             out[cluster] = call(cluster, batch)
@@ -143,7 +160,7 @@ class DirectIO:
         return SlurmClient(self.connections.transport(cluster))
 
     def observe_all(self, refs):
-        return per_cluster(refs, lambda c, b: self.client(c).observe(b))
+        return per_cluster(refs, lambda c, b: self.client(c).observe(b), empty_too=True)
 
     def submit_all(self, requests):
         return per_cluster(requests, lambda c, b: submit_batch(self.client(c), b))
@@ -175,6 +192,10 @@ class TickReport:
     seconds: dict[str, float] = field(default_factory=dict)
     decided: int = 0
     reached: set[str] = field(default_factory=set)  # clusters that answered this tick
+    deferred: dict[str, str] = field(default_factory=dict)  # not observed this tick (the query budget), why
+    backing_off: dict[str, float] = field(default_factory=dict)  # cluster → seconds of its back-off
+    limited: dict[str, int] = field(default_factory=dict)  # copies refused by a site's limit (back-pressure)
+    waiting_for_room: dict[str, int] = field(default_factory=dict)  # copies not sent: no room there
 
     def summary(self) -> str:
         if self.skipped:
@@ -183,8 +204,14 @@ class TickReport:
         for label, d in (("submitted", self.submitted), ("refused", self.refused), ("cancelled", self.cancelled)):
             if any(d.values()):
                 parts.append(f"{label} " + ", ".join(f"{c}: {n}" for c, n in d.items() if n))
-        if self.unreachable:
-            parts.append("unreachable: " + ", ".join(self.unreachable))
+        for label, d in (("limited", self.limited), ("waiting for room", self.waiting_for_room)):
+            if any(d.values()):
+                parts.append(f"{label} " + ", ".join(f"{c}: {n}" for c, n in d.items() if n))
+        if self.backing_off:
+            parts.append("backing off: " + ", ".join(f"{c} ({s:g} s)" for c, s in self.backing_off.items()))
+        others = [c for c in self.unreachable if c not in self.backing_off]
+        if others:
+            parts.append("unreachable: " + ", ".join(others))
         return "; ".join(parts)
 
     def unreachable_now(self, cluster: str, exc: BaseException) -> None:
@@ -234,24 +261,37 @@ class Manager:
             jobs = active_jobs(s)
             tags = {st.model_id: ModelTag(st.mutant, st.group, st.name)
                     for st in stage_records(s, model_ids={j.model_id for j in jobs})} if jobs else {}
+            sites = site_records(s)
+            ready = any_ready(s)
         refs: dict[str, list[JobRef]] = defaultdict(list)
         for j in jobs:
             if j.cluster in settings:
                 refs[j.cluster].append(job_ref(j, tags[j.model_id], settings[j.cluster].workdir))
         t = self._timed(report, "load", t)
 
-        results = io.observe_all(refs)
+        t0 = now()
+        to_observe = self.observe_plan(refs, sites, ready, t0, report)
+        results = io.observe_all(to_observe)
         t = self._timed(report, "observe", t)
         observations = {}
+        site_updates: dict[str, dict] = {}
         for c, r in results.items():
             if isinstance(r, Exception):
+                if isinstance(r, SchedulerError) and r.refusal is Refusal.BUSY:
+                    site_updates[c] = backoff_values(sites.get(c, SiteRecord(c)), settings[c], _first_line(r), t0)
+                    report.backing_off[c] = site_updates[c]["backoff_s"]
                 report.unreachable_now(c, r)
             else:
                 report.reached.add(c)
                 observations[c] = r.observations
                 report.observed[c] = len(r.observations)
                 report.scheduler_commands[c] = r.commands
+                site_updates[c] = {"observed": t0, "user_jobs": r.user_jobs, **CLEARED_BACKOFF}
         unreachable = set(report.unreachable)
+        with self.Session.begin() as s:
+            for c, values in site_updates.items():
+                update_site(s, c, **values)
+            sites = site_records(s)
 
         with self.Session.begin() as s:
             keys = {(j.model_id, j.stage) for j in jobs}
@@ -273,14 +313,18 @@ class Manager:
         t = self._timed(report, "advance", t)
 
         managed = [n for n, spec in cfg.stages.items() if self.kinds[spec.kind].managed]
+        sites = self.read_gromacs(io, sites, unreachable, report)
         with self.Session.begin() as s:
             stages = stage_records(s, states=MANAGED, stages=managed)
             jobs_by_stage = jobs_of(s, {(st.model_id, st.stage) for st in stages})
-        plan = decide(stages, jobs_by_stage, cfg.stages, self.names, unreachable, cfg.manager.backoff_s, now())
+        resources = {(n, c.name): stage_resources_key(c, cfg.stages[n], n) for n in managed for c in self.clusters}
+        plan = decide(stages, jobs_by_stage, cfg.stages, self.names, unreachable, cfg.manager.backoff_s, now(),
+                      resources=resources, excluded=self.gromacs_exclusions(sites))
+        add_doomed(plan, rec.doomed)
         report.decided = len(stages)
         t = self._timed(report, "decide", t)
 
-        self.act(plan, io, report, now)
+        self.act(plan, io, report, now, sites=sites, resources=resources, unreachable=unreachable)
         with self.Session.begin() as s:
             report.transitions += record_reachability(
                 s, report.reached, {c: why for c, why in report.unreachable.items() if c in settings}, now())
@@ -307,10 +351,83 @@ class Manager:
                     report.reached.add(c.name)
                     record_claim(s, c.name, c.workdir, utcnow())
 
+    # -- the query budget --------------------------------------------------------------------------
+    def observe_plan(self, refs: Mapping[str, list[JobRef]], sites: Mapping[str, SiteRecord], ready: bool,
+                     now: datetime, report: TickReport) -> dict[str, list[JobRef]]:
+        """The clusters observed this tick: those with jobs to follow (or, while a model-stage is ready to
+        submit, every cluster, to count the user's jobs there) whose ``min_observe_interval_s`` has passed
+        and that are not backing off. A cluster backing off is ``?`` for the tick; one that is merely not
+        due keeps what the database knows."""
+        out: dict[str, list[JobRef]] = {}
+        for c in self.clusters:
+            site = sites.get(c.name, SiteRecord(c.name))
+            if in_backoff(site, now):
+                report.unreachable_now(c.name, f"backing off until {site.backoff_until:%H:%M:%S} after: "
+                                               f"{site.backoff_reason}")
+                report.backing_off[c.name] = site.backoff_s or 0.0
+            elif not refs.get(c.name) and not ready:
+                continue
+            elif observe_due(site, c, now):
+                out[c.name] = list(refs.get(c.name, []))
+            else:
+                report.deferred[c.name] = (f"observed {(now - site.observed).total_seconds():.0f} s ago "
+                                           f"(at most every {c.min_observe_interval_s:g} s)")
+        return out
+
+    # -- GROMACS per site ------------------------------------------------------------------------
+    def gromacs_stages(self) -> list[str]:
+        cfg = self.project.config
+        return [n for n, spec in cfg.stages.items() if spec.kind == "gromacs" and self.kinds[spec.kind].managed]
+
+    def read_gromacs(self, io: TickIO, sites: dict[str, SiteRecord], unreachable: set[str],
+                     report: TickReport) -> dict[str, SiteRecord]:
+        """Read the GROMACS versions (the master's grompp, every cluster's mdrun) of clusters never read or
+        read more than a day ago: one command per such cluster, in one batch of the tick."""
+        if not self.gromacs_stages():
+            return sites
+        now_ = utcnow()
+        stale = [c for c in self.clusters if c.name not in unreachable
+                 and (sites.get(c.name) is None or sites[c.name].gromacs_checked is None
+                      or (now_ - sites[c.name].gromacs_checked).total_seconds() > GROMACS_RECHECK_S)]
+        if not stale:
+            return sites
+        master = self.clusters[0].name
+
+        def batch():
+            out = {}
+            for c in stale:
+                try:
+                    out[c.name] = read_gromacs_versions(io.connections.transport(c.name), grompp=c.name == master)
+                except UNREACHABLE_ERRORS as exc:
+                    out[c.name] = exc
+            return out
+
+        found = io.advance(f"gromacs-versions-{len(stale)}", batch)
+        if isinstance(found, Exception):
+            return sites
+        with self.Session.begin() as s:
+            for name, versions in found.items():
+                if isinstance(versions, Exception):
+                    continue
+                update_site(s, name, grompp_version=versions.grompp, mdrun_version=versions.mdrun,
+                            gromacs_problem=versions.problem, gromacs_checked=now_)
+            return site_records(s)
+
+    def gromacs_exclusions(self, sites: Mapping[str, SiteRecord]) -> dict[str, dict[str, str]]:
+        """Per GROMACS stage, the clusters whose mdrun cannot read the master's .tpr files, with why."""
+        master = sites.get(self.names[0])
+        left_out = unreadable_clusters(master.grompp_version if master else None,
+                                       {c: (sites[c].mdrun_version if c in sites else None) for c in self.names})
+        return {stage: left_out for stage in self.gromacs_stages()} if left_out else {}
+
     # -- act -------------------------------------------------------------------------------------
-    def act(self, plan: Plan, io: TickIO, report: TickReport, now) -> None:
+    def act(self, plan: Plan, io: TickIO, report: TickReport, now, *, sites: Mapping[str, SiteRecord] | None = None,
+            resources: Mapping[tuple[str, str], str | None] | None = None, unreachable: set[str] = frozenset()
+            ) -> None:
         cfg = self.project.config
         settings = {c.name: c for c in self.clusters}
+        sites = dict(sites or {})
+        site_updates = self.make_room(plan, sites, unreachable, report, now())
         new_rows: list[NewJob] = []
         pending: dict[str, list[tuple[StageRecord, NewJob]]] = defaultdict(list)
         with self.Session.begin() as s:
@@ -323,7 +440,8 @@ class Manager:
                 for st, resume in items:
                     row = NewJob(model_id=st.model_id, stage=st.stage, cluster=cluster,
                                  attempt=attempts[(st.model_id, st.stage, cluster)] + 1, token=new_token(),
-                                 continuation=resume, cpus=cfg.stages[st.stage].cpus_per_task, submitted=now())
+                                 continuation=resume, cpus=cfg.stages[st.stage].cpus_per_task, submitted=now(),
+                                 resources=(resources or {}).get((st.stage, cluster)))
                     new_rows.append(row)
                     pending[cluster].append((st, row))
             ids = dict(zip((id(r) for r in new_rows), add_job_rows(s, new_rows)))
@@ -351,7 +469,9 @@ class Manager:
                     held.append((job_id, row, _first_line(exc)))
             requests[cluster] = reqs
         outcomes = io.submit_all(requests) if any(requests.values()) else {}
-        cancels = {c: [j.slurm_id for j, _ in items] for c, items in plan.cancel.items() if items}
+        cancels = {c: [j.slurm_id for j, _ in plan.cancel.get(c, [])] + [j.slurm_id for j, _ in plan.doomed.get(c, [])]
+                   for c in set(plan.cancel) | set(plan.doomed)}
+        cancels = {c: ids for c, ids in cancels.items() if ids}
         cancelled = io.cancel_all(cancels) if cancels else {}
 
         job_changes: list[JobChange] = []
@@ -371,10 +491,32 @@ class Manager:
                 report.unreachable_now(cluster, result)
                 continue  # rows stay SUBMITTING: the next tick finds them by token, or knows they never ran
             report.reached.add(cluster)
+            site = sites.get(cluster, SiteRecord(cluster))
+            accepted = sum(1 for o in result.values() if not o.error)
             for o in result.values():
                 job_id = int(o.key)
                 row = row_of[job_id]
-                if o.error:
+                kind = refusal_kind(o.error) if o.error else None
+                if kind is Refusal.BUSY:
+                    # sbatch may have queued it all the same: the row stays SUBMITTING and the next
+                    # observation finds it by its token, or knows it never ran; the cluster backs off
+                    if cluster not in report.backing_off:
+                        values = backoff_values(site, settings[cluster], o.error.strip().splitlines()[0], t_now)
+                        site_updates.setdefault(cluster, {}).update(values)
+                        report.backing_off[cluster] = values["backoff_s"]
+                elif kind is Refusal.LIMIT:
+                    code = limit_code(o.error)
+                    job_changes.append(JobChange(job_id, state=JobState.F, failure_kind=FailureKind.LIMITED,
+                                                 counted=False, reason=f"refused by {code}: sent again when "
+                                                 f"{cluster} has room", ended=t_now))
+                    transitions.append(Transition(EventKind.SUBMIT_REFUSED, row.model_id, row.stage, cluster, job_id,
+                                                  JobState.SUBMITTING, JobState.F,
+                                                  f"{code} (a limit of the site: not counted, sent again when "
+                                                  "there is room)", time=t_now))
+                    report.limited[cluster] = report.limited.get(cluster, 0) + 1
+                    site_updates.setdefault(cluster, {}).update(
+                        limit_jobs=(site.user_jobs or 0) + accepted, limit_reason=code, limit_since=t_now)
+                elif o.error:
                     refused(job_id, row, o.error.strip().splitlines()[0] if o.error.strip()
                             else "sbatch refused the job")
                     report.refused[cluster] = report.refused.get(cluster, 0) + 1
@@ -400,10 +542,42 @@ class Manager:
                                               JobState.F, f"{why}" + (" (it had started)" if running else ""),
                                               value=lost if running else waited, time=t_now))
                 report.cancelled[cluster] = report.cancelled.get(cluster, 0) + 1
+            for job, line in plan.doomed.get(cluster, []):
+                job_changes.append(JobChange(job.id, state=JobState.F, failure_kind=FailureKind.CANNOT_START,
+                                             counted=False, reason=line, ended=t_now))
+                transitions.append(Transition(EventKind.CANCELLED, job.model_id, job.stage, cluster, job.id, job.state,
+                                              JobState.F, f"cannot start on {cluster}: {line}",
+                                              value=(t_now - job.submitted).total_seconds(), time=t_now))
+                report.cancelled[cluster] = report.cancelled.get(cluster, 0) + 1
+        for cluster, n in report.submitted.items():
+            queued = site_updates.get(cluster, {}).get("user_jobs", sites.get(cluster, SiteRecord(cluster)).user_jobs)
+            site_updates.setdefault(cluster, {})["user_jobs"] = (queued or 0) + n
         with self.Session.begin() as s:
             update_jobs(s, job_changes)
             record_events(s, transitions)
+            for cluster, values in site_updates.items():
+                update_site(s, cluster, **values)
         report.transitions += transitions
+
+    def make_room(self, plan: Plan, sites: Mapping[str, SiteRecord], unreachable: set[str], report: TickReport,
+                  now: datetime) -> dict[str, dict]:
+        """Keep in ``plan`` only the copies each cluster has room for (``max_queued`` of the user's jobs, or
+        fewer while a limit of the site holds); the others stay not submitted and go when there is room.
+        Returns each reachable cluster's ``waiting`` line (None when nothing waits)."""
+        updates: dict[str, dict] = {}
+        for c in self.clusters:
+            if c.name in unreachable:
+                continue
+            items = plan.submit.get(c.name, [])
+            left, why = room(sites.get(c.name, SiteRecord(c.name)), c, now)
+            waiting = None
+            if len(items) > left:
+                plan.submit[c.name] = items[:left]
+                n = len(items) - left
+                report.waiting_for_room[c.name] = n
+                waiting = f"{n} cop{'y waits' if n == 1 else 'ies wait'} for room: {why}"
+            updates[c.name] = {"waiting": waiting}
+        return updates
 
     # -- advance ---------------------------------------------------------------------------------
     def advance(self, io: TickIO, report: TickReport) -> None:
@@ -474,14 +648,32 @@ def _group_by_stage(items: list[StageRecord]) -> dict[str, list[StageRecord]]:
     return out
 
 
+def _overrides(settings: ClusterSettings, spec: StageSpec, stage: str, kind_options: dict) -> dict:
+    """The project's resources for the stage and the kind's options, less what the cluster's own
+    per-stage resources set (those win)."""
+    overrides = {"time_limit_min": spec.time_limit_min, "cpus_per_task": spec.cpus_per_task, **kind_options}
+    for key in settings.stage_resources.get(stage, {}):
+        overrides.pop(key, None)
+    return overrides
+
+
 def job_script_options(settings: ClusterSettings, spec: StageSpec, st: StageRecord, kind_options: dict, *,
                        continuation: bool) -> JobScriptOptions:
     """The job-script options of one model-stage's job on one cluster: the stage kind's options, the
     project's resources for the stage, then the cluster's own per-stage resources, which win."""
     tag = ModelTag(st.mutant, st.group, st.name)
-    overrides = {"time_limit_min": spec.time_limit_min, "cpus_per_task": spec.cpus_per_task, **kind_options,
+    overrides = {**_overrides(settings, spec, st.stage, kind_options),
                  "continuation": continuation}  # -cpi only when resuming after a timeout
-    for key in settings.stage_resources.get(st.stage, {}):
-        overrides.pop(key, None)
     return stage_job_options(settings, stage=st.stage, job_dir=tag.stage_dir(settings.workdir, st.stage),
                              comment=job_comment(st), **overrides)
+
+
+def stage_resources_key(settings: ClusterSettings, spec: StageSpec, stage: str) -> str | None:
+    """What a copy of ``stage`` would ask of this cluster now (``jobscript.resources_key``), or None
+    when its options do not build (the submission will say why)."""
+    try:
+        opts = stage_job_options(settings, stage=stage, job_dir=settings.workdir,
+                                 **_overrides(settings, spec, stage, {}))
+    except ValueError:
+        return None
+    return resources_key(settings, opts)

@@ -152,6 +152,11 @@ class ManagerSection(BaseModel):
     lease_s: float = Field(120, gt=0, le=DAY_S, description="A tick's database lease; another tick waits it out.")
     advance_per_tick: int = Field(50, ge=1, le=100_000, description="At most this many model-stages prepared "
                                   "per tick.")
+    vanished_grace_s: float = Field(600, ge=0, le=DAY_S, description="A job missing from squeue is judged (by sacct, "
+                                    "else its exit-code file) only after this long; until then it may still run.")
+    unavailable_node_grace_s: float = Field(3600, ge=0, le=7 * DAY_S, description="A copy pending for ReqNodeNotAvail, "
+                                            "NodeDown or PartitionNodeLimit is cancelled as unable to start only after "
+                                            "this long.")
 
 
 class ProjectConfig(BaseModel):

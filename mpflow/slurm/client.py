@@ -17,6 +17,8 @@ Scheduler failures raise ``SchedulerError`` with the cluster, the argv, Slurm's 
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence, TypeVar
@@ -87,6 +89,7 @@ class PollResult:
     states: dict[str, SlurmStatus]
     commands: int
     accounting: bool | None
+    user_jobs: int | None = None  # all of the user's jobs queued or running (mpflow's and others)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class ObserveResult:
     observations: dict[str, Observation]
     commands: int  # scheduler commands plus the file probe
     accounting: bool | None  # None: not learnt yet (sacct was not needed)
+    user_jobs: int | None = None  # all of the user's jobs queued or running, from the same squeue
 
 
 class SlurmClient:
@@ -102,8 +106,8 @@ class SlurmClient:
     def __init__(self, transport: Transport, *, user: str | None = None):
         self.transport = transport
         self.cluster = transport.settings.name
-        self.user = user if user is not None else (transport.settings.user if transport.settings.kind == "remote"
-                                                    else None)
+        self.user = user or (transport.settings.user if transport.settings.kind == "remote" else None) \
+            or pwd.getpwuid(os.getuid()).pw_name  # named, never --me: releases before 20.11 lack it
         self.accounting: bool | None = None  # learnt on the first sacct answer
 
     def _call(self, argv: Sequence[str], parse: Callable[[CommandResult], T], *, cwd: str | None = None,
@@ -153,8 +157,10 @@ class SlurmClient:
         """What the scheduler says about mpflow's jobs on this cluster: one squeue, and one sacct per
         kind of lookup (ids, tokens; per 5000 ids or 1000 names) only where there is accounting and an expected
         job is not in squeue. ``job_ids`` and ``tokens`` are the jobs the caller expects."""
-        states = self._call(slurm.squeue_argv(self.user), lambda r: slurm.parse_squeue(r.returncode, r.stdout,
-                                                                                        r.stderr))
+        everyone = self._call(slurm.squeue_argv(self.user),
+                              lambda r: slurm.parse_squeue(r.returncode, r.stdout, r.stderr, only_mpflow=False))
+        user_jobs = slurm.queued_count(everyone)
+        states = {i: s for i, s in everyone.items() if s.name.startswith(slurm.JOB_NAME_PREFIX)}
         commands = 1
         known_tokens = {slurm.token_of(s.name) for s in states.values()}
         missing_ids = sorted({str(j) for j in job_ids} - set(states))
@@ -178,7 +184,7 @@ class SlurmClient:
                 raise exc.at(self.cluster, res.argv) from None
             for job_id, status in finished.items():
                 states.setdefault(job_id, status)  # squeue is live; sacct may lag behind it
-        return PollResult(states=states, commands=commands, accounting=self.accounting)
+        return PollResult(states=states, commands=commands, accounting=self.accounting, user_jobs=user_jobs)
 
     def observe(self, refs: Sequence[JobRef], *, since: datetime | None = None) -> ObserveResult:
         """The state of every job in ``refs`` from one poll plus one file probe.
@@ -194,7 +200,7 @@ class SlurmClient:
                                                                          if r.token and not r.job_id], since=since)
         by_token = {slurm.token_of(s.name): s for s in polled.states.values() if slurm.token_of(s.name)}
         evidence = self._call(probe_argv(self.cluster), lambda r: parse_probe(r.returncode, r.stdout, r.stderr),
-                              stdin=probe_stdin([(r.job_dir, r.stage) for r in refs]))
+                              stdin=probe_stdin([(r.job_dir, r.stage) for r in refs])) if refs else {}
         observations = {}
         for r in refs:
             status = polled.states.get(r.job_id) if r.job_id else by_token.get(r.token)
@@ -207,4 +213,4 @@ class SlurmClient:
                 job_id=job_id, start=status.start if status is not None else None,
                 end=status.end if status is not None and v.state in TERMINAL else None,
                 exit_code=v.exit_code, detail=v.detail, slurm=status, files=ev)
-        return ObserveResult(observations, polled.commands + 1, polled.accounting)
+        return ObserveResult(observations, polled.commands + bool(refs), polled.accounting, polled.user_jobs)

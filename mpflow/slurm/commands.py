@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Sequence
 
 from mpflow.errors import CommandError
+from mpflow.slurm.reasons import BUSY_WORDS, LIMIT_WORDS, Refusal, refusal_kind
 from mpflow.states import TERMINAL, FailureKind, JobState
 from mpflow.validation import check_tag, check_token
 
@@ -146,6 +148,11 @@ def _status(job_id: str, name: str, long: str, state: JobState, kind: FailureKin
 class SchedulerError(CommandError):
     """Slurm refused or failed a command: carries the cluster, argv, exit code, output and a hint."""
 
+    @property
+    def refusal(self) -> Refusal | None:
+        """A site's limit (back-pressure) or a busy controller (back off), from what Slurm said."""
+        return refusal_kind(f"{self.message}\n{self.stderr}\n{self.stdout}")
+
 
 # Known Slurm error messages (Slurm 22.05 wording) and what to change.
 _HINTS = (
@@ -229,19 +236,25 @@ def parse_sbatch_test_only(returncode: int, stdout: str, stderr: str) -> str:
 # Runs one sbatch per record read from stdin and prints one line per record: key, exit code, stdout
 # and stderr (tabs and newlines flattened). Records are NUL-separated fields: key, folder, number of
 # arguments, the arguments. Each sbatch gets /dev/null as stdin, so none of them eats the records.
+# After a refusal by a site's limit or a busy controller (the words of mpflow.slurm.reasons), the
+# records left are not sent: each is answered with exit code 75 and that refusal, so one limit costs
+# the controller one refused sbatch, not one per job of the batch.
 _SBATCH_MANY = r"""
 set -u
 errf=$(mktemp "${TMPDIR:-/tmp}/mpflow-sbatch.XXXXXX") || exit 1
 trap 'rm -f -- "$errf"' EXIT
+stop=
 while IFS= read -r -d '' key && IFS= read -r -d '' dir && IFS= read -r -d '' n; do
   args=()
   for ((i = 0; i < n; i++)); do IFS= read -r -d '' a || exit 3; args+=("$a"); done
+  if [ -n "$stop" ]; then printf '%s\t75\t\t%s\n' "$key" "mpflow: not sent after an earlier refusal: $stop"; continue; fi
   if out=$( { cd -- "$dir" && sbatch "${args[@]}"; } 2>"$errf" </dev/null ); then rc=0; else rc=$?; fi
   err=$(<"$errf")
   out=${out//$'\t'/ }; out=${out//$'\n'/ }; err=${err//$'\t'/ }; err=${err//$'\n'/ }
+  if [ "$rc" != 0 ]; then case $err in @STOP_PATTERNS@) stop=$err ;; esac; fi
   printf '%s\t%s\t%s\t%s\n' "$key" "$rc" "$out" "$err"
 done
-"""
+""".replace("@STOP_PATTERNS@", "|".join(f"*{shlex.quote(w)}*" for w in (*LIMIT_WORDS, *BUSY_WORDS)))
 
 
 @dataclass(frozen=True)
@@ -317,12 +330,14 @@ SQUEUE_FIELDS = ("job_id", "state", "reason", "start", "end", "name")
 SQUEUE_FORMAT = _FIELD_SEP.join(["%i", "%T", "%r", "%S", "%e", "%j"])  # the name last: it may hold anything
 
 
-def squeue_argv(user: str | None = None) -> list[str]:
+def squeue_argv(user: str) -> list[str]:
     """One squeue for all of a user's jobs, finished ones included while Slurm keeps them (MinJobAge,
-    300 s by default); mpflow's are picked out by name prefix when parsing."""
-    argv = ["squeue", "--noheader", "--array", "--states=all", f"--format={SQUEUE_FORMAT}"]
-    argv += [f"--user={user}"] if user else ["--me"]
-    return argv
+    300 s by default); mpflow's are picked out by name prefix when parsing, and the user's others are
+    counted (a site's limits count all of them). The user is named (``--user``), never ``--me``, which
+    releases before 20.11 do not have."""
+    if not user:
+        raise ValueError("squeue_argv: name the user (older Slurm releases have no --me)")
+    return ["squeue", "--noheader", "--array", "--states=all", f"--format={SQUEUE_FORMAT}", f"--user={user}"]
 
 
 def parse_squeue(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool = True) -> dict[str, SlurmStatus]:
@@ -336,6 +351,12 @@ def parse_squeue(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool
         jobs[row["job_id"]] = _status(row["job_id"], row["name"], long, state, kind, reason=row["reason"],
                                       start=row["start"], end=row["end"], source="squeue")
     return jobs
+
+
+def queued_count(jobs: dict[str, SlurmStatus]) -> int:
+    """How many of ``jobs`` (all of a user's, from :func:`parse_squeue` with ``only_mpflow=False``)
+    are queued or running: what a site's per-user limits count."""
+    return sum(1 for s in jobs.values() if s.state not in TERMINAL)
 
 
 # ----------------------------------------------------------------------------- sacct
@@ -400,6 +421,28 @@ def parse_scontrol_show_job(returncode: int, stdout: str, stderr: str) -> SlurmS
     return _status(fields["JobId"], fields.get("JobName", ""), long, state, kind, reason=fields.get("Reason", ""),
                    exit_code=code, signal=sig, start=fields.get("StartTime", ""), end=fields.get("EndTime", ""),
                    source="scontrol")
+
+
+# ----------------------------------------------------------------------------- versions
+OLDEST_SLURM = (17, 2)
+"""The oldest Slurm release mpflow's commands are written for: ``sbatch --parsable`` (14.03),
+``squeue --states=all --array`` and ``sacct -X -P --name`` are older; ``squeue --me`` (20.11) is
+avoided (the user is named)."""
+
+
+def parse_slurm_version(text: str) -> str | None:
+    """``slurm 22.05.8`` (any Slurm command's ``--version``) → ``"22.05.8"``."""
+    found = re.search(r"slurm(?:-wlm)?\s+(\d+\.\d+(?:\.\d+)?\S*)", text)
+    return found.group(1) if found else None
+
+
+def version_problem(version: str) -> str | None:
+    """Why mpflow cannot promise its commands work with this release, or None."""
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers < OLDEST_SLURM:
+        return (f"older than {OLDEST_SLURM[0]}.{OLDEST_SLURM[1]:02d}, the oldest release mpflow's squeue, "
+                f"sacct and sbatch options are written for")
+    return None
 
 
 # ----------------------------------------------------------------------------- sinfo

@@ -6,7 +6,7 @@ directive, and ``extra_sbatch`` cannot override what mpflow owns (the job name, 
 ``--output``...). The body comes from a Jinja2 template: mpflow's own (``templates/jobscript.sh.j2``)
 or the cluster's ``cpu_template``/``gpu_template``, rendered in Jinja2's sandbox (a template saved in
 a cluster block is data, not code: it cannot reach Python's internals). Slots: header, preamble (module loads), commands, and the
-``gmx mdrun`` line (GPU variant adds ``-nb gpu`` and ``--gres``; continuation adds ``-cpi`` when a
+mdrun line (the cluster's ``mdrun_command``: ``gmx mdrun``, ``srun gmx_mpi mdrun``..., with the job's tasks) (GPU variant adds ``-nb gpu`` and ``--gres``; continuation adds ``-cpi`` when a
 checkpoint exists, with ``-maxh`` under the time limit). The script writes an exit-code file on
 any exit (its exit code and job id) and carries the cluster name in every log name, since job ids
 collide across clusters.
@@ -20,6 +20,7 @@ from importlib import resources
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mpflow.clusters.settings import ClusterSettings, StageResources
+from mpflow.slurm.mdrun import mdrun_line
 from mpflow.templating import TemplateFailure, from_text, render, sandbox
 from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
 
@@ -111,6 +112,14 @@ def sbatch_header(settings: ClusterSettings, opts: JobScriptOptions) -> list[str
     return lines
 
 
+def resources_key(settings: ClusterSettings, opts: JobScriptOptions) -> str:
+    """What a job asks of its cluster, as one line (its ``#SBATCH`` flags but the folder and log name,
+    which differ per model): ``--cpus-per-task=1 --nodes=1 --ntasks=1 --partition=short --time=5``. A copy
+    that could not start with these is not sent again with the same."""
+    flags = [ln.removeprefix("#SBATCH ") for ln in sbatch_header(settings, opts)]
+    return " ".join(f for f in flags if not f.startswith(("--chdir=", "--output=")))
+
+
 def _environment():
     return sandbox(filters={"q": lambda v: shlex.quote(str(v))})
 
@@ -138,6 +147,8 @@ def render_job_script(settings: ClusterSettings, opts: JobScriptOptions) -> str:
             commands=opts.commands,
             gpu=opts.gpu,
             mdrun=opts.mdrun,
+            # the cluster's own way to start mdrun (gmx mdrun, srun gmx_mpi mdrun...) with this job's tasks
+            mdrun_command=mdrun_line(settings.mdrun_command, ntasks=opts.ntasks, cpus_per_task=opts.cpus_per_task),
             mdrun_args=opts.mdrun_args,
             cpus_per_task=opts.cpus_per_task,
             continuation=opts.continuation,

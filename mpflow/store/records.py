@@ -48,6 +48,10 @@ class JobRecord:
     submitted: datetime
     started: datetime | None
     ended: datetime | None
+    reason: str | None = None  # a pending job's reason, a failed one's why
+    resources: str | None = None  # what the copy asked of its cluster (see ``Job.resources``)
+    reason_since: datetime | None = None
+    missing_since: datetime | None = None
 
     @classmethod
     def from_row(cls, row) -> "JobRecord":
@@ -59,7 +63,8 @@ class JobRecord:
 
 
 _JOB_COLUMNS = (Job.id, Job.model_id, Job.stage, Job.cluster, Job.attempt, Job.state, Job.slurm_id, Job.token,
-                Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended)
+                Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended,
+                Job.reason, Job.resources, Job.reason_since, Job.missing_since)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class NewJob:
     cpus: int
     submitted: datetime
     state: JobState = JobState.SUBMITTING
+    resources: str | None = None
 
 
 class _Unset:
@@ -122,6 +128,8 @@ class JobChange:
     reason: str | None | _Unset = UNSET
     started: datetime | _Unset = UNSET
     ended: datetime | _Unset = UNSET
+    reason_since: datetime | None | _Unset = UNSET
+    missing_since: datetime | None | _Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -344,3 +352,8 @@ def model_rows(s: Session, mutant: str | None = None) -> list[ModelRow]:
 def list_models(Session: sessionmaker, mutant: str | None = None) -> list[ModelRow]:
     with Session() as s:
         return model_rows(s, mutant)
+
+
+def any_ready(s: Session) -> bool:
+    """Whether some model-stage is ready to submit (the tick then counts the user's jobs everywhere)."""
+    return s.execute(select(ModelStage.id).where(ModelStage.state == StageState.READY).limit(1)).first() is not None

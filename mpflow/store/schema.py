@@ -11,6 +11,8 @@ Tables:
   and committed *before* ``sbatch`` runs, so a crash between the two is repaired by the token.
 - ``events``: every transition (when, what, from, to, why) — the audit trail and the source of the
   dual-submission statistics.
+- ``cluster_sites``: per cluster, what the manager learnt besides its jobs: last observation and
+  back-off (the query budget), the user's jobs and a limit met there (room), GROMACS versions.
 - ``leases``: a named lease with an expiry; a manager tick holds ``manager`` while it runs.
 - ``clusters``: what the project knows of each cluster besides its jobs: whether the project's folder
   there is claimed by this project's marker (and which folder), when a tick last reached it, and since
@@ -111,6 +113,11 @@ class Job(Base):
     started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     ended: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # what the copy asked of its cluster (partition, time, CPUs, extra flags): a copy that cannot start
+    # there is not sent again with the same resources
+    resources: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # pending for `reason` since
+    missing_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # absent from squeue since
 
 
 class Event(Base):
@@ -128,6 +135,29 @@ class Event(Base):
     to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     why: Mapped[str | None] = mapped_column(Text, nullable=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)  # e.g. seconds waited
+
+
+class ClusterSite(Base):
+    """What the manager knows of one cluster besides its jobs: when it was last observed (the query
+    budget), a back-off after the controller asked for one, the user's jobs there and a limit the site
+    enforced (room), and the GROMACS versions of its grompp and mdrun."""
+
+    __tablename__ = "cluster_sites"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    observed: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    user_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)  # queued or running, all of the user's
+    backoff_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    backoff_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    backoff_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    limit_jobs: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the user's jobs when a limit refused
+    limit_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    limit_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    waiting: Mapped[str | None] = mapped_column(Text, nullable=True)  # copies left unsent for lack of room, why
+    grompp_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    mdrun_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    gromacs_checked: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    gromacs_problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # the version could not be read
 
 
 class Lease(Base):

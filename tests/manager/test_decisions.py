@@ -13,8 +13,10 @@ from mpflow.manager.decisions import (
     FAILURE_POLICY,
     Cost,
     StageCounters,
+    add_doomed,
     cluster_views,
     decide,
+    usable_targets,
     job_comment,
     reconcile,
 )
@@ -37,15 +39,18 @@ K = FailureKind
 
 
 def job(id=1, cluster="alpha", state=PD, slurm_id="41", kind=None, counted=False, started=None, ended=None,
-        attempt=1, model_id=7, stage="emmd") -> JobRecord:
+        attempt=1, model_id=7, stage="emmd", reason=None, resources=None, reason_since=None,
+        missing_since=None) -> JobRecord:
     return JobRecord(id=id, model_id=model_id, stage=stage, cluster=cluster, attempt=attempt, state=state,
                      slurm_id=slurm_id, token=f"tok{id:04d}", failure_kind=kind, counted=counted, continuation=False,
-                     cpus=2, submitted=SUBMITTED, started=started, ended=ended)
+                     cpus=2, submitted=SUBMITTED, started=started, ended=ended, reason=reason, resources=resources,
+                     reason_since=reason_since, missing_since=missing_since)
 
 
-def obs(state, *, job_id="41", kind=None, exit_code=None, start=None, end=None, detail=None) -> Observation:
-    return Observation(key="1", state=state, failure_kind=kind, pending_reason=None, job_id=job_id, start=start,
-                       end=end, exit_code=exit_code, detail=detail, slurm=None, files=None)
+def obs(state, *, job_id="41", kind=None, exit_code=None, start=None, end=None, detail=None,
+        pending_reason=None) -> Observation:
+    return Observation(key="1", state=state, failure_kind=kind, pending_reason=pending_reason, job_id=job_id,
+                       start=start, end=end, exit_code=exit_code, detail=detail, slurm=None, files=None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -84,8 +89,8 @@ RECONCILE = [
                                                      reason="OUT_OF_MEMORY", ended=ENDED), EventKind.FAILED),
     (PD, (F, K.CANCELLED, None, "41"), JobChange(1, state=F, failure_kind=K.CANCELLED, counted=True,
                                                   reason="CANCELLED", ended=ENDED), EventKind.FAILED),
-    (R, (NS, None, None, "41"), JobChange(1, state=F, failure_kind=K.LOST, counted=False, reason="lost",
-                                           ended=NOW), EventKind.FAILED),  # known to nobody: lost, requeued
+    # known to nobody: it may still run (a lagging listing), so only marked missing, within its grace
+    (R, (NS, None, None, "41"), JobChange(1, missing_since=NOW), None),
     (R, (F, None, None, "41"), JobChange(1, state=F, failure_kind=K.UNKNOWN, counted=True, reason="unknown",
                                           ended=ENDED), EventKind.FAILED),
 ]
@@ -106,6 +111,51 @@ def test_reconcile_table(row_state, seen, change, event):
     out = reconcile([j], {"alpha": {"1": o}}, {}, LIMITS, NOW)
     assert out.job_changes == ([change] if change else [])
     assert [t.kind for t in out.transitions][-1:] == ([event] if event else [])
+
+
+GRACE = ManagerSection(vanished_grace_s=600, unavailable_node_grace_s=3600)
+LOST = obs(F, kind=K.LOST, detail="job 41 is no longer known to Slurm and wrote no exit-code file")
+
+
+@pytest.mark.parametrize("missing_for, change", [
+    (None, JobChange(1, missing_since=NOW)),  # first tick it is missing: only noted
+    (599, None),  # within the grace: it may still run, nothing changes, nothing is resubmitted
+    (600, JobChange(1, state=F, failure_kind=K.LOST, counted=False, reason=LOST.detail, ended=NOW)),
+])
+def test_a_vanished_job_is_judged_only_after_the_grace(missing_for, change):
+    since = None if missing_for is None else NOW - timedelta(seconds=missing_for)
+    out = reconcile([job(state=R, started=STARTED, missing_since=since)], {"alpha": {"1": LOST}}, {}, GRACE, NOW)
+    assert out.job_changes == ([change] if change else [])
+
+
+def test_a_job_seen_again_is_no_longer_missing():
+    out = reconcile([job(state=R, started=STARTED, missing_since=ENDED)], {"alpha": {"1": obs(R, start=STARTED)}},
+                    {}, GRACE, NOW)
+    assert out.job_changes == [JobChange(1, missing_since=None)]
+
+
+# pending reason seen, the row's reason and since how long → recorded change, doomed line (None: waits)
+PENDING = [
+    ("Priority", None, None, JobChange(1, reason="Priority", reason_since=NOW), None),
+    ("Priority", "Priority", 7200, None, None),
+    ("PartitionTimeLimit", None, None, JobChange(1, reason="PartitionTimeLimit", reason_since=NOW),
+     "PartitionTimeLimit — the stage's time limit exceeds the partition's"),
+    ("ReqNodeNotAvail, UnavailableNodes:beta-n1", None, None,
+     JobChange(1, reason="ReqNodeNotAvail, UnavailableNodes:beta-n1", reason_since=NOW), None),  # grace starts
+    ("ReqNodeNotAvail, UnavailableNodes:beta-n1", "ReqNodeNotAvail, UnavailableNodes:beta-n1", 3599, None, None),
+    ("ReqNodeNotAvail, UnavailableNodes:beta-n1", "ReqNodeNotAvail, UnavailableNodes:beta-n1", 3600, None,
+     "ReqNodeNotAvail — the nodes it needs stay unavailable"),
+    ("QOSMaxJobsPerUserLimit", "QOSMaxJobsPerUserLimit", 86400, None, None),  # a queue that moves
+]
+
+
+@pytest.mark.parametrize("seen, had, for_s, change, doomed", PENDING, ids=[f"{p[0][:20]}-{p[2]}" for p in PENDING])
+def test_pending_reasons_recorded_and_doomed_copies_found(seen, had, for_s, change, doomed):
+    since = None if for_s is None else NOW - timedelta(seconds=for_s)
+    out = reconcile([job(state=PD, reason=had, reason_since=since)], {"alpha": {"1": obs(PD, pending_reason=seen)}},
+                    {}, GRACE, NOW)
+    assert out.job_changes == ([change] if change else [])
+    assert [line for _, line in out.doomed] == ([doomed] if doomed else [])
 
 
 def test_a_cluster_not_observed_changes_nothing_on_it():
@@ -145,6 +195,7 @@ def test_every_failure_kind_has_a_cost():
 
 SPEC = StageSpec(kind="gromacs", mdp="emmd", nsteps=10, retry_budget=2)
 BACKOFF = [30, 120]
+RES = "--partition=short --time=5"
 
 # the model-stage's rows on alpha (oldest first), alpha unreachable? → alpha's view
 VIEWS = [
@@ -174,12 +225,21 @@ VIEWS = [
     ([job(state=R, started=STARTED)], True, ClusterView(Q, attempts_left=2, last_known=R)),
     ([job(state=F, kind=K.NONZERO_EXIT, counted=True, ended=ENDED)], True, ClusterView(Q, attempts_left=1,
                                                                                          last_known=F)),
+    # refused by a site's limit: back to NS, not counted (sent again when there is room)
+    ([job(state=F, kind=K.LIMITED, ended=ENDED)], False, ClusterView(NS, attempts_left=2)),
+    # could not start with what it asked: doomed while a new copy would ask the same...
+    ([job(state=F, kind=K.CANNOT_START, ended=ENDED, resources=RES)], False,
+     ClusterView(F, attempts_left=2, doomed=True)),
+    # ...and not when the cluster's resources for the stage were changed since
+    ([job(state=F, kind=K.CANNOT_START, ended=ENDED, resources="--partition=short --time=90")], False,
+     ClusterView(F, attempts_left=2)),
 ]
 
 
 @pytest.mark.parametrize("rows, unreachable, view", VIEWS, ids=[f"row{i}" for i in range(len(VIEWS))])
 def test_cluster_views_table(rows, unreachable, view):
-    views = cluster_views(rows, ["alpha", "beta"], {"alpha"} if unreachable else set(), SPEC, BACKOFF, NOW)
+    views = cluster_views(rows, ["alpha", "beta"], {"alpha"} if unreachable else set(), SPEC, BACKOFF, NOW,
+                          {"alpha": RES})
     assert views == {"alpha": view, "beta": ClusterView(NS, attempts_left=2)}  # beta has no job yet
 
 
@@ -239,6 +299,44 @@ def test_decide_table(st, rows, unreachable, submit, cancel, change, event):
     assert {c: [j.slurm_id for j, _ in items] for c, items in plan.cancel.items() if items} == cancel
     assert plan.stage_changes == ([change] if change else [])
     assert [t.kind for t in plan.transitions] == ([event] if event else [])
+
+
+PTL = "PartitionTimeLimit — the stage's time limit exceeds the partition's"
+
+
+def test_a_stage_whose_every_copy_cannot_start_is_held_with_the_reasons():
+    rows = [job(1, "alpha", F, kind=K.CANNOT_START, ended=ENDED, reason=PTL, resources=RES),
+            job(2, "beta", F, kind=K.CANNOT_START, ended=ENDED, slurm_id="9", reason=PTL, resources=RES)]
+    res = {("emmd", "alpha"): RES, ("emmd", "beta"): RES}
+    plan = decide([stage(StageState.ACTIVE)], {(7, "emmd"): rows}, SPECS, ["alpha", "beta"], set(), BACKOFF, NOW,
+                  resources=res)
+    assert plan.stage_changes == [StageChange(3, state=StageState.HELD,
+                                              reason=f"cancelled on alpha: {PTL}; cancelled on beta: {PTL}")]
+    assert [t.kind for t in plan.transitions] == [EventKind.HELD] and not plan.submit
+    # one copy doomed, the other cluster free: only the other is sent a copy
+    plan = decide([stage(StageState.ACTIVE)], {(7, "emmd"): rows[1:]}, SPECS, ["alpha", "beta"], set(), BACKOFF, NOW,
+                  resources=res)
+    assert {c: len(v) for c, v in plan.submit.items() if v} == {"alpha": 1}
+
+
+def test_a_cluster_left_out_of_a_stage_is_not_sent_it_and_all_left_out_holds_it():
+    left_out = {"emmd": {"beta": "its mdrun (GROMACS 2018.8) cannot read .tpr files of the master's grompp "
+                                 "(GROMACS 2022.5)"}}
+    plan = decide([stage()], {}, SPECS, ["alpha", "beta"], set(), BACKOFF, NOW, excluded=left_out)
+    assert {c: len(v) for c, v in plan.submit.items() if v} == {"alpha": 1}
+    both = {"emmd": {"alpha": "x", "beta": "y"}}
+    plan = decide([stage()], {}, SPECS, ["alpha", "beta"], set(), BACKOFF, NOW, excluded=both)
+    assert plan.stage_changes == [StageChange(3, state=StageState.HELD, reason="not sent to alpha: x; not sent to beta: y")]
+    assert usable_targets(["alpha", "beta", "gamma"], {"beta": "y"}) == ["alpha", "gamma"]
+
+
+def test_doomed_copies_are_cancelled_with_their_reason_even_when_they_lost_the_race():
+    plan = decide([stage(StageState.ACTIVE)], {(7, "emmd"): [job(1, "alpha", PD), job(2, "beta", R, slurm_id="9",
+                                                                                         started=STARTED)]},
+                  SPECS, ["alpha", "beta"], set(), BACKOFF, NOW)
+    add_doomed(plan, [(job(1, "alpha", PD), PTL), (job(5, "beta", PD, slurm_id="12"), PTL)])
+    assert {c: [j.id for j, _ in v] for c, v in plan.doomed.items()} == {"alpha": [1], "beta": [5]}
+    assert not any(plan.cancel.values())  # alpha's copy lost the race, but it is recorded as unable to start
 
 
 def test_unset_fields_are_not_written_and_none_clears():
