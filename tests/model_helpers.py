@@ -47,5 +47,5 @@ def db_rows(db: Path) -> dict[str, list[tuple]]:
 
 def snapshot(project, clusters) -> dict:
     """The project file's bytes, the database's rows and both clusters' trees."""
-    return {"project_file": project.file.read_bytes(), "db": db_rows(project.root / "mpflow.store.schema"),
+    return {"project_file": project.file.read_bytes(), "db": db_rows(project.root / "mpflow.db"),
             "trees": {c.name: tree(Path(c.workdir)) for c in clusters}}

@@ -9,7 +9,7 @@ The file (TOML)::
 
     [project]
     name = "gpa"
-    database = "sqlite:///mpflow.store.schema"     # relative SQLite paths are relative to this folder
+    database = "sqlite:///mpflow.db"     # relative SQLite paths are relative to this folder
 
     [clusters]
     source = "dev"                       # "dev": the dev clusters; "blocks": Prefect blocks by name
@@ -64,7 +64,7 @@ ClusterSource = Callable[[str], ClusterSettings]
 
 PROJECT_FILE = "mpflow.toml"
 PROJECT_ENV = "MPFLOW_PROJECT"
-DEFAULT_DATABASE = "sqlite:///mpflow.store.schema"
+DEFAULT_DATABASE = "sqlite:///mpflow.db"
 STAGE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 

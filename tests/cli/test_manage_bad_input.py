@@ -39,7 +39,7 @@ def project(tmp_path, monkeypatch):
 
 
 def _dump(root) -> list[str]:
-    with sqlite3.connect(root / "mpflow.store.schema") as conn:
+    with sqlite3.connect(root / "mpflow.db") as conn:
         return list(conn.iterdump())
 
 

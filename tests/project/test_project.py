@@ -12,7 +12,7 @@ def test_init_writes_a_project_that_loads_with_the_default_stages(tmp_path):
     assert project.cluster_names == ["alpha", "beta"]
     assert project.config.clusters.source == "dev"
     assert project.config.stage_order() == ["prep", "emmd", "prmd", "urmd"]
-    assert project.database_url == f"sqlite:///{(tmp_path / 'p' / 'mpflow.store.schema').resolve()}"
+    assert project.database_url == f"sqlite:///{(tmp_path / 'p' / 'mpflow.db').resolve()}"
     assert "# the master first" in (tmp_path / "p" / PROJECT_FILE).read_text()
 
 
