@@ -31,6 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from mpflow.redaction import redact_url
+
 STATE_DIR = ".mpflow"
 DEFAULT_PORT = 4200
 DEFAULT_HOST = "127.0.0.1"
@@ -267,21 +269,12 @@ def server_database_url(paths: StatePaths, url: str | None) -> str:
         return paths.sqlite_url
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ServerError(f"--database {url!r}: not a URL (want postgresql://USER:PASSWORD@HOST/DB)")
+        raise ServerError(f"--database-url {redact_url(url)!r}: not a URL (want postgresql://USER:PASSWORD@HOST/DB)")
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         return f"postgresql+asyncpg://{rest}"
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
-    raise ServerError(f"--database {url!r}: Prefect's server needs a postgresql:// or sqlite:// URL")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (for printing and the state file)."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in creds:
-        return url
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    raise ServerError(f"--database-url {redact_url(url)!r}: Prefect's server needs a postgresql:// or sqlite:// URL")
 
 
 def is_healthy(api_url: str, timeout_s: float = 2.0) -> bool:

@@ -26,7 +26,6 @@ from mpflow.deployments.processes import (
     process_is_ours,
     quiet_prefect_environment,
     read_pid,
-    redact_url,
     running_server,
     server_database_url,
     spawn,
@@ -40,6 +39,7 @@ from mpflow.deployments.server_api import (
 )
 
 from mpflow.project.file import Project
+from mpflow.redaction import redact_url
 
 
 def prefect_process_env(paths: StatePaths, api_url: str, project: Project, extra: dict[str, str]) -> dict[str, str]:
