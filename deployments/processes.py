@@ -77,6 +77,11 @@ class StatePaths:
         return self.folder / "logs"
 
     @property
+    def backups(self) -> Path:
+        """Where ``mpflow db restore`` keeps the jobs database as it was before a restore."""
+        return self.folder / "backups"
+
+    @property
     def state_file(self) -> Path:
         return self.folder / "server.json"
 

@@ -35,6 +35,7 @@ EVENT_NAMES: dict[EventKind, str] = {
     EventKind.SUBMIT_REFUSED: "mpflow.job.refused",
     EventKind.NOT_SUBMITTED: "mpflow.job.not-submitted",
     EventKind.RECOVERED: "mpflow.job.recovered",
+    EventKind.ADOPTED: "mpflow.job.adopted",
     EventKind.WON: "mpflow.stage.won",
     EventKind.STAGE_DONE: "mpflow.stage.job-done",
     EventKind.DONE: "mpflow.stage.done",

@@ -90,6 +90,7 @@ class EventKind(enum.StrEnum):
     SUBMIT_REFUSED = "submit_refused"  # sbatch or its options refused it
     NOT_SUBMITTED = "not_submitted"  # a SUBMITTING row no job carries the token of: sbatch never ran
     RECOVERED = "recovered"  # a SUBMITTING row's job found again by its token
+    ADOPTED = "adopted"  # after a restore: a job the restored database did not know, found again on its cluster
     QUEUED = "queued"  # back to pending (requeued)
     STARTED = "started"
     COMPLETED = "completed"
@@ -103,6 +104,8 @@ class EventKind(enum.StrEnum):
     HELD = "held"  # needs a person; the reason says why
     FAILED_FOR_GOOD = "failed_for_good"  # the retry budget is spent on every cluster
     BACKED_UP = "backed_up"  # its folder copied to the backup location
+    # the jobs database
+    RESTORED = "restored"  # restored from a backup: the ticks find again the jobs submitted since
     # a model
     IMPORTED = "imported"
     REPLACED = "replaced"  # a new file for a model that had not started

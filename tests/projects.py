@@ -19,12 +19,15 @@ from mpflow.project.mutants import Mutant
 
 def make_project(root: Path, *, name: str | None = None, clusters: Iterable[str] = ("alpha", "beta"),
                  stages: str | None = None, manager: Mapping[str, object] | None = None,
-                 mutants: Iterable[Mutant] = ()) -> Project:
+                 mutants: Iterable[Mutant] = (), database: str | None = None) -> Project:
     """A dev project in ``root`` on ``clusters`` (the master first). ``stages``: TOML text of
-    ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``."""
+    ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``;
+    ``database``: the jobs database's URL (default: SQLite in the project folder)."""
     project = init_project(root, name=name, dev=True, clusters=list(clusters))
-    if stages is not None or manager:
+    if stages is not None or manager or database:
         def edit(doc) -> None:
+            if database:
+                doc["project"]["database"] = database
             if stages is not None:
                 table = tomlkit.table(is_super_table=True)
                 for stage, spec in tomllib.loads(stages).get("stages", {}).items():

@@ -48,7 +48,7 @@ def engine_url(url: str) -> str:
     return url
 
 
-def _message(text: str, url: str) -> str:
+def driver_message(text: str, url: str) -> str:
     """The first line of a driver's message, without the URL's password."""
     text = str(text).strip()
     return hide_password(text.splitlines()[0] if text else "", url)
@@ -59,7 +59,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(engine_url(url), future=True)
     except (ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"database URL {redact_url(url)!r} cannot be used: {_message(exc, url)}") from None
+        raise DatabaseError(f"database URL {redact_url(url)!r} cannot be used: {driver_message(exc, url)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         db_path = engine.url.database
@@ -104,7 +104,7 @@ def open_database(url: str, *, migrate_if_needed: bool = True) -> sessionmaker:
         elif current_revision(engine) != head_revision():
             raise DatabaseError(f"{redact_url(url)}: schema is not current; run any mpflow command to migrate it")
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open database {redact_url(url)}: {_message(exc.orig, url)}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: {driver_message(exc.orig, url)}") from None
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot open database {redact_url(url)}: {_message(exc, url)}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: {driver_message(exc, url)}") from None
     return sessionmaker(engine, expire_on_commit=False)

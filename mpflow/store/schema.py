@@ -12,6 +12,8 @@ Tables:
 - ``events``: every transition (when, what, from, to, why) — the audit trail and the source of the
   dual-submission statistics.
 - ``leases``: a named lease with an expiry; a manager tick holds ``manager`` while it runs.
+- ``recoveries``: one row per restore from a backup (``mpflow db restore``): since when the restored
+  database knows nothing, and the clusters whose jobs of that time the ticks have yet to find again.
 
 States are the values of ``mpflow.states`` (``JobState``, ``StageState``, ``FailureKind``,
 ``ModelStatus``). The schema is created and changed only by Alembic migrations
@@ -133,3 +135,15 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Recovery(Base):
+    __tablename__ = "recoveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime)  # the newest record of the restored database
+    restored: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    backup: Mapped[str | None] = mapped_column(Text, nullable=True)  # the file restored from
+    pending: Mapped[list] = mapped_column(JSON, default=list)  # clusters not yet surveyed
+    adopted: Mapped[int] = mapped_column(Integer, default=0)  # jobs found again so far
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
