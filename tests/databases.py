@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from mpflow.store.database import open_database
@@ -47,9 +48,17 @@ class PostgresServer:
             conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
         return name
 
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    def drop(self, name: str, *, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with self.admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except OperationalError:  # a connection that was on its way out: try again
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def migrated_template(self) -> str:
         """A database at the newest schema, made once per session, to copy for each test."""
