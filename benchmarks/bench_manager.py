@@ -211,7 +211,9 @@ def main() -> int:
                 manager = Manager(project, Session, clusters)
                 try:
                     first, t_first = tick(manager, clusters)
-                    print(f"N={n}: first tick submitted {first.submitted} in {t_first:.1f} s", flush=True)
+                    print(f"N={n}: first tick submitted {first.submitted} in {t_first:.1f} s"
+              + (f" (unreachable: {first.unreachable})" if first.unreachable else "")
+              + (f" (refused: {first.refused})" if first.refused else ""), flush=True)
                     report, t_steady, dr = steady(manager, clusters)
                     flow_s = task_runs = None
                     if args.server:

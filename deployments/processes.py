@@ -10,6 +10,10 @@ records them in the project's state folder::
         server.pid worker.pid
         prefect/             the server's PREFECT_HOME and SQLite database
         logs/server.log logs/worker.log
+        backups/             the jobs database as it was before each `mpflow db restore`
+
+For an existing server (``PREFECT_API_URL``, ``--api-url``) there is no server pid: the state file
+says ``external`` and only the worker is started and stopped.
 
 ``stop`` signals only processes whose pid files name them *and* whose command line is still the one
 started here (a pid reused by another program is left alone). This module imports no Prefect, so every
