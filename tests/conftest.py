@@ -86,28 +86,26 @@ def postgres() -> PostgresServer:
     server.close()
 
 
+def _fresh_database(request, tmp_path, *, migrated: bool):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"  # made (and migrated) by the first open_database
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = server.create(template=server.migrated_template() if migrated else None)
+    yield server.url_of(name)
+    server.drop(name)
+
+
 @pytest.fixture(params=ENGINES)
 def database_url(request, tmp_path) -> str:
     """A jobs database at the newest schema: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    name = server.create(template=server.migrated_template())
-    yield server.url_of(name)
-    server.drop(name)
+    yield from _fresh_database(request, tmp_path, migrated=True)
 
 
 @pytest.fixture(params=ENGINES)
 def blank_database_url(request, tmp_path) -> str:
     """An empty database (no schema, no migration record) on each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    name = server.create()
-    yield server.url_of(name)
-    server.drop(name)
+    yield from _fresh_database(request, tmp_path, migrated=False)
 
 
 @pytest.fixture

@@ -63,8 +63,7 @@ def restore(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
     wait: float = typer.Option(120, "--wait", help="Seconds to wait for a running manager tick to finish."),
 ) -> None:
-    """Replace the jobs database with a backup (the database as it was is kept); the next tick finds
-    again, on every cluster, the jobs submitted since the backup before it submits anything."""
+    """Replace the jobs database with a backup, keeping the one it replaces; the next tick first finds the jobs submitted since the backup on every cluster."""  # noqa: E501
     project = _project(project_dir)
     url = project.database_url
     folder = StatePaths(project.root).backups

@@ -8,6 +8,7 @@ import typer
 
 from mpflow.commands.common import fail
 from mpflow.project.file import ProjectError, init_project
+from mpflow.redaction import redact_url
 from mpflow.store.database import DatabaseError, open_database
 
 
@@ -24,5 +25,5 @@ def init(
         fail(str(exc), 2)
     typer.echo(f"created project {project.config.project.name!r} in {project.root}")
     typer.echo(f"  project file: {project.file}")
-    typer.echo(f"  database:     {project.database_url}")
+    typer.echo(f"  database:     {redact_url(project.database_url)}")
     typer.echo(f"  clusters:     {', '.join(project.cluster_names)} ({project.config.clusters.source})")
