@@ -116,6 +116,7 @@ def manager_flow(project: str | None = None) -> dict:
     if report.skipped:
         return {"skipped": report.skipped}
     return {"summary": report.summary(), "submitted": report.submitted, "cancelled": report.cancelled,
+            "adopted": report.adopted, "recovering": report.recovering,
             "unreachable": list(report.unreachable), "transitions": len(report.transitions)}
 
 
