@@ -242,7 +242,7 @@ class Manager:
         with self.Session.begin() as s:
             jobs = active_jobs(s)
             tags = {st.model_id: ModelTag(st.mutant, st.group, st.name)
-                    for st in stage_records(s, model_ids={j.model_id for j in jobs})} if jobs else {}
+                    for st in stage_records(s, with_active_jobs=True)} if jobs else {}
         refs: dict[str, list[JobRef]] = defaultdict(list)
         for j in jobs:
             if j.cluster in settings:
@@ -263,8 +263,8 @@ class Manager:
 
         with self.Session.begin() as s:
             keys = {(j.model_id, j.stage) for j in jobs}
-            rows = {(st.model_id, st.stage): st for st in stage_records(s, model_ids={m for m, _ in keys})} \
-                if keys else {}
+            # the models of `jobs`: no row has changed since they were loaded (this tick holds the lease)
+            rows = {(st.model_id, st.stage): st for st in stage_records(s, with_active_jobs=True)} if keys else {}
             counters = {k: StageCounters(st.continuations, st.requeues) for k, st in rows.items()}
             rec = reconcile(jobs, observations, counters, cfg.manager, now())
             update_jobs(s, rec.job_changes)

@@ -203,10 +203,15 @@ def ensure_model_stages(s: Session, stages: Sequence[str]) -> int:
 
 
 def stage_records(s: Session, states: Iterable[StageState] | None = None, stages: Iterable[str] | None = None,
-                  model_ids: Iterable[int] | None = None) -> list[StageRecord]:
+                  model_ids: Iterable[int] | None = None, *, with_active_jobs: bool = False) -> list[StageRecord]:
+    """Model-stages (with their model's tag), filtered by state, stage, model ids, or
+    ``with_active_jobs``: those of models with a job not yet finished (a subquery, not a list of
+    ids: PostgreSQL pays for every bound parameter, and a tick has thousands)."""
     q = (select(ModelStage.id, ModelStage.model_id, ModelStage.stage, ModelStage.state, ModelStage.winner,
                 ModelStage.continuations, ModelStage.requeues, Model.mutant, Model.group, Model.name)
          .join(Model, Model.id == ModelStage.model_id))
+    if with_active_jobs:
+        q = q.where(ModelStage.model_id.in_(select(Job.model_id).where(Job.state.in_(ACTIVE))))
     if states is not None:
         q = q.where(ModelStage.state.in_(list(states)))
     if stages is not None:
