@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from at_once import run_at_once
 from cluster_helpers import wait_until
 from manager_helpers import PassThroughIO, make_bench, squeue_tokens
 
@@ -232,16 +233,7 @@ def _tick_at_once(root: str, mutant: str, clusters, start, out) -> None:
 def test_two_ticks_at_once_in_two_processes_one_acts_and_the_other_skips(bench, master, slave):
     b = bench(SLEEP_STAGE.format(seconds=5, budget=2))
     b.add_models(*[f"m{i}" for i in range(5)])
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(2), ctx.Queue()
-    children = [ctx.Process(target=_tick_at_once, args=(str(b.root), b.mutant, b.clusters, start, out))
-                for _ in range(2)]
-    for child in children:
-        child.start()
-    reports = [out.get(timeout=180) for _ in children]
-    for child in children:
-        child.join(60)
-        assert child.exitcode == 0
+    reports = run_at_once(_tick_at_once, (str(b.root), b.mutant, b.clusters), 2)
     acted = [r[1:] for r in reports if not r[0]]
     skipped = [r[0] for r in reports if r[0]]
     assert skipped == ["another tick holds the manager lease"]

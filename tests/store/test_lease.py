@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from at_once import run_at_once
 from sqlalchemy import select
 
 from mpflow.store.database import open_database
@@ -49,7 +50,7 @@ def test_a_live_holder_on_another_host_is_respected(database_url):
     assert not acquire_lease(S, "manager", lease_holder(), 60)
 
 
-def _race(url: str, start, rounds: int, out) -> None:
+def _race(url: str, rounds: int, start, out) -> None:
     """In a child process: take the lease as often as it can, holding it a moment each time."""
     S = open_database(url)
     me = lease_holder()
@@ -67,15 +68,7 @@ def _race(url: str, start, rounds: int, out) -> None:
 
 def test_processes_racing_for_the_lease_never_hold_it_at_once(database_url):
     open_database(database_url).kw["bind"].dispose()  # created and migrated before the race
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(3), ctx.Queue()
-    children = [ctx.Process(target=_race, args=(database_url, start, 60, out)) for _ in range(3)]
-    for c in children:
-        c.start()
-    held = [out.get(timeout=120) for _ in children]
-    for c in children:
-        c.join(30)
-        assert c.exitcode == 0
+    held = run_at_once(_race, (database_url, 60), 3)
     intervals = sorted(i for h in held for i in h)
     assert len(intervals) >= 10  # they did take it, many times
     for (_, end), (begin, _) in zip(intervals, intervals[1:]):
