@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-deps install devcluster-up devcluster-status devcluster-down bench server server-stop
+.PHONY: demo test test-deps install devcluster-up devcluster-status devcluster-down test-services-up bench server server-stop
 
 # The virtual environment, rebuilt when pyproject.toml changes.  PYTHONWARNINGS=ignore: setuptools
 # warns about every editable install of a mapped layout (flows/ as mpflow.flows), which is noise here.
@@ -25,6 +25,10 @@ devcluster-status:
 devcluster-down:
 	scripts/devcluster down
 
+# PostgreSQL for the tests that run on both database engines (installed from Debian when missing).
+test-services-up:
+	scripts/test-services up
+
 demo: install devcluster-up
 	$(BIN)/mpflow demo
 
@@ -32,10 +36,10 @@ demo: install devcluster-up
 test-deps:
 	scripts/test-deps
 
-test: install devcluster-up test-deps
+test: install devcluster-up test-services-up test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: install devcluster-up
+bench: install devcluster-up test-services-up
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 # The Prefect server, worker and deployments of one project (default: a dev project in .mpflow-dev/,

@@ -10,6 +10,10 @@ records them in the project's state folder::
         server.pid worker.pid
         prefect/             the server's PREFECT_HOME and SQLite database
         logs/server.log logs/worker.log
+        backups/             the jobs database as it was before each `mpflow db restore`
+
+For an existing server (``PREFECT_API_URL``, ``--api-url``) there is no server pid: the state file
+says ``external`` and only the worker is started and stopped.
 
 ``stop`` signals only processes whose pid files name them *and* whose command line is still the one
 started here (a pid reused by another program is left alone). This module imports no Prefect, so every
@@ -77,6 +81,11 @@ class StatePaths:
         return self.folder / "logs"
 
     @property
+    def backups(self) -> Path:
+        """Where ``mpflow db restore`` keeps the jobs database as it was before a restore."""
+        return self.folder / "backups"
+
+    @property
     def state_file(self) -> Path:
         return self.folder / "server.json"
 
@@ -102,12 +111,19 @@ class ServerState:
     work_pool: str
     database: str
     started: str
-    server_pid: int
+    server_pid: int | None  # None: a server mpflow did not start (``external``)
     worker_pid: int | None = None
+    external: bool = False  # an existing server (PREFECT_API_URL, --api-url): only the worker is ours
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api"
+
+    def alive(self) -> bool:
+        """Our server runs (or, for an existing server, our worker on it does)."""
+        if self.external:
+            return self.worker_pid is not None and process_is_ours(self.worker_pid, "worker", self.work_pool)
+        return self.server_pid is not None and process_is_ours(self.server_pid, "server", str(self.port))
 
     def save(self, paths: StatePaths) -> None:
         tmp = paths.state_file.with_name(f".{paths.state_file.name}.tmp")
@@ -264,18 +280,19 @@ def choose_port(host: str, requested: int | None) -> int:
 
 
 def server_database_url(paths: StatePaths, url: str | None) -> str:
-    """Prefect's database URL: SQLite under the project, or the PostgreSQL URL given (asyncpg driver)."""
+    """Prefect's database URL: SQLite under the project, or the PostgreSQL URL given (asyncpg driver,
+    whichever driver the URL named)."""
     if not url:
         return paths.sqlite_url
     scheme, sep, rest = url.partition("://")
     if not sep:
         # not a URL: it is not echoed, since its password (if any) could not be told apart
-        raise ServerError("--database: not a URL (want postgresql://USER:PASSWORD@HOST/DB)")
-    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ServerError("--database-url: not a URL (want postgresql://USER:PASSWORD@HOST/DB)")
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         return f"postgresql+asyncpg://{rest}"
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
-    raise ServerError(f"--database {redact_url(url)!r}: Prefect's server needs a postgresql:// or sqlite:// URL")
+    raise ServerError(f"--database-url {redact_url(url)!r}: Prefect's server needs a postgresql:// or sqlite:// URL")
 
 
 def is_healthy(api_url: str, timeout_s: float = 2.0) -> bool:
@@ -300,11 +317,19 @@ def wait_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout_s: 
 # -- the project's server ---------------------------------------------------------------------------
 
 def running_server(root: Path) -> ServerState | None:
-    """The project's server if its process still runs (the state file alone proves nothing)."""
-    paths = StatePaths(Path(root).resolve())
-    state = ServerState.read(paths)
-    if state is None or not process_is_ours(state.server_pid, "server", str(state.port)):
-        return None
-    return state
+    """The project's server if its process still runs (the state file alone proves nothing); for an
+    existing server mpflow did not start, while the worker mpflow started on it runs."""
+    state = ServerState.read(StatePaths(Path(root).resolve()))
+    return state if state is not None and state.alive() else None
+
+
+def server_base_url(api_url: str) -> str:
+    """The server's address from a Prefect API URL (``http://host:4200/api`` → ``http://host:4200``);
+    a URL given without ``/api`` is taken for the server's own address."""
+    url = api_url.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest:
+        raise ServerError(f"{api_url!r} is not a Prefect API URL (want http://HOST:PORT/api)")
+    return url.removesuffix("/api")
 
 

@@ -36,6 +36,7 @@ EVENT_NAMES: dict[EventKind, str] = {
     EventKind.SUBMIT_REFUSED: "mpflow.job.refused",
     EventKind.NOT_SUBMITTED: "mpflow.job.not-submitted",
     EventKind.RECOVERED: "mpflow.job.recovered",
+    EventKind.ADOPTED: "mpflow.job.adopted",
     EventKind.WON: "mpflow.stage.won",
     EventKind.STAGE_DONE: "mpflow.stage.job-done",
     EventKind.DONE: "mpflow.stage.done",
@@ -115,6 +116,7 @@ def manager_flow(project: str | None = None) -> dict:
     if report.skipped:
         return {"skipped": report.skipped}
     return {"summary": report.summary(), "submitted": report.submitted, "cancelled": report.cancelled,
+            "adopted": report.adopted, "recovering": report.recovering,
             "unreachable": list(report.unreachable), "transitions": len(report.transitions)}
 
 

@@ -10,6 +10,7 @@ defence (``mpflow.commands.common.fail``), so a password is never printed or log
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -26,3 +27,21 @@ def redact_url(url: str) -> str:
     """One URL without its password (for printing and the server's state file)."""
     return redact(url)
 
+
+
+def url_password(url: str) -> str | None:
+    """The password written in ``url`` (None when it has none)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, _ = rest.partition("/")[0].rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return None
+    return creds.partition(":")[2]
+
+
+def hide_password(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` (as written and percent-decoded) replaced by ``***``:
+    for a driver's message, which may echo the password without its URL."""
+    password = url_password(url)
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(secret, MASK)
+    return redact(text)

@@ -92,6 +92,7 @@ class EventKind(enum.StrEnum):
     SUBMIT_REFUSED = "submit_refused"  # sbatch or its options refused it
     NOT_SUBMITTED = "not_submitted"  # a SUBMITTING row no job carries the token of: sbatch never ran
     RECOVERED = "recovered"  # a SUBMITTING row's job found again by its token
+    ADOPTED = "adopted"  # after a restore: a job the restored database did not know, found again on its cluster
     QUEUED = "queued"  # back to pending (requeued)
     STARTED = "started"
     COMPLETED = "completed"
@@ -109,6 +110,8 @@ class EventKind(enum.StrEnum):
     # a cluster
     CLUSTER_UNREACHABLE = "cluster_unreachable"  # a tick could not reach it (the first tick of an outage)
     CLUSTER_REACHABLE = "cluster_reachable"  # a tick reached it again
+    # the jobs database
+    RESTORED = "restored"  # restored from a backup: the ticks find again the jobs submitted since
     # a model
     IMPORTED = "imported"
     REPLACED = "replaced"  # a new file for a model that had not started

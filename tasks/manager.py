@@ -1,6 +1,6 @@
 """Prefect tasks of a manager tick: per cluster one observe, one submit and one cancel task run, and
 one task run per stage batch of the advance phase (grompp and the input transfers of one stage, or
-bringing one stage's outputs back).
+bringing one stage's outputs back); after a restore from a backup, one survey task run per cluster.
 
 Each task uses the tick's one connection per cluster (``ClusterConnections``) and is retried with
 backoff only for transient failures (an unreachable cluster, a command timeout). When the retries
@@ -56,6 +56,12 @@ def cancel_on_cluster(connections: ClusterConnections, cluster: str, job_ids: li
     return _client(connections, cluster).cancel(job_ids)
 
 
+@task(name="survey", task_run_name="survey-{cluster}", **TICK_RETRY)
+def survey_cluster(connections: ClusterConnections, cluster: str, since, folders: list):
+    """After a restore: every mpflow job the cluster knows of, and what the model-stages' folders say."""
+    return _client(connections, cluster).survey(since, folders)
+
+
 @task(name="advance", task_run_name="{label}", **TICK_RETRY)
 def advance_batch(label: str, batch: Callable[[], dict[int, str | None]]) -> dict[int, str | None]:
     """One stage batch of the advance phase (``label``: ``prepare-emmd-12``, ``collect-urmd-3``)."""
@@ -101,3 +107,5 @@ class TaskIO:
 
     def claim_all(self, claims):
         return _gather({c: claim_on_cluster.submit(c, call) for c, call in claims.items()})
+    def survey_all(self, since, folders):
+        return _gather({c: survey_cluster.submit(self.connections, c, since, list(b)) for c, b in folders.items() if b})

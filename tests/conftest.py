@@ -7,6 +7,11 @@ module that needs the dev clusters says so with ``pytestmark = pytest.mark.devcl
 not the folder, tells such tests apart: a test that uses a dev-cluster fixture without the marker is
 an error at collection. Without the clusters they skip on a developer's machine; under ``CI=true``
 they fail instead, and any skip of such a test is turned into a failure.
+
+The jobs database comes on both engines: ``database_url`` (and ``blank_database_url``, without a
+schema) are parametrised ``[sqlite]`` and ``[postgresql]``; the PostgreSQL one is a fresh database on
+the test PostgreSQL (``scripts/test-services up``, one server for the session). Without that server
+the PostgreSQL cases skip on a developer's machine and fail under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from databases import ENGINES, PostgresServer
+from services import ServicesNotFound, postgres_url
 
 from mpflow.clusters.devcluster import DevClusterNotFound, load_connection
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
@@ -56,6 +63,49 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f"dev clusters needed under CI=true: {reason}")
     pytest.skip(f"dev clusters not available ({reason}); run `scripts/devcluster up`")
+
+
+def _postgres_unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"the test PostgreSQL is needed under CI=true: {reason}")
+    pytest.skip(f"the test PostgreSQL is not available ({reason}); run `scripts/test-services up`")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """The test PostgreSQL for the whole session (a role that may create databases)."""
+    try:
+        server = PostgresServer(postgres_url())
+        server.check()
+    except ServicesNotFound as exc:
+        _postgres_unavailable(str(exc))
+    except Exception as exc:  # the server does not answer: say why in one line
+        _postgres_unavailable(str(exc).strip().splitlines()[0])
+    server.drop_stale()
+    yield server
+    server.close()
+
+
+def _fresh_database(request, tmp_path, *, migrated: bool):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"  # made (and migrated) by the first open_database
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = server.create(template=server.migrated_template() if migrated else None)
+    yield server.url_of(name)
+    server.drop(name)
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request, tmp_path) -> str:
+    """A jobs database at the newest schema: a SQLite file, or a fresh PostgreSQL database."""
+    yield from _fresh_database(request, tmp_path, migrated=True)
+
+
+@pytest.fixture(params=ENGINES)
+def blank_database_url(request, tmp_path) -> str:
+    """An empty database (no schema, no migration record) on each engine."""
+    yield from _fresh_database(request, tmp_path, migrated=False)
 
 
 @pytest.fixture

@@ -91,9 +91,10 @@ class Bench:
 
 
 def make_bench(tmp_path: Path, clusters: list[ClusterSettings], stages_toml: str, manager_toml: str = "", *,
-               name: str | None = None) -> Bench:
+               name: str | None = None, database: str | None = None) -> Bench:
+    """A bench on ``clusters``; ``database``: the jobs database's URL (default: SQLite in the project)."""
     make_project(tmp_path, name=name, clusters=[c.name for c in clusters], stages=stages_toml,
-                 manager=tomllib.loads(manager_toml))
+                 manager=tomllib.loads(manager_toml), database=database)
     return Bench(tmp_path, clusters, f"t{uuid.uuid4().hex[:8]}")
 
 
@@ -124,3 +125,5 @@ class PassThroughIO:
 
     def claim_all(self, claims):
         return self.io.claim_all(claims)
+    def survey_all(self, since, folders):
+        return self.io.survey_all(since, folders)

@@ -23,14 +23,17 @@ from mpflow.project.mutants import Mutant
 
 def make_project(root: Path, *, name: str | None = None, clusters: Iterable[str] = ("alpha", "beta"),
                  stages: str | None = None, manager: Mapping[str, object] | None = None,
-                 mutants: Iterable[Mutant] = ()) -> Project:
+                 mutants: Iterable[Mutant] = (), database: str | None = None) -> Project:
     """A dev project in ``root`` on ``clusters`` (the master first). ``stages``: TOML text of
     ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``;
-    ``name``: default ``<folder name>-<8 random hex digits>``."""
+    ``name``: default ``<folder name>-<8 random hex digits>``; ``database``: the jobs database's URL
+    (default: SQLite in the project folder)."""
     name = name or f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(root).name).strip('-._')[:40] or 'p'}-{uuid.uuid4().hex[:8]}"
     project = init_project(root, name=name, dev=True, clusters=list(clusters))
-    if stages is not None or manager:
+    if stages is not None or manager or database:
         def edit(doc) -> None:
+            if database:
+                doc["project"]["database"] = database
             if stages is not None:
                 table = tomlkit.table(is_super_table=True)
                 for stage, spec in tomllib.loads(stages).get("stages", {}).items():

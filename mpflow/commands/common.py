@@ -126,6 +126,13 @@ def use_project_server(root: Path | str | None = None) -> str | None:
     return state.api_url
 
 
+def user_api_url() -> str | None:
+    """The ``PREFECT_API_URL`` the user set in the environment (not one mpflow set for its project's
+    own server), if any."""
+    url = os.environ.get("PREFECT_API_URL")
+    return url if url and url != _api_url_set_here else None
+
+
 def _restore_api_url(old: str | None) -> None:
     global _api_url_set_here
     _api_url_set_here = None

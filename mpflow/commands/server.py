@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from mpflow.blocks.cluster import NO_SERVER
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, user_api_url
 from mpflow.deployments.processes import ServerError, StatePaths
 from mpflow.deployments.server import server_status, start_server, stop_server
 from mpflow.project.file import Project, ProjectError
@@ -44,25 +44,33 @@ def start(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
     port: int = typer.Option(None, "--port", help="Port of the server (default: 4200 if free, else any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the server listens on."),
-    database: str = typer.Option(None, "--database", envvar="MPFLOW_PREFECT_DATABASE",
-                                 help="PostgreSQL URL for Prefect's own database (default: SQLite under "
-                                      "<project>/.mpflow/prefect/)."),
+    database: str = typer.Option(None, "--database-url", "--database", envvar="MPFLOW_PREFECT_DATABASE",
+                                 help="PostgreSQL URL for Prefect's own database, e.g. postgresql+asyncpg://USER@HOST"
+                                      "/prefect (default: SQLite under <project>/.mpflow/prefect/)."),
+    api_url: str = typer.Option(None, "--api-url",
+                                help="An existing Prefect server's API URL: start no server, set the project up "
+                                     "there and start a worker (default: $PREFECT_API_URL, when you set it)."),
     timeout: float = typer.Option(180, "--timeout", help="Seconds to wait for the server and the worker."),
 ) -> None:
-    """Start a Prefect server for the project, its work pool, blocks and deployments, and a worker."""
+    """Start a Prefect server for the project (or use an existing one), its work pool, blocks and
+    deployments, and a worker."""
     project = _project(project_dir)
     try:
-        report = start_server(project, host=host, port=port, database_url=database, timeout_s=timeout,
+        report = start_server(project, host=host, port=port, database_url=database,
+                              api_url=api_url or user_api_url(), timeout_s=timeout,
                               progress=lambda line: typer.echo(line))
     except ServerError as exc:
         fail(str(exc), 1)
     state, paths = report.state, StatePaths(project.root)
     again = _project_option(project)
+    name = project.config.project.name
     if report.already_running:
-        typer.echo(f"the Prefect server of project {project.config.project.name!r} already runs at {state.url}")
+        where = "uses the Prefect server" if state.external else "already runs"
+        typer.echo(f"the Prefect server of project {name!r} {where} at {state.url}")
     else:
         setup = report.setup
-        typer.echo(f"Prefect server of project {project.config.project.name!r} is up")
+        typer.echo(f"project {name!r} is set up on the Prefect server at {state.url} (not started by mpflow)"
+                   if state.external else f"Prefect server of project {name!r} is up")
         typer.echo(f"  database:    {state.database}")
         typer.echo(f"  work pool:   {setup.work_pool} (process{', created' if setup.work_pool_created else ''}), "
                    "worker running")
@@ -74,12 +82,13 @@ def start(
         typer.echo(f"  logs:        {_shown(paths.logs)}/")
     typer.echo(f"  UI:          {state.url}")
     typer.echo(f"  from a shell: export PREFECT_API_URL={state.api_url}")
-    typer.echo(f"  stop:        mpflow server stop{again}")
+    typer.echo(f"  stop:        mpflow server stop{again}" + ("  (stops the worker only)" if state.external else ""))
 
 
 @app.command("stop")
 def stop(project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP)) -> None:
-    """Stop the worker and the server this project's `mpflow server start` started (nothing else)."""
+    """Stop the worker and the server this project's `mpflow server start` started (nothing else: of
+    an existing server, only the worker)."""
     for line in stop_server(_project(project_dir)):
         typer.echo(line)
 
@@ -103,8 +112,11 @@ def status(
         typer.echo(NO_SERVER)
         raise typer.Exit(3)
     s = report.state
-    typer.echo(f"server: {s.url} (pid {s.server_pid}, since {s.started}, "
-               f"{'healthy' if report.healthy else 'NOT answering /api/health'}; database {s.database})")
+    health = "healthy" if report.healthy else "NOT answering /api/health"
+    if s.external:
+        typer.echo(f"server: {s.url} (not started by mpflow; {health})")
+    else:
+        typer.echo(f"server: {s.url} (pid {s.server_pid}, since {s.started}, {health}; database {s.database})")
     typer.echo(f"worker: {'running' if report.worker_running else 'NOT running'} on work pool {s.work_pool}"
                + (f" (pid {s.worker_pid})" if report.worker_running else ""))
     for d in report.deployments or []:

@@ -6,6 +6,9 @@ One tick, whatever the number of models:
 1. take the database lease ``manager`` (another tick holding it → this one exits at once), and make
    sure the project's folder on each cluster is its own (``mpflow.project.claim``; once per cluster,
    then recorded: a folder another project claims stops the tick, with nothing written);
+   after a restore from a backup, **recover** first (:mod:`mpflow.manager.recovery`): survey the
+   clusters once and adopt the jobs the restored database does not know; until every cluster has
+   been surveyed the tick decides and submits nothing;
 2. **observe**: per cluster one batched observation of every job not yet seen finished (rows in
    ``SUBMITTING``, ``PD``, ``R``); a cluster that cannot be reached is ``?`` for this tick;
 3. **reconcile** (:func:`~mpflow.manager.decisions.reconcile`): what was observed goes into the job
@@ -32,15 +35,24 @@ import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Callable, Mapping, Protocol, Sequence, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 
+from mpflow.clusters.check import read_gromacs_versions
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings, validation_message
 from mpflow.clusters.transport import TransportError
+from mpflow.manager.budget import (
+    CLEARED_BACKOFF,
+    GROMACS_RECHECK_S,
+    backoff_values,
+    in_backoff,
+    observe_due,
+    room,
+)
 from mpflow.manager.decisions import (
     Plan,
     StageCounters,
@@ -50,22 +62,14 @@ from mpflow.manager.decisions import (
     job_ref,
     reconcile,
 )
+from mpflow.manager.recovery import SURVEYED, adopt, stage_dir
 from mpflow.project.claim import claim_folder, has_models, identity, unclaimed
 from mpflow.project.file import Project
-from mpflow.slurm.client import JobRef, ObserveResult, SlurmClient
-from mpflow.clusters.check import read_gromacs_versions
-from mpflow.manager.budget import (
-    CLEARED_BACKOFF,
-    GROMACS_RECHECK_S,
-    backoff_values,
-    in_backoff,
-    observe_due,
-    room,
-)
+from mpflow.slurm.client import JobRef, ObserveResult, SlurmClient, Survey
 from mpflow.slurm.commands import SchedulerError
+from mpflow.slurm.jobscript import JobScriptOptions, resources_key, stage_job_options
 from mpflow.slurm.mdrun import unreadable_clusters
 from mpflow.slurm.reasons import Refusal, limit_code, refusal_kind
-from mpflow.slurm.jobscript import JobScriptOptions, resources_key, stage_job_options
 from mpflow.slurm.submission import SubmitOutcome, SubmitRequest, submit_batch
 from mpflow.stages.gromacs import GromacsStage
 from mpflow.stages.kinds import ProtocolStage, ScriptStage, StageKind, StageWork
@@ -88,13 +92,16 @@ from mpflow.store.records import (
     add_job_rows,
     any_ready,
     ensure_model_stages,
+    job_tokens,
     jobs_of,
     new_token,
     ok_model_ids,
+    open_recovery,
     record_events,
     stage_records,
     stage_states,
     update_jobs,
+    update_recovery,
     update_stages,
 )
 from mpflow.store.schema import utcnow
@@ -133,6 +140,10 @@ class TickIO(Protocol):
 
     def claim_all(self, claims: Mapping[str, Callable[[], object]]) -> dict[str, object | Exception]:
         """Claim the project's folder on each cluster (``claims``: cluster → the call that does it)."""
+    def survey_all(self, since: datetime, folders: Mapping[str, list[tuple[str, str]]]
+                   ) -> dict[str, Survey | Exception]:
+        """After a restore: every mpflow job each cluster knows of since ``since``, and its ``folders``."""
+
 
 
 def per_cluster(items: Mapping[str, list], call: Callable[[str, list], T], *, empty_too: bool = False
@@ -176,6 +187,8 @@ class DirectIO:
 
     def claim_all(self, claims):
         return per_cluster({c: [call] for c, call in claims.items()}, lambda c, b: b[0]())
+    def survey_all(self, since, folders):
+        return per_cluster(folders, lambda c, b: self.client(c).survey(since, b))
 
 
 @dataclass
@@ -196,12 +209,18 @@ class TickReport:
     backing_off: dict[str, float] = field(default_factory=dict)  # cluster → seconds of its back-off
     limited: dict[str, int] = field(default_factory=dict)  # copies refused by a site's limit (back-pressure)
     waiting_for_room: dict[str, int] = field(default_factory=dict)  # copies not sent: no room there
+    adopted: dict[str, int] = field(default_factory=dict)  # after a restore: jobs found again per cluster
+    recovering: list[str] = field(default_factory=list)  # clusters a restore's recovery has yet to survey
+    unmatched: list[str] = field(default_factory=list)  # jobs in the project's folders of no known model-stage
 
     def summary(self) -> str:
         if self.skipped:
             return f"tick skipped: {self.skipped}"
         parts = [f"{self.decided} model-stage(s) decided"]
-        for label, d in (("submitted", self.submitted), ("refused", self.refused), ("cancelled", self.cancelled)):
+        if self.recovering:
+            parts = [f"recovering after a restore: {', '.join(self.recovering)} not yet surveyed, nothing decided"]
+        for label, d in (("adopted", self.adopted), ("submitted", self.submitted), ("refused", self.refused),
+                         ("cancelled", self.cancelled)):
             if any(d.values()):
                 parts.append(f"{label} " + ", ".join(f"{c}: {n}" for c, n in d.items() if n))
         for label, d in (("limited", self.limited), ("waiting for room", self.waiting_for_room)):
@@ -258,9 +277,13 @@ class Manager:
         self.claim(io, report)
         with self.Session.begin() as s:
             ensure_model_stages(s, cfg.stage_order())
+        report.recovering = sorted(self.recover(io, report, now))
+        if report.recovering or report.adopted:
+            t = self._timed(report, "recover", t)
+        with self.Session.begin() as s:
             jobs = active_jobs(s)
             tags = {st.model_id: ModelTag(st.mutant, st.group, st.name)
-                    for st in stage_records(s, model_ids={j.model_id for j in jobs})} if jobs else {}
+                    for st in stage_records(s, with_active_jobs=True)} if jobs else {}
             sites = site_records(s)
             ready = any_ready(s)
         refs: dict[str, list[JobRef]] = defaultdict(list)
@@ -295,8 +318,8 @@ class Manager:
 
         with self.Session.begin() as s:
             keys = {(j.model_id, j.stage) for j in jobs}
-            rows = {(st.model_id, st.stage): st for st in stage_records(s, model_ids={m for m, _ in keys})} \
-                if keys else {}
+            # the models of `jobs`: no row has changed since they were loaded (this tick holds the lease)
+            rows = {(st.model_id, st.stage): st for st in stage_records(s, with_active_jobs=True)} if keys else {}
             counters = {k: StageCounters(st.continuations, st.requeues) for k, st in rows.items()}
             rec = reconcile(jobs, observations, counters, cfg.manager, now())
             update_jobs(s, rec.job_changes)
@@ -311,8 +334,10 @@ class Manager:
 
         self.advance(io, report)
         t = self._timed(report, "advance", t)
+        if report.recovering:  # some cluster may hold copies the database does not know yet: wait
+            return
 
-        managed = [n for n, spec in cfg.stages.items() if self.kinds[spec.kind].managed]
+        managed = self.managed_stages()
         sites = self.read_gromacs(io, sites, unreachable, report)
         with self.Session.begin() as s:
             stages = stage_records(s, states=MANAGED, stages=managed)
@@ -419,6 +444,52 @@ class Manager:
         left_out = unreadable_clusters(master.grompp_version if master else None,
                                        {c: (sites[c].mdrun_version if c in sites else None) for c in self.names})
         return {stage: left_out for stage in self.gromacs_stages()} if left_out else {}
+    def managed_stages(self) -> list[str]:
+        return [n for n, spec in self.project.config.stages.items() if self.kinds[spec.kind].managed]
+
+    # -- recover ---------------------------------------------------------------------------------
+    def recover(self, io: TickIO, report: TickReport, now) -> set[str]:
+        """After a restore from a backup: survey the clusters the recovery names and adopt the jobs no
+        row knows (:mod:`mpflow.manager.recovery`). Returns the clusters still to survey."""
+        settings = {c.name: c for c in self.clusters}
+        with self.Session() as s:
+            rec = open_recovery(s)
+            if rec is None:
+                return set()
+            stages = [st for st in stage_records(s, stages=self.managed_stages()) if st.state in SURVEYED]
+            jobs = jobs_of(s, {(st.model_id, st.stage) for st in stages})
+            tokens = job_tokens(s)
+        targets = [c for c in rec.pending if c in settings]
+        folders = {c: [(stage_dir(st, settings[c].workdir), st.stage) for st in stages] for c in targets}
+        # sacct reads the cluster's local time; a day's margin covers any time zone and clock skew
+        since = rec.since.replace(tzinfo=UTC).astimezone().replace(tzinfo=None) - timedelta(days=1)
+        results = io.survey_all(since, {c: f for c, f in folders.items() if f})
+        surveyed = {c for c in rec.pending if c not in settings or not folders.get(c)}
+        cpus = {name: spec.cpus_per_task for name, spec in self.project.config.stages.items()}
+        rows, changes, transitions = [], {}, []
+        t_now = now()
+        for cluster, result in results.items():
+            if isinstance(result, Exception):
+                report.unreachable_now(cluster, result)
+                continue
+            surveyed.add(cluster)
+            found = adopt(cluster, result, settings[cluster].workdir, stages, jobs, tokens, cpus, t_now)
+            rows += found.jobs
+            changes.update({c.id: c for c in found.stage_changes})
+            transitions += found.transitions
+            report.unmatched += [f"{cluster}: {u}" for u in found.unmatched]
+            if found.jobs:
+                report.adopted[cluster] = len(found.jobs)
+        for line in report.unmatched:
+            log.warning("after the restore, %s belongs to no model-stage of the database "
+                        "(a model imported after the backup? import it again)", line)
+        with self.Session.begin() as s:
+            add_job_rows(s, rows)
+            update_stages(s, list(changes.values()))
+            record_events(s, transitions)
+            update_recovery(s, surveyed, len(rows), t_now)
+        report.transitions += transitions
+        return set(rec.pending) - surveyed
 
     # -- act -------------------------------------------------------------------------------------
     def act(self, plan: Plan, io: TickIO, report: TickReport, now, *, sites: Mapping[str, SiteRecord] | None = None,

@@ -10,6 +10,9 @@ action is a constant number of commands, whatever the number of jobs:
   only the jobs they have not yet seen in a terminal state.
 - ``submit_many(jobs)``: one command running every ``sbatch`` (records on its stdin).
 - ``cancel(ids)``: one ``scancel``.
+- ``survey(since, folders)``: every mpflow job the cluster knows of (one squeue, one sacct since
+  ``since`` where there is accounting) and what the given job folders say (one probe), for finding
+  again jobs the caller has no record of (after a restore from a backup).
 
 Scheduler failures raise ``SchedulerError`` with the cluster, the argv, Slurm's output and a hint.
 """
@@ -100,6 +103,15 @@ class ObserveResult:
     user_jobs: int | None = None  # all of the user's jobs queued or running, from the same squeue
 
 
+@dataclass
+class Survey:
+    """Every mpflow job one cluster knows of, and what a set of job folders says."""
+
+    jobs: dict[str, SlurmStatus]  # by job id: squeue's, and sacct's for the jobs squeue has forgotten
+    files: dict[tuple[str, str], FileEvidence]  # by (job folder, stage)
+    commands: int
+
+
 class SlurmClient:
     """Scheduler commands for one cluster over one transport (local or SSH)."""
 
@@ -172,19 +184,41 @@ class SlurmClient:
                 break
             # By id, sacct searches all time; by name, only since `since` (default: the last 7 days).
             window = (since or datetime.now() - timedelta(days=7)) if names else None
-            res = self.transport.run(slurm.sacct_argv(self.user, since=window, job_ids=ids, job_names=names))
+            finished = self._sacct(slurm.sacct_argv(self.user, since=window, job_ids=ids, job_names=names))
             commands += 1
-            try:
-                finished = slurm.parse_sacct(res.returncode, res.stdout, res.stderr)
-                self.accounting = True
-            except slurm.AccountingDisabled:
-                self.accounting = False
-                finished = {}
-            except SchedulerError as exc:
-                raise exc.at(self.cluster, res.argv) from None
             for job_id, status in finished.items():
                 states.setdefault(job_id, status)  # squeue is live; sacct may lag behind it
         return PollResult(states=states, commands=commands, accounting=self.accounting, user_jobs=user_jobs)
+
+    def _sacct(self, argv: list[str]) -> dict[str, SlurmStatus]:
+        """One sacct; {} (and ``accounting`` False from then on) where the cluster has no accounting."""
+        res = self.transport.run(argv)
+        try:
+            finished = slurm.parse_sacct(res.returncode, res.stdout, res.stderr)
+            self.accounting = True
+        except slurm.AccountingDisabled:
+            self.accounting = False
+            finished = {}
+        except SchedulerError as exc:
+            raise exc.at(self.cluster, res.argv) from None
+        return finished
+
+    def _probe(self, folders: Sequence[tuple[str, str]]) -> dict[tuple[str, str], FileEvidence]:
+        return self._call(probe_argv(self.cluster), lambda r: parse_probe(r.returncode, r.stdout, r.stderr),
+                          stdin=probe_stdin(folders))
+
+    def survey(self, since: datetime, folders: Sequence[tuple[str, str]]) -> Survey:
+        """Every mpflow job of the user this cluster knows of, and what ``folders`` ((job folder,
+        stage) pairs) say: one squeue, one sacct of every job since ``since`` (the cluster's local
+        time) where there is accounting, one file probe."""
+        jobs = self._call(slurm.squeue_argv(self.user), lambda r: slurm.parse_squeue(r.returncode, r.stdout,
+                                                                                      r.stderr))
+        commands = 2
+        if self.accounting is not False:
+            for job_id, status in self._sacct(slurm.sacct_argv(self.user, since=since)).items():
+                jobs.setdefault(job_id, status)
+            commands += 1
+        return Survey(jobs, self._probe(folders), commands)
 
     def observe(self, refs: Sequence[JobRef], *, since: datetime | None = None) -> ObserveResult:
         """The state of every job in ``refs`` from one poll plus one file probe.
@@ -199,8 +233,7 @@ class SlurmClient:
         polled = self.poll([r.job_id for r in refs if r.job_id], tokens=[r.token for r in refs
                                                                          if r.token and not r.job_id], since=since)
         by_token = {slurm.token_of(s.name): s for s in polled.states.values() if slurm.token_of(s.name)}
-        evidence = self._call(probe_argv(self.cluster), lambda r: parse_probe(r.returncode, r.stdout, r.stderr),
-                              stdin=probe_stdin([(r.job_dir, r.stage) for r in refs])) if refs else {}
+        evidence = self._probe([(r.job_dir, r.stage) for r in refs]) if refs else {}
         observations = {}
         for r in refs:
             status = polled.states.get(r.job_id) if r.job_id else by_token.get(r.token)

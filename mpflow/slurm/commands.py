@@ -78,6 +78,7 @@ class SlurmStatus:
     start: datetime | None = None  # when it started (R, D, F); for a job cancelled while pending, the cancel time
     end: datetime | None = None  # when it ended (D, F)
     source: str = ""  # squeue | sacct | scontrol
+    work_dir: str | None = None  # the job's working directory (mpflow's: the job folder, so the model-stage)
 
 
 def map_slurm_state(code: str) -> tuple[str, JobState, FailureKind | None]:
@@ -129,7 +130,7 @@ def _rows(command: str, stdout: str, fields: Sequence[str], name_field: str, onl
 
 def _status(job_id: str, name: str, long: str, state: JobState, kind: FailureKind | None, *, reason: str = "",
             exit_code: int | None = None, signal: int | None = None, start: str = "", end: str = "",
-            source: str) -> SlurmStatus:
+            work_dir: str = "", source: str) -> SlurmStatus:
     """A ``SlurmStatus`` with the fields that make sense for its state (a pending job's reason, a
     finished job's end, a started job's start)."""
     reason = reason.strip()
@@ -141,6 +142,7 @@ def _status(job_id: str, name: str, long: str, state: JobState, kind: FailureKin
         start=_parse_time(start) if state in {JobState.R, JobState.D, JobState.F} else None,
         end=_parse_time(end) if state in TERMINAL else None,
         source=source,
+        work_dir=work_dir or None,
     )
 
 
@@ -326,8 +328,8 @@ def parse_scancel(returncode: int, stdout: str, stderr: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- squeue
-SQUEUE_FIELDS = ("job_id", "state", "reason", "start", "end", "name")
-SQUEUE_FORMAT = _FIELD_SEP.join(["%i", "%T", "%r", "%S", "%e", "%j"])  # the name last: it may hold anything
+SQUEUE_FIELDS = ("job_id", "state", "reason", "start", "end", "work_dir", "name")
+SQUEUE_FORMAT = _FIELD_SEP.join(["%i", "%T", "%r", "%S", "%e", "%Z", "%j"])  # the name last: it may hold anything
 
 
 def squeue_argv(user: str) -> list[str]:
@@ -349,7 +351,8 @@ def parse_squeue(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool
     for row in _rows("squeue", stdout, SQUEUE_FIELDS, "name", only_mpflow):
         long, state, kind = map_slurm_state(row["state"])
         jobs[row["job_id"]] = _status(row["job_id"], row["name"], long, state, kind, reason=row["reason"],
-                                      start=row["start"], end=row["end"], source="squeue")
+                                      start=row["start"], end=row["end"], work_dir=row["work_dir"],
+                                      source="squeue")
     return jobs
 
 
@@ -360,7 +363,7 @@ def queued_count(jobs: dict[str, SlurmStatus]) -> int:
 
 
 # ----------------------------------------------------------------------------- sacct
-SACCT_FIELDS = ("JobID", "State", "ExitCode", "Start", "End", "JobName")
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "Start", "End", "WorkDir", "JobName")
 ACCOUNTING_DISABLED = "Slurm accounting storage is disabled"
 
 
@@ -394,7 +397,8 @@ def parse_sacct(returncode: int, stdout: str, stderr: str, *, only_mpflow: bool 
         code, sig = _parse_exit(row["ExitCode"])
         # A job id can appear twice after a requeue; the later line is the current allocation.
         jobs[row["JobID"]] = _status(row["JobID"], row["JobName"], long, state, kind, exit_code=code, signal=sig,
-                                     start=row["Start"], end=row["End"], source="sacct")
+                                     start=row["Start"], end=row["End"], work_dir=row["WorkDir"],
+                                     source="sacct")
     return jobs
 
 

@@ -1,8 +1,10 @@
 """Opening the jobs database and migrating it to the current schema.
 
-SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; any other SQLAlchemy
-URL (PostgreSQL) works unchanged. The schema is created and changed only by Alembic migrations
-(``mpflow/store/migrations``), applied by :func:`open_database` when the database is behind.
+SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; PostgreSQL is reached
+with psycopg 3 (``postgresql://`` and ``postgres://`` URLs mean ``postgresql+psycopg://``). The schema
+is created and changed only by Alembic migrations (``mpflow/store/migrations``), applied by
+:func:`open_database` when the database is behind. No message says a URL's password
+(``mpflow.redaction``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from mpflow.redaction import redact, redact_url
+from mpflow.redaction import hide_password, redact_url
 
 
 class DatabaseError(Exception):
@@ -34,12 +36,30 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER = "postgresql+psycopg://"
+
+
+def engine_url(url: str) -> str:
+    """``url`` with PostgreSQL's driver made explicit (psycopg 3, the one mpflow installs)."""
+    for scheme in POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return POSTGRES_DRIVER + url.removeprefix(scheme)
+    return url
+
+
+def driver_message(text: str, url: str) -> str:
+    """The first line of a driver's message, without the URL's password."""
+    text = str(text).strip()
+    return hide_password(text.splitlines()[0] if text else "", url)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(engine_url(url), future=True)
     except (ArgumentError, ImportError) as exc:
-        raise DatabaseError(f"database URL {redact_url(url)!r} cannot be used: {redact(str(exc))}") from None
+        raise DatabaseError(f"database URL {redact_url(url)!r} cannot be used: {driver_message(exc, url)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         db_path = engine.url.database
@@ -69,7 +89,7 @@ def migrate(engine: Engine) -> bool:
     if current_revision(engine) == head_revision():
         return False
     if inspect(engine).has_table("models") and current_revision(engine) is None:
-        raise DatabaseError(f"{engine.url!r}: has mpflow tables but no migration record; "
+        raise DatabaseError(f"{redact_url(str(engine.url))}: has mpflow tables but no migration record; "
                             "it was not created by mpflow (move it away or point project.database elsewhere)")
     command.upgrade(_alembic_config(engine), "head")
     return True
@@ -84,8 +104,7 @@ def open_database(url: str, *, migrate_if_needed: bool = True) -> sessionmaker:
         elif current_revision(engine) != head_revision():
             raise DatabaseError(f"{redact_url(url)}: schema is not current; run any mpflow command to migrate it")
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open database {redact_url(url)}: "
-                            f"{redact(str(exc.orig).splitlines()[0])}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: {driver_message(exc.orig, url)}") from None
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot open database {redact_url(url)}: {redact(str(exc).splitlines()[0])}") from None
+        raise DatabaseError(f"cannot open database {redact_url(url)}: {driver_message(exc, url)}") from None
     return sessionmaker(engine, expire_on_commit=False)

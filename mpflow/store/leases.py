@@ -54,29 +54,41 @@ def _holder_dead(holder: str | None) -> bool:
     return False
 
 
+def _ensure_lease_row(Session: sessionmaker, name: str) -> None:
+    """The lease's row, free, unless it exists (it is made once, on first use)."""
+    with Session() as s:
+        if s.scalar(select(Lease.name).where(Lease.name == name)) is not None:
+            return
+    try:
+        with Session.begin() as s:
+            s.execute(insert(Lease).values(name=name, holder=None, expires=None))
+    except IntegrityError:  # another caller made it first
+        pass
+
+
 def acquire_lease(Session: sessionmaker, name: str, holder: str, ttl_s: float) -> bool:
     """Take the lease ``name`` for ``ttl_s`` seconds unless another live holder has it.
 
-    The take-over is a compare-and-swap on the previous holder, so two callers never both win."""
+    One transaction holds the lease row's lock from the read to the write: ``SELECT ... FOR UPDATE
+    SKIP LOCKED`` on PostgreSQL, where a second caller at the same moment finds the row locked and
+    gives up at once (whoever holds the lock is taking or renewing the lease). SQLite has no row locks
+    and one writer at a time: there the write is conditional on the holder that was read (a
+    compare-and-swap in the UPDATE's WHERE), so of two callers that read the lease free only the first
+    to write takes it."""
+    _ensure_lease_row(Session, name)
     now = utcnow()
-    expires = now + timedelta(seconds=ttl_s)
-    with Session() as s:
-        row = s.execute(select(Lease.holder, Lease.expires).where(Lease.name == name)).first()
-    if row is None:
-        try:
-            with Session.begin() as s:
-                s.execute(insert(Lease).values(name=name, holder=holder, expires=expires))
-            return True
-        except IntegrityError:  # another caller inserted it first
-            return False
-    current, current_expires = row
-    free = current is None or current_expires is None or current_expires < now or _holder_dead(current)
-    if not free and current != holder:
-        return False
     with Session.begin() as s:
-        cond = Lease.holder.is_(None) if current is None else Lease.holder == current
-        res = s.execute(update(Lease).where(Lease.name == name, cond).values(holder=holder, expires=expires))
-        return res.rowcount == 1
+        row = s.execute(select(Lease.holder, Lease.expires).where(Lease.name == name)
+                        .with_for_update(skip_locked=True)).first()
+        if row is None:  # locked by another caller this very moment
+            return False
+        current, current_expires = row
+        free = current is None or current_expires is None or current_expires < now or _holder_dead(current)
+        if not free and current != holder:
+            return False
+        taken = s.execute(update(Lease).where(Lease.name == name, Lease.holder.is_not_distinct_from(current))
+                          .values(holder=holder, expires=now + timedelta(seconds=ttl_s)))
+        return taken.rowcount == 1
 
 
 def release_lease(Session: sessionmaker, name: str, holder: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mpflow.states import (
@@ -27,7 +27,7 @@ from mpflow.states import (
     ModelStatus,
     StageState,
 )
-from mpflow.store.schema import Event, Job, Model, ModelStage, utcnow
+from mpflow.store.schema import Event, Job, Model, ModelStage, Recovery, utcnow
 from mpflow.tags import ModelTag
 
 
@@ -101,6 +101,26 @@ class NewJob:
     submitted: datetime
     state: JobState = JobState.SUBMITTING
     resources: str | None = None
+
+
+@dataclass(frozen=True)
+class AdoptedJob:
+    """A job row for a job found on a cluster that no row knew (after a restore from a backup)."""
+
+    model_id: int
+    stage: str
+    cluster: str
+    attempt: int
+    token: str
+    state: JobState
+    slurm_id: str
+    failure_kind: FailureKind | None
+    counted: bool
+    reason: str | None
+    cpus: int
+    submitted: datetime
+    started: datetime | None
+    ended: datetime | None
 
 
 class _Unset:
@@ -191,10 +211,15 @@ def ensure_model_stages(s: Session, stages: Sequence[str]) -> int:
 
 
 def stage_records(s: Session, states: Iterable[StageState] | None = None, stages: Iterable[str] | None = None,
-                  model_ids: Iterable[int] | None = None) -> list[StageRecord]:
+                  model_ids: Iterable[int] | None = None, *, with_active_jobs: bool = False) -> list[StageRecord]:
+    """Model-stages (with their model's tag), filtered by state, stage, model ids, or
+    ``with_active_jobs``: those of models with a job not yet finished (a subquery, not a list of
+    ids: PostgreSQL pays for every bound parameter, and a tick has thousands)."""
     q = (select(ModelStage.id, ModelStage.model_id, ModelStage.stage, ModelStage.state, ModelStage.winner,
                 ModelStage.continuations, ModelStage.requeues, Model.mutant, Model.group, Model.name)
          .join(Model, Model.id == ModelStage.model_id))
+    if with_active_jobs:
+        q = q.where(ModelStage.model_id.in_(select(Job.model_id).where(Job.state.in_(ACTIVE))))
     if states is not None:
         q = q.where(ModelStage.state.in_(list(states)))
     if stages is not None:
@@ -238,8 +263,8 @@ def jobs_of(s: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], lis
     return out
 
 
-def add_job_rows(s: Session, rows: Sequence[NewJob]) -> list[int]:
-    """Insert ``SUBMITTING`` job rows; returns their ids in order."""
+def add_job_rows(s: Session, rows: Sequence[NewJob | AdoptedJob]) -> list[int]:
+    """Insert job rows (``SUBMITTING`` ones, or adopted ones); returns their ids in order."""
     ids = []
     for row in rows:
         job = Job(**_values(row))
@@ -265,6 +290,63 @@ def update_jobs(s: Session, changes: Sequence[JobChange]) -> None:
 
 def update_stages(s: Session, changes: Sequence[StageChange]) -> None:
     _bulk_update(s, ModelStage, changes)
+
+
+def job_tokens(s: Session) -> set[str]:
+    """Every submission token the database knows."""
+    return set(s.scalars(select(Job.token)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Restores from a backup and what they have yet to find again
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecoveryRecord:
+    """An unfinished recovery: the restored database knows nothing after ``since``; the jobs of that
+    time on the ``pending`` clusters have yet to be found again."""
+
+    id: int
+    since: datetime
+    pending: tuple[str, ...]
+    adopted: int
+
+
+def newest_record_time(s: Session) -> datetime | None:
+    """The newest time the database records anything (what a backup of it knew last)."""
+    times = [s.scalar(select(func.max(column))) for column in
+             (Event.time, Job.submitted, Job.updated, ModelStage.updated, Model.updated)]
+    return max((t for t in times if t is not None), default=None)
+
+
+def add_recovery(s: Session, *, since: datetime, clusters: Sequence[str], backup: str | None) -> int:
+    rec = Recovery(since=since, pending=list(clusters), backup=backup, adopted=0)
+    s.add(rec)
+    s.flush()
+    return rec.id
+
+
+def open_recovery(s: Session) -> RecoveryRecord | None:
+    """The oldest unfinished recovery (after two restores in a row, the earlier ``since`` wins)."""
+    rows = s.execute(select(Recovery.id, Recovery.since, Recovery.pending, Recovery.adopted)
+                     .where(Recovery.finished.is_(None)).order_by(Recovery.since)).all()
+    if not rows:
+        return None
+    since = min(r.since for r in rows)
+    pending = tuple(sorted({c for r in rows for c in r.pending}))
+    return RecoveryRecord(rows[0].id, since, pending, sum(r.adopted for r in rows))
+
+
+def update_recovery(s: Session, surveyed: Iterable[str], adopted: int, now: datetime) -> None:
+    """Every unfinished recovery: ``surveyed`` clusters done, ``adopted`` more jobs found; finished
+    when no cluster is left."""
+    done = set(surveyed)
+    for rec in s.scalars(select(Recovery).where(Recovery.finished.is_(None))):
+        rec.pending = [c for c in rec.pending if c not in done]
+        rec.adopted += adopted
+        adopted = 0
+        if not rec.pending:
+            rec.finished = now
 
 
 def record_events(s: Session, transitions: Sequence[Transition]) -> None:

@@ -17,6 +17,8 @@ Tables:
 - ``clusters``: what the project knows of each cluster besides its jobs: whether the project's folder
   there is claimed by this project's marker (and which folder), when a tick last reached it, and since
   when it has been unreachable (``mpflow status`` marks that cluster's job states stale).
+- ``recoveries``: one row per restore from a backup (``mpflow db restore``): since when the restored
+  database knows nothing, and the clusters whose jobs of that time the ticks have yet to find again.
 
 States are the values of ``mpflow.states`` (``JobState``, ``StageState``, ``FailureKind``,
 ``ModelStatus``). The schema is created and changed only by Alembic migrations
@@ -177,3 +179,13 @@ class ClusterState(Base):
     reached: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # a tick's last answer from it
     unreachable_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: reachable
     unreachable_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+class Recovery(Base):
+    __tablename__ = "recoveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime)  # the newest record of the restored database
+    restored: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    backup: Mapped[str | None] = mapped_column(Text, nullable=True)  # the file restored from
+    pending: Mapped[list] = mapped_column(JSON, default=list)  # clusters not yet surveyed
+    adopted: Mapped[int] = mapped_column(Integer, default=0)  # jobs found again so far
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -61,6 +61,17 @@ def test_a_server_url_that_does_not_answer_is_one_line_too(project):
     assert line.endswith("): start it with mpflow server start")
 
 
+def test_an_existing_server_that_does_not_answer_is_one_line(project):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    expected = [f"error: no Prefect server answers at http://127.0.0.1:{port}/api: start that server, or unset "
+                "PREFECT_API_URL (and leave out --api-url) to start the project's own"]
+    res = _run(["server", "start", "--api-url", f"http://127.0.0.1:{port}/api"], project.root)
+    assert (res.returncode, _lines(res)) == (1, expected)  # (the lab server test takes PREFECT_API_URL)
+    assert not (project.root / ".mpflow" / "server.json").exists()
+
+
 def test_server_status_and_stop_without_a_server(project):
     res = _run(["server", "status"], project.root)
     assert (res.returncode, _lines(res)) == (3, [NO_SERVER.removeprefix("error: ")])

@@ -1,20 +1,24 @@
-"""The dual-cluster manager on the dev clusters: real Slurm, real SSH, real database, one scenario per test."""
+"""The dual-cluster manager on the dev clusters: real Slurm, real SSH, a real jobs database (each scenario
+on SQLite and on PostgreSQL), one scenario per test."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from at_once import run_at_once
 from cluster_helpers import wait_until
 from manager_helpers import PassThroughIO, make_bench, squeue_tokens
 
 from mpflow.clusters.devcluster import dev_cluster_info, find_connection_file
 from mpflow.clusters.transport import open_transport
+from mpflow.store.backups import backup_database, restore_database
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
@@ -29,11 +33,11 @@ retry_budget = {budget}
 
 
 @pytest.fixture
-def bench(tmp_path, master, slave):
+def bench(tmp_path, master, slave, database_url):
     benches = []
 
     def make(stages_toml: str, manager_toml: str = "backoff_s = [0]"):
-        b = make_bench(tmp_path, [master, slave], stages_toml, manager_toml)
+        b = make_bench(tmp_path, [master, slave], stages_toml, manager_toml, database=database_url)
         benches.append(b)
         return b
 
@@ -116,7 +120,7 @@ def test_a_job_that_always_fails_uses_its_budget_then_fails_for_good(bench, mast
 
 def _tick_and_die_after_sbatch(root: str, mutant: str, clusters):
     """In a child process: one tick whose process dies right after sbatch returned, before the commit."""
-    from manager_helpers import Bench, PassThroughIO
+    from manager_helpers import Bench
 
     b = Bench(Path(root), clusters, mutant)
 
@@ -211,25 +215,29 @@ def test_master_slurmctld_restarted_mid_run_loses_and_duplicates_nothing(bench, 
     assert [j.failure_kind for j in jobs if j.cluster == slave.name] == ["cancelled_by_mpflow"]
 
 
-def test_two_ticks_at_once_one_acts_and_the_other_exits_cleanly(bench, master, slave):
-    from concurrent.futures import ThreadPoolExecutor
-
-    b = bench(SLEEP_STAGE.format(seconds=5, budget=2))
-    b.add_models(*[f"m{i}" for i in range(5)])
+def _tick_at_once(root: str, mutant: str, clusters, start, out) -> None:
+    """In a child process: one tick, started with the other child's (its submissions take 2 s)."""
+    from manager_helpers import Bench
 
     class Slow(PassThroughIO):
         def submit_all(self, requests):
             time.sleep(2)  # hold the lease long enough for the other tick to try
             return self.io.submit_all(requests)
 
-    with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(b.tick, io_wrapper=Slow) for _ in range(2)]
-        reports = [f.result() for f in futures]
-    acted = [r for r in reports if not r.skipped]
-    skipped = [r for r in reports if r.skipped]
-    assert len(acted) == 1 and len(skipped) == 1
-    assert skipped[0].skipped == "another tick holds the manager lease"
-    assert acted[0].submitted == {master.name: 5, slave.name: 5}
+    b = Bench(Path(root), clusters, mutant)
+    start.wait()
+    report = b.tick(io_wrapper=Slow)
+    out.put((report.skipped, report.submitted, report.unreachable, report.refused))
+
+
+def test_two_ticks_at_once_in_two_processes_one_acts_and_the_other_skips(bench, master, slave):
+    b = bench(SLEEP_STAGE.format(seconds=5, budget=2))
+    b.add_models(*[f"m{i}" for i in range(5)])
+    reports = run_at_once(_tick_at_once, (str(b.root), b.mutant, b.clusters), 2)
+    acted = [r[1:] for r in reports if not r[0]]
+    skipped = [r[0] for r in reports if r[0]]
+    assert skipped == ["another tick holds the manager lease"]
+    assert acted == [({master.name: 5, slave.name: 5}, {}, {})]
     assert len(b.jobs()) == 10
 
 
@@ -254,3 +262,44 @@ retry_budget = 1
     with open_transport(master) as t:
         starts = t.run(["cat", f"{b.clusters[0].workdir}/{b.mutant}/None/m1/probe/starts"]).stdout.split()
     assert starts[0] == "start-0" and starts[1] != "start-0" and len(starts) == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once it is closed
+
+
+def test_a_restore_from_an_older_backup_finds_the_jobs_submitted_since_and_duplicates_none(bench, master, slave,
+                                                                                           tmp_path):
+    b = bench(SLEEP_STAGE.format(seconds=10, budget=2))
+    [m1, m2] = b.add_models("m1", "m2")
+    url = b.project.database_url
+    backup = tmp_path / "older-backup"
+    backup_database(url, backup)  # the models, no job yet
+    _partition(slave, "DOWN")  # beta's copies stay pending
+    try:
+        assert b.tick().submitted == {master.name: 2, slave.name: 2}
+        submitted = sorted((j.cluster, j.model_id, j.token, j.slurm_id) for j in b.jobs())
+        restore_database(url, backup, clusters=[master.name, slave.name], keep=tmp_path / "kept")
+        assert b.jobs() == []  # the restored database knows none of the four
+
+        # beta cannot be reached: alpha's copies are found again, and nothing is submitted anywhere
+        away = [b.clusters[0], b.clusters[1].model_copy(update={"port": _closed_port(), "connect_timeout_s": 3})]
+        report = b.tick(clusters=away)
+        assert (report.recovering, report.adopted, report.submitted) == ([slave.name], {master.name: 2}, {})
+        report = b.tick()  # beta answers again: its copies are found again, still nothing submitted
+        assert (report.recovering, report.adopted, report.submitted) == ([], {slave.name: 2}, {})
+        assert sorted((j.cluster, j.model_id, j.token, j.slurm_id) for j in b.jobs()) == submitted  # no lost record
+        assert {t.kind for t in report.transitions} >= {"adopted"}
+    finally:
+        _partition(slave, "UP")
+    b.tick_until("both stages done", lambda: all(b.stage_state(m, "probe") == "done" for m in (m1, m2)), timeout=120)
+    jobs = b.jobs()
+    assert sorted((j.model_id, j.cluster) for j in jobs) == sorted(
+        [(m1, master.name), (m1, slave.name), (m2, master.name), (m2, slave.name)])  # no duplicate
+    for c in (master, slave):
+        names = squeue_tokens(c)
+        for j in jobs:
+            if j.cluster == c.name:
+                assert names.count(f"mpf-{j.token}") <= 1

@@ -23,7 +23,6 @@ from manager_helpers import Bench, make_bench
 from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.deployments.processes import ServerState, StatePaths, process_is_ours
 
-from mpflow.clusters.transport import open_transport
 from mpflow.project.mutants import EXAMPLES, Mutant
 from mpflow.store.schema import Model
 

@@ -7,6 +7,8 @@ import pytest
 from cluster_helpers import wait_until
 from manager_helpers import make_bench
 
+from mpflow.store.backups import backup_database, restore_database
+
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
 STAGE = '[stages.probe]\nkind = "script"\ncommands = ["sleep 30", "echo ok > probe.gro"]\ntime_limit_min = 5\n'
@@ -55,5 +57,29 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
                                                 f"submit-{master.name}-3-jobs", f"submit-{slave.name}-3-jobs"]
         tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == state.state_details.flow_run_id]
         assert len(tick) == 1 and "What dual submission bought" in tick[0].data and "| probe | PD |" in tick[0].data
+    finally:
+        b.cleanup()
+
+
+def test_after_a_restore_the_flow_surveys_each_cluster_in_a_task_run_and_adopts_what_it_finds(
+        prefect_api, tmp_path, master, slave):
+    from mpflow.flows.manager import manager_flow
+    from prefect.client.orchestration import get_client
+
+    b = make_bench(tmp_path, [master, slave], STAGE)
+    try:
+        b.add_models("m1")
+        url = b.project.database_url
+        backup_database(url, tmp_path / "before.db")
+        assert manager_flow(project=str(b.root))["submitted"] == {master.name: 1, slave.name: 1}
+        restore_database(url, tmp_path / "before.db", clusters=[master.name, slave.name], keep=tmp_path / "kept.db")
+        state = manager_flow(project=str(b.root), return_state=True)
+        result = state.result()
+        assert (result["adopted"], result["recovering"], result["submitted"]) == (
+            {master.name: 1, slave.name: 1}, [], {})
+        with get_client(sync_client=True) as client:
+            names = {r.name for r in client.read_task_runs() if r.flow_run_id == state.state_details.flow_run_id}
+        assert {f"survey-{master.name}", f"survey-{slave.name}"} <= names
+        assert sorted(j.cluster for j in b.jobs()) == sorted([master.name, slave.name])  # no duplicate
     finally:
         b.cleanup()

@@ -22,9 +22,10 @@ from mpflow.deployments.processes import (
     port_is_free,
     process_is_ours,
     running_server,
+    server_base_url,
     server_database_url,
 )
-from mpflow.deployments.server import stop_server
+from mpflow.deployments.server import start_server, stop_server
 
 from mpflow.project.file import init_project
 from mpflow.redaction import redact_url
@@ -84,7 +85,7 @@ def test_database_urls_sqlite_under_the_project_postgres_with_asyncpg_and_others
     assert server_database_url(paths, None) == f"sqlite+aiosqlite:///{project.root}/.mpflow/prefect/prefect.db"
     assert server_database_url(paths, "postgresql://u:pw@db:5432/prefect") == "postgresql+asyncpg://u:pw@db:5432/prefect"
     assert server_database_url(paths, "postgres://u@db/prefect") == "postgresql+asyncpg://u@db/prefect"
-    with pytest.raises(ServerError, match=r"--database 'mysql://u@db/p': Prefect's server needs a postgresql://"):
+    with pytest.raises(ServerError, match=r"--database-url 'mysql://u@db/p': Prefect's server needs a postgresql://"):
         server_database_url(paths, "mysql://u@db/p")
     with pytest.raises(ServerError, match="not a URL"):
         server_database_url(paths, "prefect-db")
@@ -138,3 +139,26 @@ def test_the_state_file_round_trips(project):
     state = ServerState.read(paths)
     assert (state.api_url, state.work_pool, state.worker_pid) == ("http://127.0.0.1:4200/api", "mpflow-p", None)
     assert json.loads(paths.state_file.read_text())["server_pid"] == 12345
+
+
+def test_an_existing_server_that_does_not_answer_is_one_line_and_starts_nothing(project):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ServerError) as info:
+        start_server(project, api_url=f"http://127.0.0.1:{port}/api")
+    assert str(info.value) == (f"no Prefect server answers at http://127.0.0.1:{port}/api: start that server, or "
+                               "unset PREFECT_API_URL (and leave out --api-url) to start the project's own")
+    paths = StatePaths(project.root)
+    assert not paths.state_file.exists() and not paths.pid_file("worker").exists()
+    with pytest.raises(ServerError, match="--database-url is for a server mpflow starts"):
+        start_server(project, api_url="http://127.0.0.1:1/api", database_url="postgresql://u@db/prefect")
+
+
+def test_an_api_url_names_the_servers_address():
+    assert server_base_url("http://lab:4200/api") == "http://lab:4200"
+    assert server_base_url("http://lab:4200/api/") == "http://lab:4200"
+    assert server_base_url("https://lab.example/prefect/api") == "https://lab.example/prefect"
+    assert server_base_url("http://127.0.0.1:4200") == "http://127.0.0.1:4200"
+    with pytest.raises(ServerError, match="is not a Prefect API URL"):
+        server_base_url("lab:4200")

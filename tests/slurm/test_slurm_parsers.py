@@ -9,30 +9,30 @@ import pytest
 from mpflow.slurm import commands as slurm
 from mpflow.states import FailureKind, JobState
 
-# squeue --noheader --array --states=all --format='%i|%T|%r|%S|%e|%j' on alpha (Slurm 22.05): a held job
+# squeue --noheader --array --states=all --format='%i|%T|%r|%S|%e|%Z|%j' on alpha (Slurm 22.05): a held job
 # cancelled, pending on resources and priority, held, running, completed, failed, cancelled while running,
 # and a job of someone else's tool whose name holds the separator.
 SQUEUE_OUT = """\
-60|CANCELLED|JobHeldUser|2026-11-26T04:22:16|2026-11-26T04:22:16|mpf-cap-held
-59|PENDING|Resources|N/A|N/A|mpf-cap-res
-61|PENDING|Priority|N/A|N/A|mpf-cap-fail
-63|PENDING|JobHeldUser|N/A|N/A|other|x
-58|RUNNING|None|2026-11-26T04:22:08|NONE|mpf-cap-run
-67|CANCELLED|None|2026-11-26T04:22:30|2026-11-26T04:22:32|mpf-cap-cancel-running
-65|COMPLETED|None|2026-11-26T04:22:21|2026-11-26T04:22:21|mpf-cap-done2
-64|FAILED|NonZeroExitCode|2026-11-26T04:22:21|2026-11-26T04:22:21|mpf-cap-fail2
+60|CANCELLED|JobHeldUser|2026-11-26T04:22:16|2026-11-26T04:22:16|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-held
+59|PENDING|Resources|N/A|N/A|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-res
+61|PENDING|Priority|N/A|N/A|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-fail
+63|PENDING|JobHeldUser|N/A|N/A|/home/mpflowdev|other|x
+58|RUNNING|None|2026-11-26T04:22:08|NONE|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-run
+67|CANCELLED|None|2026-11-26T04:22:30|2026-11-26T04:22:32|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-cancel-running
+65|COMPLETED|None|2026-11-26T04:22:21|2026-11-26T04:22:21|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-done2
+64|FAILED|NonZeroExitCode|2026-11-26T04:22:21|2026-11-26T04:22:21|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-fail2
 """
 
-# sacct -X -P --noheader --format=JobID,State,ExitCode,Start,End,JobName on alpha.
+# sacct -X -P --noheader --format=JobID,State,ExitCode,Start,End,WorkDir,JobName on alpha.
 SACCT_OUT = """\
-1|COMPLETED|0:0|2026-11-25T15:17:14|2026-11-25T15:17:14|mpf-demo-80e2455c-alpha
-2|COMPLETED|0:0|2026-11-25T15:17:22|2026-11-25T15:17:52|mpf-cap-run
-3|TIMEOUT|0:15|2026-11-25T15:17:22|2026-11-25T15:18:41|mpf-cap-to
-4|FAILED|3:0|2026-11-25T15:17:52|2026-11-25T15:17:52|mpf-cap-fail
-5|CANCELLED by 0|0:0|2026-11-25T15:17:24|2026-11-25T15:17:24|mpf-cap-cancel
-7|COMPLETED|0:0|2026-11-25T15:17:55|2026-11-25T15:18:00|other
-6|CANCELLED by 0|0:0|None|2026-11-25T15:19:41|mpf-cap-held
-58|RUNNING|0:0|2026-11-26T04:22:08|Unknown|mpf-cap-run
+1|COMPLETED|0:0|2026-11-25T15:17:14|2026-11-25T15:17:14|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-demo-80e2455c-alpha
+2|COMPLETED|0:0|2026-11-25T15:17:22|2026-11-25T15:17:52|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-run
+3|TIMEOUT|0:15|2026-11-25T15:17:22|2026-11-25T15:18:41|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-to
+4|FAILED|3:0|2026-11-25T15:17:52|2026-11-25T15:17:52|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-fail
+5|CANCELLED by 0|0:0|2026-11-25T15:17:24|2026-11-25T15:17:24|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-cancel
+7|COMPLETED|0:0|2026-11-25T15:17:55|2026-11-25T15:18:00|/home/mpflowdev|other
+6|CANCELLED by 0|0:0|None|2026-11-25T15:19:41|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-held
+58|RUNNING|0:0|2026-11-26T04:22:08|Unknown|/home/mpflowdev/alpha/mpflow-work/tests/cap|mpf-cap-run
 """
 
 # scontrol --oneliner show job 1 on alpha (trimmed of nothing: the whole line as printed).
@@ -84,11 +84,12 @@ def test_squeue_keeps_only_mpflow_jobs_with_typed_failures_and_pending_reasons()
     assert (jobs["59"].start, jobs["59"].end) == (None, None)
     assert (jobs["67"].start, jobs["67"].end) == (datetime(2026, 11, 26, 4, 22, 30), datetime(2026, 11, 26, 4, 22, 32))
     assert {s.source for s in jobs.values()} == {"squeue"}
+    assert jobs["58"].work_dir == "/home/mpflowdev/alpha/mpflow-work/tests/cap"
 
 
 def test_squeue_asks_for_finished_jobs_too_with_the_name_last():
     argv = slurm.squeue_argv("mpflowdev")
-    assert argv == ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r|%S|%e|%j",
+    assert argv == ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r|%S|%e|%Z|%j",
                     "--user=mpflowdev"]
     # never --me: releases before 20.11 do not have it (Snakemake-Profiles/slurm#101), so the user is named
     assert not any(a == "--me" for a in argv)
@@ -126,11 +127,12 @@ def test_sacct_maps_terminal_states_to_failure_kinds_and_exit_codes():
     assert (jobs["3"].signal, jobs["3"].end) == (15, datetime(2026, 11, 25, 15, 18, 41))
     assert jobs["6"].start is None  # a held job cancelled before it ever started
     assert jobs["58"].end is None
+    assert jobs["4"].work_dir == "/home/mpflowdev/alpha/mpflow-work/tests/cap"
 
 
 def test_sacct_argv_by_ids_by_names_and_since():
     assert slurm.sacct_argv("me", job_ids=["4", "5"]) == [
-        "sacct", "-X", "-P", "--noheader", "--format=JobID,State,ExitCode,Start,End,JobName", "--user=me",
+        "sacct", "-X", "-P", "--noheader", "--format=JobID,State,ExitCode,Start,End,WorkDir,JobName", "--user=me",
         "--jobs=4,5"]
     assert slurm.sacct_argv(since=datetime(2026, 1, 2, 3, 4, 5), job_names=["mpf-a1b2", "mpf-c3d4"])[-2:] == [
         "--starttime=2026-01-02T03:04:05", "--name=mpf-a1b2,mpf-c3d4"]
