@@ -21,6 +21,7 @@ from mpflow.slurm.md_log import (
     KEY_LINES,
     STEP_HEADER,
     STEP_VALUES,
+    STOPPED_AT_MAXH,
     MdLog,
     parse_md_log,
 )
@@ -179,7 +180,17 @@ def _from_exit_code(code: int, ev: FileEvidence) -> Verdict:
         return Verdict(JobState.F, FailureKind.NONZERO_EXIT, f"exit code {code}", code)
     if ev.has_gro:
         return Verdict(JobState.D, None, None, 0)
-    return Verdict(JobState.F, FailureKind.MISSING_OUTPUT, f"exit code 0 but no {ev.stage}.gro", 0)
+    return _without_output(ev, f"exit code 0 but no {ev.stage}.gro")
+
+
+def _without_output(ev: FileEvidence, why: str) -> Verdict:
+    """A job that ended well but left no ``<stage>.gro``: mdrun stopped at its ``-maxh`` limit (its log
+    says so; it goes on from its checkpoint), or it did not do its work."""
+    log = ev.log
+    if log is not None and log.stopped == STOPPED_AT_MAXH:
+        return Verdict(JobState.F, FailureKind.TIMEOUT, f"mdrun stopped at its -maxh limit at step {log.step} of "
+                       f"{log.nsteps}", 0)
+    return Verdict(JobState.F, FailureKind.MISSING_OUTPUT, why, 0)
 
 
 def resolve_state(job_id: str | None, status: SlurmStatus | None, ev: FileEvidence | None) -> Verdict:
@@ -187,7 +198,8 @@ def resolve_state(job_id: str | None, status: SlurmStatus | None, ev: FileEviden
     or its id was lost and its token not found).
 
     Live scheduler states win. For a finished job the files decide success (a COMPLETED job without
-    its ``.gro`` did not do its work). For a job the scheduler no longer knows, only an exit-code
+    its ``.gro`` did not do its work, unless its log says mdrun stopped at ``-maxh``: then it timed
+    out and goes on from its checkpoint). For a job the scheduler no longer knows, only an exit-code
     file written by that same job counts."""
     own_exit = ev.exit_code if ev is not None and job_id is not None and ev.exit_job_id == job_id else None
     if status is not None and status.state in {JobState.PD, JobState.R, JobState.UNKNOWN}:
@@ -202,7 +214,7 @@ def resolve_state(job_id: str | None, status: SlurmStatus | None, ev: FileEviden
     if status is not None and status.state is JobState.D:
         if ev is None or ev.has_gro:
             return Verdict(JobState.D, None, None, 0)
-        return Verdict(JobState.F, FailureKind.MISSING_OUTPUT, f"COMPLETED but no {ev.stage}.gro", 0)
+        return _without_output(ev, f"COMPLETED but no {ev.stage}.gro")
     if job_id is None:
         return Verdict(JobState.NS)
     if own_exit is not None:

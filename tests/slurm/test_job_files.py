@@ -16,7 +16,7 @@ from mpflow.slurm.job_files import (
     probe_stdin,
     resolve_state,
 )
-from mpflow.slurm.md_log import MdLog
+from mpflow.slurm.md_log import STOPPED_AT_MAXH, MdLog
 from mpflow.states import FailureKind, JobState
 
 F, D, NS = JobState.F, JobState.D, JobState.NS
@@ -42,6 +42,13 @@ def st(state, slurm_state, kind=None, reason=None, exit_code=None):
         # finished: the files decide success
         ("7", st(D, "COMPLETED"), ev(gro=True, code=0), Verdict(D, None, None, 0)),
         ("7", st(D, "COMPLETED"), ev(code=0), Verdict(F, FailureKind.MISSING_OUTPUT, "COMPLETED but no emmd.gro", 0)),
+        # mdrun ended the run itself at -maxh (exit 0, no .gro): a timeout, continued from the checkpoint
+        ("7", st(D, "COMPLETED"), ev(code=0, stopped=STOPPED_AT_MAXH),
+         Verdict(F, FailureKind.TIMEOUT, "mdrun stopped at its -maxh limit at step 2400 of 5000", 0)),
+        ("7", None, ev(code=0, stopped=STOPPED_AT_MAXH),
+         Verdict(F, FailureKind.TIMEOUT, "mdrun stopped at its -maxh limit at step 2400 of 5000", 0)),
+        ("7", None, ev(code=0, stopped="TERM signal"),
+         Verdict(F, FailureKind.MISSING_OUTPUT, "exit code 0 but no emmd.gro", 0)),
         ("7", st(F, "TIMEOUT", FailureKind.TIMEOUT), ev(log=True, code=143),
          Verdict(F, FailureKind.TIMEOUT, "TIMEOUT", 143)),
         ("7", st(F, "FAILED", FailureKind.NONZERO_EXIT), ev(code=2),
