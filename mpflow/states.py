@@ -103,6 +103,9 @@ class EventKind(enum.StrEnum):
     HELD = "held"  # needs a person; the reason says why
     FAILED_FOR_GOOD = "failed_for_good"  # the retry budget is spent on every cluster
     BACKED_UP = "backed_up"  # its folder copied to the backup location
+    # a cluster (no model)
+    CLUSTER_UNREACHABLE = "cluster_unreachable"  # a tick could not reach it (it was reachable before)
+    CLUSTER_REACHABLE = "cluster_reachable"  # a tick reached it again
     # a model
     IMPORTED = "imported"
     REPLACED = "replaced"  # a new file for a model that had not started

@@ -14,7 +14,9 @@ One tick, whatever the number of models:
 5. **decide** (:func:`~mpflow.manager.decisions.decide`) for every ready or active model-stage;
 6. **act**: one submission batch and one ``scancel`` per cluster; every submission is committed as a
    ``SUBMITTING`` row with its token *before* ``sbatch`` runs, every answer is written back;
-7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow).
+7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow); the
+   progress each job's log shows (read by the same observation) goes into its row
+   (``mpflow.manager.progress``); a cluster that became unreachable, or answers again, is an event.
 
 All of the tick's I/O goes through a :class:`TickIO` — plain calls for ``mpflow manage --once``
 (:class:`DirectIO`), Prefect task runs in the manager flow (``mpflow.tasks.manager.TaskIO``) — so both
@@ -42,8 +44,10 @@ from mpflow.manager.decisions import (
     decide,
     job_comment,
     job_ref,
+    reachability,
     reconcile,
 )
+from mpflow.manager.progress import progress_changes
 from mpflow.project.file import Project
 from mpflow.slurm.client import JobRef, ObserveResult, SlurmClient
 from mpflow.slurm.commands import SchedulerError
@@ -67,6 +71,7 @@ from mpflow.store.records import (
     Transition,
     active_jobs,
     add_job_rows,
+    cluster_reachability,
     ensure_model_stages,
     jobs_of,
     new_token,
@@ -161,6 +166,8 @@ class TickReport:
     transitions: list[Transition] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     decided: int = 0
+    reached: set[str] = field(default_factory=set)  # clusters that answered this tick
+    progressed: int = 0  # jobs whose progress (from their logs) changed
 
     def summary(self) -> str:
         if self.skipped:
@@ -232,6 +239,7 @@ class Manager:
             if isinstance(r, Exception):
                 report.unreachable_now(c, r)
             else:
+                report.reached.add(c)
                 observations[c] = r.observations
                 report.observed[c] = len(r.observations)
                 report.scheduler_commands[c] = r.commands
@@ -242,8 +250,11 @@ class Manager:
             rows = {(st.model_id, st.stage): st for st in stage_records(s, model_ids={m for m, _ in keys})} \
                 if keys else {}
             counters = {k: StageCounters(st.continuations, st.requeues) for k, st in rows.items()}
-            rec = reconcile(jobs, observations, counters, cfg.manager, now())
-            update_jobs(s, rec.job_changes)
+            t_now = now()
+            rec = reconcile(jobs, observations, counters, cfg.manager, t_now)
+            progressed = progress_changes(jobs, observations, t_now)
+            report.progressed = len(progressed)
+            update_jobs(s, rec.job_changes + progressed)
             update_stages(s, [StageChange(rows[k].id, continuations=counters[k].continuations,
                                           requeues=counters[k].requeues,
                                           # prepared again in this tick's advance, then resubmitted
@@ -265,7 +276,15 @@ class Manager:
         t = self._timed(report, "decide", t)
 
         self.act(plan, io, report, now)
-        self._timed(report, "act", t)
+        t = self._timed(report, "act", t)
+
+        with self.Session.begin() as s:
+            last = {c: r[0] for c, r in cluster_reachability(s).items()}
+            changes = reachability(last, report.reached, {c: w for c, w in report.unreachable.items()
+                                                          if c in settings}, now())
+            record_events(s, changes)
+        report.transitions += changes
+        self._timed(report, "record", t)
 
     # -- act -------------------------------------------------------------------------------------
     def act(self, plan: Plan, io: TickIO, report: TickReport, now) -> None:
@@ -328,6 +347,7 @@ class Manager:
             if isinstance(result, Exception):
                 report.unreachable_now(cluster, result)
                 continue  # rows stay SUBMITTING: the next tick finds them by token, or knows they never ran
+            report.reached.add(cluster)
             for o in result.values():
                 job_id = int(o.key)
                 row = row_of[job_id]
@@ -346,6 +366,7 @@ class Manager:
             if isinstance(result, Exception):
                 report.unreachable_now(cluster, result)
                 continue  # cancelled next tick
+            report.reached.add(cluster)
             for job, why in plan.cancel[cluster]:
                 running = job.state is JobState.R
                 lost = (t_now - job.started).total_seconds() * job.cpus if running and job.started else None

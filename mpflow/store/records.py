@@ -48,6 +48,7 @@ class JobRecord:
     submitted: datetime
     started: datetime | None
     ended: datetime | None
+    progress: dict | None = None  # ``mpflow.manager.progress.JobProgress.as_dict``
 
     @classmethod
     def from_row(cls, row) -> "JobRecord":
@@ -59,7 +60,8 @@ class JobRecord:
 
 
 _JOB_COLUMNS = (Job.id, Job.model_id, Job.stage, Job.cluster, Job.attempt, Job.state, Job.slurm_id, Job.token,
-                Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended)
+                Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended,
+                Job.progress)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class JobChange:
     reason: str | None | _Unset = UNSET
     started: datetime | _Unset = UNSET
     ended: datetime | _Unset = UNSET
+    progress: dict | None | _Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,16 @@ def record_events(s: Session, transitions: Sequence[Transition]) -> None:
             {"time": t.time, "model_id": t.model_id, "stage": t.stage, "cluster": t.cluster, "job_id": t.job_id,
              "kind": t.kind, "from_state": t.from_state, "to_state": t.to_state, "why": t.why, "value": t.value}
             for t in transitions])
+
+
+def cluster_reachability(s: Session) -> dict[str, tuple[bool, datetime, str | None]]:
+    """Per cluster, what its last reachability event said: (reachable, since when, why)."""
+    out: dict[str, tuple[bool, datetime, str | None]] = {}
+    q = (select(Event.cluster, Event.kind, Event.time, Event.why)
+         .where(Event.kind.in_([EventKind.CLUSTER_UNREACHABLE, EventKind.CLUSTER_REACHABLE])).order_by(Event.id))
+    for cluster, kind, time, why in s.execute(q):
+        out[cluster] = (kind == EventKind.CLUSTER_REACHABLE, time, why)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

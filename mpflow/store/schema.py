@@ -7,10 +7,11 @@ Tables:
   the previous stage, ``ready`` to submit, ``active`` with jobs, ``finishing`` while outputs come back,
   ``done``, ``held`` with a reason, ``failed`` for good).
 - ``jobs``: one row per submission to one cluster (model, stage, cluster, attempt, state, Slurm id,
-  token, failure kind, reason, submitted/started/ended). A row is written in state ``SUBMITTING``
-  and committed *before* ``sbatch`` runs, so a crash between the two is repaired by the token.
+  token, failure kind, reason, submitted/started/ended, and the progress its GROMACS log shows:
+  steps, simulated time, ns/day, time left). A row is written in state ``SUBMITTING`` and committed
+  *before* ``sbatch`` runs, so a crash between the two is repaired by the token.
 - ``events``: every transition (when, what, from, to, why) — the audit trail and the source of the
-  dual-submission statistics.
+  dual-submission statistics; a cluster's reachability changes are events without a model.
 - ``leases``: a named lease with an expiry; a manager tick holds ``manager`` while it runs.
 
 States are the values of ``mpflow.states`` (``JobState``, ``StageState``, ``FailureKind``,
@@ -107,6 +108,8 @@ class Job(Base):
     submitted: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     ended: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # how far the job's run is, from its log (``mpflow.manager.progress.JobProgress.as_dict``)
+    progress: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -16,6 +16,7 @@ from mpflow.manager.decisions import (
     cluster_views,
     decide,
     job_comment,
+    reachability,
     reconcile,
 )
 from mpflow.manager.rule import ClusterView
@@ -248,3 +249,24 @@ def test_unset_fields_are_not_written_and_none_clears():
 
 def test_the_jobs_comment_names_the_model_stage():
     assert job_comment(stage()) == "WT:None:m1:emmd"
+
+
+# ------------------------------------------------------------------------------------------------
+# reachability: a cluster's events are its changes only
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("last", "reached", "unreachable", "events"),
+    [
+        ({}, {"alpha", "beta"}, {}, []),  # never recorded, answering: nothing to say
+        ({}, {"alpha"}, {"beta": "ssh: timed out"}, [("beta", EventKind.CLUSTER_UNREACHABLE, "ssh: timed out")]),
+        ({"beta": False}, {"alpha"}, {"beta": "ssh: timed out"}, []),  # still unreachable: no new event
+        ({"beta": False}, {"alpha", "beta"}, {}, [("beta", EventKind.CLUSTER_REACHABLE, "answered again")]),
+        ({"beta": False}, {"alpha"}, {}, []),  # not asked this tick (no jobs there): nothing known
+        ({"alpha": True}, set(), {"alpha": "refused"}, [("alpha", EventKind.CLUSTER_UNREACHABLE, "refused")]),
+    ],
+)
+def test_reachability_events_are_changes(last, reached, unreachable, events):
+    got = reachability(last, reached, unreachable, NOW)
+    assert [(t.cluster, t.kind, t.why) for t in got] == events
+    assert all(t.model_id is None and t.time == NOW for t in got)
