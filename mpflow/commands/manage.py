@@ -9,17 +9,20 @@ from pathlib import Path
 import typer
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.commands.common import PROJECT_OPTION_HELP, open_project, project_clusters
+from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
 from mpflow.manager.status import (
     CELL_KEY,
+    clock_text,
     count_table,
-    dual_submission_summary,
+    project_summary,
+    running_lines,
     stage_statuses,
     table_lines,
 )
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.states import ModelStatus, StageState
-from mpflow.store.records import ensure_model_stages
+from mpflow.store.records import cluster_reachability, ensure_model_stages
+from mpflow.store.schema import utcnow
 
 
 def manage(
@@ -44,33 +47,54 @@ def manage(
 
 def status(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per model-stage, in a list."),
-    summary: bool = typer.Option(False, "--summary", help="What dual submission bought, per cluster."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per model-stage, in a list (with --summary: "
+                                 "the summary as one object)."),
+    summary: bool = typer.Option(False, "--summary", help="Per cluster: what dual submission bought and how fast "
+                                 "it computes; when the selected models will be through."),
     mutant: str = typer.Option(None, "--mutant", help="Only this mutant."),
     stage: str = typer.Option(None, "--stage", help="Only this stage."),
 ) -> None:
-    """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
+    """Model-stages per state and per cluster, how far running jobs are; held and failed-for-good ones."""
     project, Session = open_project(project_dir)
+    if mutant is not None and mutant not in project.config.mutants:
+        fail(f"no mutant {mutant!r} in {project.file} (mutants: {', '.join(project.config.mutants) or 'none yet'})", 2)
+    if stage is not None and stage not in project.config.stages:
+        fail(f"no stage {stage!r} in {project.file} (stages: {', '.join(project.config.stage_order())})", 2)
     with Session.begin() as s:  # models registered since the last tick get their stage rows
         ensure_model_stages(s, project.config.stage_order())
+    now = utcnow()
     with Session() as s:
         if summary:
-            data = dual_submission_summary(s, project.cluster_names)
+            data = project_summary(s, project, mutant=mutant, now=now)
             if as_json:
                 typer.echo(json.dumps(data, indent=2))
                 return
-            _print_summary(data)
+            for line in summary_lines(data):
+                typer.echo(line)
             return
         rows = stage_statuses(s, mutant=mutant, stage=stage, stage_order=project.config.stage_order())
+        reach = cluster_reachability(s)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
         return
     if not rows:
         typer.echo("no models yet: import some with `mpflow import MUTANT FILES...`")
         return
-    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+    for line in status_lines(rows, project, reach, now):
         typer.echo(line)
-    typer.echo(CELL_KEY)
+
+
+def status_lines(rows, project, reach, now) -> list[str]:
+    """What ``mpflow status`` prints: the count table (with a progress column while jobs run), the
+    running jobs, clusters that cannot be reached, and the model-stages that need a person."""
+    lines = table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), now=now))
+    lines.append(CELL_KEY)
+    running = running_lines(rows, now)
+    if running:
+        lines += ["", "running (steps, simulated time, speed, expected end):", *running]
+    for cluster, (reachable, since, why) in sorted(reach.items()):
+        if not reachable and cluster in project.cluster_names:
+            lines += ["", f"{cluster}: unreachable since {clock_text(since, now)} ({why})"]
     attention, seen = [], set()
     for r in rows:
         if r.state not in (StageState.HELD, StageState.FAILED, StageState.WAITING) or not r.reason:
@@ -79,24 +103,38 @@ def status(
             if r.model in seen:
                 continue
             seen.add(r.model)
-            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name}: {r.reason}")
+            attention.append(f"{r.state:>7}  {r.tag}: {r.reason}")
         else:
-            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
+            attention.append(f"{r.state:>7}  {r.tag} {r.stage}: {r.reason}")
     if attention:
-        typer.echo("")
-        for line in attention:
-            typer.echo(line)
+        lines += ["", *attention]
+    return lines
 
 
-def _print_summary(data: dict) -> None:
+def summary_lines(data: dict) -> list[str]:
+    """``mpflow status --summary`` as text: per cluster, then which is faster, then the forecast."""
     def fmt(s):
         return "-" if not s["n"] else f"median {s['median_s']} s (n={s['n']}, max {s['max_s']} s)"
 
-    for cluster, d in data.items():
+    lines = []
+    for cluster, d in data["clusters"].items():
         rate = "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
-        typer.echo(f"{cluster}: {d['jobs']} job(s), won {d['won']} ({rate})")
-        typer.echo(f"  queue wait:                    {fmt(d['queue_wait'])}")
-        typer.echo(f"  cancelled losers:              {d['cancelled_losers']}")
-        typer.echo(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
-        typer.echo(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
-        typer.echo(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")
+        lines.append(f"{cluster}: {d['jobs']} job(s), won {d['won']} ({rate})")
+        lines.append(f"  queue wait:                    {fmt(d['queue_wait'])}")
+        lines.append(f"  cancelled losers:              {d['cancelled_losers']}")
+        lines.append(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
+        lines.append(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
+        lines.append(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")
+        if d["speed"]:
+            lines.append("  speed of finished runs (GROMACS's ns/day):")
+            for r in d["speed"]:
+                size = f"~{r['atoms']:,} atoms" if r["atoms"] else "size unknown"
+                spread_text = (f" ({r['ns_per_day_low']:g}-{r['ns_per_day_high']:g})" if r["runs"] > 1 else "")
+                lines.append(f"    {r['stage']}, {size}: {r['ns_per_day_median']:g} ns/day{spread_text}, "
+                             f"{r['runs']} run(s)")
+        else:
+            lines.append("  speed of finished runs:        - (no MD run has finished here yet)")
+    if data["faster"]:
+        lines += ["", "which cluster computes faster:", *(f"  {line}" for line in data["faster"])]
+    lines += ["", "forecast: " + data["forecast"]["sentence"]]
+    return lines

@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 
 from mpflow.slurm.client import Observation
 from mpflow.slurm.job_files import FileEvidence
+from mpflow.slurm.md_log import MINIMISERS
 from mpflow.states import JobState
 from mpflow.store.records import JobChange, JobRecord
 
@@ -63,7 +64,7 @@ class JobProgress:
     # -- derived -----------------------------------------------------------------------------------
     @property
     def minimisation(self) -> bool:
-        return self.integrator in ("steep", "cg", "l-bfgs")
+        return self.integrator in MINIMISERS
 
     @property
     def fraction(self) -> float | None:
@@ -141,7 +142,7 @@ def read_progress(prev: JobProgress | None, ev: FileEvidence, *, continuation: b
         prev.started_at if prev else None)
     first_step, first_at = (prev.first_step, prev.first_at) if prev and prev.first_step is not None else (step, written)
     dt, nsteps = header["dt_ps"], header["nsteps"]
-    minimisation = header["integrator"] in ("steep", "cg", "l-bfgs")
+    minimisation = header["integrator"] in MINIMISERS
     ended = log.finished
 
     rate, source = None, None
