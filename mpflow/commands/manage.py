@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
+from mpflow.commands.common import PROJECT_OPTION_HELP, check_selection, open_project, project_clusters
 from mpflow.manager.status import (
     CELL_KEY,
     clock_text,
@@ -56,10 +56,7 @@ def status(
 ) -> None:
     """Model-stages per state and per cluster, how far running jobs are; held and failed-for-good ones."""
     project, Session = open_project(project_dir)
-    if mutant is not None and mutant not in project.config.mutants:
-        fail(f"no mutant {mutant!r} in {project.file} (mutants: {', '.join(project.config.mutants) or 'none yet'})", 2)
-    if stage is not None and stage not in project.config.stages:
-        fail(f"no stage {stage!r} in {project.file} (stages: {', '.join(project.config.stage_order())})", 2)
+    check_selection(project, mutants=[mutant] if mutant else (), stage=stage)
     with Session.begin() as s:  # models registered since the last tick get their stage rows
         ensure_model_stages(s, project.config.stage_order())
     now = utcnow()
