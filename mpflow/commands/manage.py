@@ -62,7 +62,7 @@ def status(
     now = utcnow()
     with Session() as s:
         if summary:
-            data = project_summary(s, project, mutant=mutant, now=now)
+            data = project_summary(s, project, mutants=[mutant] if mutant else None, now=now)
             if as_json:
                 typer.echo(json.dumps(data, indent=2))
                 return

@@ -53,7 +53,7 @@ def frame(project: Project, Session, *, mutant: str | None, interval: float, now
     with Session() as s:
         rows = stage_statuses(s, mutant=mutant, stage_order=order)
         reach = cluster_reachability(s)
-        summary = project_summary(s, project, mutant=mutant, now=now)
+        summary = project_summary(s, project, mutants=[mutant] if mutant else None, now=now)
     local = now.replace(tzinfo=UTC).astimezone()
     title = Text.assemble(("mpflow watch", "bold"), f"  {project.config.project.name}"
                           + (f" / {mutant}" if mutant else "") + f"  ·  {local:%H:%M:%S}  ·  read from the "

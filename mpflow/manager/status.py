@@ -19,6 +19,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -408,15 +409,17 @@ def project_forecast(s: Session, project: Project, statuses: list[StageStatus], 
     return forecast(chains, Durations(wall, wait, slots, frozenset(master)), dict(excluded), ", ".join(basis))
 
 
-def project_summary(s: Session, project: Project, *, mutant: str | None = None, now: datetime) -> dict:
+def project_summary(s: Session, project: Project, *, mutants: Sequence[str] | None = None, now: datetime) -> dict:
     """``mpflow status --summary``: per cluster what dual submission bought and the speed of its
-    finished runs, which cluster is faster where both ran, and the forecast for the selected models."""
+    finished runs, which cluster is faster where both ran, and the forecast for the models of
+    ``mutants`` (default: all)."""
     clusters = dual_submission_summary(s, project.cluster_names)
     runs = finished_runs(s)
     rows = speed_table(runs)
     for c, d in clusters.items():
         d["speed"] = [r.as_dict() for r in rows if r.cluster == c]
-    statuses = stage_statuses(s, mutant=mutant, stage_order=project.config.stage_order())
+    statuses = [r for r in stage_statuses(s, stage_order=project.config.stage_order())
+                if not mutants or r.mutant in mutants]
     fc = project_forecast(s, project, statuses, runs, now)
     last = project.config.stage_order()[-1]
     eta = now + timedelta(seconds=fc.seconds[1]) if fc.seconds else None

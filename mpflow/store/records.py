@@ -332,6 +332,16 @@ def model_rows(s: Session, mutant: str | None = None) -> list[ModelRow]:
     return [ModelRow(*row, started=row[0] in started) for row in s.execute(q)]
 
 
+def model_tags(s: Session, model_ids: Iterable[int]) -> dict[int, ModelTag]:
+    """The tags of the given models, by id."""
+    ids = sorted(set(model_ids))
+    out: dict[int, ModelTag] = {}
+    for chunk in range(0, len(ids), 500):
+        q = select(Model.id, Model.mutant, Model.group, Model.name).where(Model.id.in_(ids[chunk:chunk + 500]))
+        out.update({i: ModelTag(m, g, n) for i, m, g, n in s.execute(q)})
+    return out
+
+
 def list_models(Session: sessionmaker, mutant: str | None = None) -> list[ModelRow]:
     with Session() as s:
         return model_rows(s, mutant)

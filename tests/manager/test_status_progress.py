@@ -85,7 +85,7 @@ def test_the_forecast_is_for_the_selected_mutant_and_bad_selections_are_one_line
     project, now = project
     Session = open_database(project.database_url)
     with Session() as s:
-        assert project_summary(s, project, mutant="WT", now=now)["forecast"]["models"] == 2
+        assert project_summary(s, project, mutants=["WT"], now=now)["forecast"]["models"] == 2
     result = CliRunner().invoke(app, ["status", "--summary", "--mutant", "G83I", "--project", str(project.root)])
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"error: --mutant: no mutant 'G83I' in {project.file} (mutants: none yet)"]
