@@ -122,16 +122,20 @@ def summary_lines(data: dict) -> list[str]:
         lines.append(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
         lines.append(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
         lines.append(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")
-        if d["speed"]:
-            lines.append("  speed of finished runs (GROMACS's ns/day):")
-            for r in d["speed"]:
-                size = f"~{r['atoms']:,} atoms" if r["atoms"] else "size unknown"
-                spread_text = (f" ({r['ns_per_day_low']:g}-{r['ns_per_day_high']:g})" if r["runs"] > 1 else "")
-                lines.append(f"    {r['stage']}, {size}: {r['ns_per_day_median']:g} ns/day{spread_text}, "
-                             f"{r['runs']} run(s)")
-        else:
-            lines.append("  speed of finished runs:        - (no MD run has finished here yet)")
+        lines += speed_lines(d["speed"])
     if data["faster"]:
         lines += ["", "which cluster computes faster:", *(f"  {line}" for line in data["faster"])]
     lines += ["", "forecast: " + data["forecast"]["sentence"]]
+    return lines
+
+
+def speed_lines(rows: list[dict]) -> list[str]:
+    """One cluster's speed of finished runs (``mpflow status --summary``'s ``speed``), indented."""
+    if not rows:
+        return ["  speed of finished runs:        - (no MD run has finished here yet)"]
+    lines = ["  speed of finished runs (GROMACS's ns/day):"]
+    for r in rows:
+        size = f"~{r['atoms']:,} atoms" if r["atoms"] else "size unknown"
+        spread_text = f" ({r['ns_per_day_low']:g}-{r['ns_per_day_high']:g})" if r["runs"] > 1 else ""
+        lines.append(f"    {r['stage']}, {size}: {r['ns_per_day_median']:g} ns/day{spread_text}, {r['runs']} run(s)")
     return lines

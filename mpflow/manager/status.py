@@ -228,6 +228,22 @@ def progress_cell(progress: list[JobProgress], now: datetime) -> str:
     return text
 
 
+def running_summary(statuses: list[StageStatus], now: datetime) -> str:
+    """The running model-stages in one line: ``m1 prmd on alpha 60% (150 ns/day, ends ~04:12); ...``."""
+    parts = []
+    for r in statuses:
+        if not r.running:
+            continue
+        p = r.progress
+        if p is None:
+            parts.append(f"{r.tag} {r.stage}: no log read yet")
+            continue
+        frac = f" {p.fraction:.0%}" if p.fraction is not None else ""
+        speed = f"{p.ns_per_day:.3g} ns/day, " if p.ns_per_day is not None else ""
+        parts.append(f"{r.tag} {r.stage} on {r.progress_cluster}{frac} ({speed}{eta_text(p, now)})")
+    return "; ".join(parts)
+
+
 def running_lines(statuses: list[StageStatus], now: datetime, limit: int = 20) -> list[str]:
     """One line per running model-stage (the first ``limit``), with its progress."""
     rows = [r for r in statuses if r.running]

@@ -12,7 +12,7 @@ from progress_helpers import seed_progress_project
 from typer.testing import CliRunner
 
 from mpflow.cli import app
-from mpflow.manager.status import clock_text, project_summary
+from mpflow.manager.status import clock_text, project_summary, running_summary, stage_statuses
 from mpflow.store.database import open_database
 from mpflow.store.schema import utcnow
 
@@ -89,3 +89,13 @@ def test_the_forecast_is_for_the_selected_mutant_and_bad_selections_are_one_line
     result = CliRunner().invoke(app, ["status", "--summary", "--mutant", "G83I", "--project", str(project.root)])
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"error: --mutant: no mutant 'G83I' in {project.file} (mutants: none yet)"]
+
+
+def test_the_demo_line_of_running_jobs(project):
+    project, now = project
+    Session = open_database(project.database_url)
+    with Session() as s:
+        line = running_summary(stage_statuses(s, stage_order=project.config.stage_order()), now)
+    eta = clock_text(now + timedelta(seconds=561.6), now)
+    assert line == (f"WT/None/m1 urmd on alpha 25% (150 ns/day, ends ~{eta} (in 9 min)); "
+                    "WT/None/m2 urmd on beta 0% (speed not measured yet)")
