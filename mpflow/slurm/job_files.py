@@ -39,8 +39,9 @@ LOG_LINE_CHARS = 300
 # the exit code and job id written by the job script (shell builtins only, no process per job). $1 is
 # the cluster name. Then, for every log that exists, in a constant number of processes whatever the
 # number of jobs: its size and modification time (one stat), and the key lines of its head (only where
-# the header is asked for) and of its tail (one head, one tail, one awk). The output is bounded: per
-# log, the few key lines that match and, of its energy blocks, only the last one before each.
+# the header is asked for) and of its tail (one head, one tail, one grep that keeps the lines that can
+# matter, one awk that keeps of the energy blocks only the last one before each key line). The output
+# is bounded: per log, a few key lines.
 _PROBE_SCRIPT = r"""
 c=$1
 shift $#
@@ -67,7 +68,7 @@ stat --printf 'm\t%Y\t%s\t%n\n' -- "$@" 2>/dev/null || true
     IFS=$tab; set -f; head -c @HEAD@ -- /dev/null $heads 2>/dev/null; set +f; unset IFS
   fi
   tail -c @TAIL@ -- /dev/null "$@" 2>/dev/null
-} | awk '
+} | grep -E -e '@LINES@' | awk '
 function out(s) { if (file != named) { print "p\t" file; named = file } print "L\t" substr(s, 1, @CHARS@) }
 function release() { if (stepv != "") { out(steph); out(stepv) } steph = ""; stepv = "" }
 /^==> .* <==$/ { release(); want = 0; file = substr($0, 5, length($0) - 8); next }
@@ -86,7 +87,8 @@ def _probe_script() -> str:
 
     return (_PROBE_SCRIPT.replace("@HEAD@", str(LOG_HEAD_BYTES)).replace("@TAIL@", str(LOG_TAIL_BYTES))
             .replace("@CHARS@", str(LOG_LINE_CHARS)).replace("@VALUES@", awk_regex(STEP_VALUES))
-            .replace("@STEP@", awk_regex(STEP_HEADER)).replace("@KEYS@", awk_regex(KEY_LINES)))
+            .replace("@STEP@", awk_regex(STEP_HEADER)).replace("@KEYS@", awk_regex(KEY_LINES))
+            .replace("@LINES@", f"^==> .* <==$|{STEP_HEADER}|{STEP_VALUES}|{KEY_LINES}"))
 
 
 PROBE_SCRIPT = _probe_script()
