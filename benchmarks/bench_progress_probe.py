@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import posixpath
-import statistics
-import time
 import uuid
 from pathlib import Path
+
+from timing import timed
 
 from mpflow.clusters.settings import dev_cluster_settings
 from mpflow.clusters.transport import open_transport
@@ -59,14 +59,6 @@ def grown_log(megabytes: float) -> bytes:
     return "".join(out).encode()
 
 
-def timed(fn, repeats: int = 5):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
 
 def main(sizes: list[int], log_mb: float, cluster: str) -> None:
     settings = next(s for s in dev_cluster_settings() if s.name == cluster)
@@ -84,11 +76,11 @@ def main(sizes: list[int], log_mb: float, cluster: str) -> None:
                     made = n
                 folders = [(posixpath.join(base, f"j{i}", "urmd"), "urmd") for i in range(n)]
                 old_s, old = timed(lambda: t.run(["sh", "-c", BASELINE_SCRIPT, "probe", cluster],
-                                                 stdin="".join(f"{f}\t{s}\n" for f, s in folders)))
+                                                 stdin="".join(f"{f}\t{s}\n" for f, s in folders)), 5)
                 first_s, first = timed(lambda: t.run(probe_argv(cluster), stdin=probe_stdin(
-                    [(f, s, True) for f, s in folders])))
+                    [(f, s, True) for f, s in folders])), 5)
                 later_s, later = timed(lambda: t.run(probe_argv(cluster), stdin=probe_stdin(
-                    [(f, s, False) for f, s in folders])))
+                    [(f, s, False) for f, s in folders])), 5)
                 found = parse_probe(later.returncode, later.stdout, later.stderr)
                 assert all(ev.log is not None and ev.log.step is not None for ev in found.values())
                 rows.append((n, old_s, len(old.stdout), first_s, len(first.stdout), later_s, len(later.stdout)))
