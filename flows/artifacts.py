@@ -135,17 +135,20 @@ def tick_markdown(report: TickReport, project: Project, Session, mutants: list[s
     def rate(d):
         return "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
 
-    def speed(d):
-        return "; ".join(f"{r['stage']} ~{r['atoms'] or '?'} atoms: {r['ns_per_day_median']:g} ns/day ({r['runs']})"
-                         for r in d["speed"]) or "-"
-
-    lines += ["", "Per cluster (`mpflow status --summary`):", "",
+    lines += ["", "What dual submission bought (`mpflow status --summary`):", "",
               "| cluster | won | win rate | median queue wait | losers cancelled | their median wait "
-              "| core-hours lost | winner start → loser cancel | ns/day of finished runs (runs) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| core-hours lost | winner start → loser cancel |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {c} | {d['won']} | {rate(d)} | {med(d['queue_wait'])} | {d['cancelled_losers']} | "
-              f"{med(d['loser_wait_at_cancel'])} | {d['core_hours_lost']} | {med(d['winner_start_to_loser_cancel'])} | "
-              f"{speed(d)} |" for c, d in dual.items()]
+              f"{med(d['loser_wait_at_cancel'])} | {d['core_hours_lost']} | {med(d['winner_start_to_loser_cancel'])} |"
+              for c, d in dual.items()]
+    speed = [r for d in dual.values() for r in d["speed"]]
+    if speed:
+        lines += ["", "Speed of finished runs (GROMACS's ns/day):", "",
+                  "| cluster | stage | atoms | ns/day (median) | low-high | runs |", "|---|---|---|---|---|---|"]
+        for r in speed:
+            size = f"~{r['atoms']:,}" if r["atoms"] else "?"
+            lines.append(f"| {r['cluster']} | {r['stage']} | {size} | {r['ns_per_day_median']:g} | "
+                         f"{r['ns_per_day_low']:g}-{r['ns_per_day_high']:g} | {r['runs']} |")
     lines += [f"- {line}" for line in summary["faster"]]
     lines += ["", f"**Forecast**: {summary['forecast']['sentence']}"]
     actions = Counter(t.kind for t in report.transitions)

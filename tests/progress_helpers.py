@@ -10,8 +10,9 @@ Three GpA models of mutant WT, on alpha (the master) and beta:
 - m3: held in prep ("embed: 12 lipids clash with the protein").
 
 Every job queued 30 s before it started. 2 finished MD runs at 80 and 160 ns/day → urmd (1 ns) takes
-540 / 720 / 1,080 s (at 160 / 120 / 80 ns/day); m2 has 99.8 % of it left: the forecast for m1 and m2 is
-561.6 (m1's own time left) / 718.6 / 1,077.8 s.
+540 / 720 / 1,080 s (at 160 / 120 / 80 ns/day); m2 has 99.8 % of it left (538.9 / 718.6 / 1,077.8 s), m1
+its own 561.6 s stretched by the same spread (421.2 / 561.6 / 842.4 s): the forecast is 538.9 / 718.6 /
+1,077.8 s.
 """
 
 from __future__ import annotations

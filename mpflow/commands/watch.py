@@ -55,9 +55,11 @@ def frame(project: Project, Session, *, mutant: str | None, interval: float, now
         reach = cluster_reachability(s)
         summary = project_summary(s, project, mutants=[mutant] if mutant else None, now=now)
     local = now.replace(tzinfo=UTC).astimezone()
-    title = Text.assemble(("mpflow watch", "bold"), f"  {project.config.project.name}"
-                          + (f" / {mutant}" if mutant else "") + f"  ·  {local:%H:%M:%S}  ·  read from the "
-                          f"database every {interval:g} s  ·  q quits")
+    title = Text.assemble(("mpflow watch", "bold"), f" · {project.config.project.name}"
+                          + (f" / {mutant}" if mutant else "") + f" · {local:%H:%M:%S} · from the database every "
+                          f"{interval:g} s · q quits")
+    if not rows:
+        return Group(title, Text(""), Text("no models yet: import some with `mpflow import MUTANT FILES...`"))
 
     stages = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for col in ("stage", "done", "", "active", "waiting", "held", "failed"):

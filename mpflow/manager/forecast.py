@@ -16,7 +16,8 @@ simulation:
   two preparations;
 - at most as many MD jobs at once as the project has been seen to run at once (running jobs hold
   their slot first and take the time their own log says is left);
-- the low and high ends use the quartiles (the range, below four values) of speeds, times and waits.
+- the low and high ends use the quartiles (the range, below four values) of speeds, times and waits;
+  a running job's own time left is stretched by the same relative spread of the speeds.
 
 It says what it could not measure (a stage never run), and a model held or failed for good is not
 waited for: it is named beside the estimate.
@@ -131,6 +132,7 @@ class Durations:
     wait_s: Spread  # queue wait before a job starts
     slots: int  # MD jobs at once
     master_stages: frozenset[str] = frozenset()  # run one at a time on the master
+    running_factor: Spread = (1.0, 1.0, 1.0)  # a running job's own time left, scaled for the low and high ends
 
 
 @dataclass
@@ -182,7 +184,7 @@ def simulate(chains: Sequence[Sequence[StageLeft]], d: Durations, which: int) ->
         ready, _, order, ci, k = heapq.heappop(queue)
         step = chains[ci][k]
         if step.running_left_s is not None:
-            work = step.running_left_s
+            work = step.running_left_s * d.running_factor[which]
         else:
             work = d.wall_s[step.stage][which] * step.left
         if step.stage in d.master_stages:

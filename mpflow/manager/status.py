@@ -422,7 +422,10 @@ def project_forecast(s: Session, project: Project, statuses: list[StageStatus], 
         basis.append(f"from the speed of {len(running_rates)} running job(s) (no MD run has finished yet)")
     basis.append(f"a median queue wait of {duration_text(wait[1])}" if waits else "no queue wait measured yet")
     basis.append(f"up to {slots} job(s) at once")
-    return forecast(chains, Durations(wall, wait, slots, frozenset(master)), dict(excluded), ", ".join(basis))
+    rates = spread(all_rates or running_rates)
+    factor = (rates[1] / rates[2], 1.0, rates[1] / rates[0]) if rates and rates[0] > 0 else (1.0, 1.0, 1.0)
+    return forecast(chains, Durations(wall, wait, slots, frozenset(master), factor), dict(excluded),
+                    ", ".join(basis))
 
 
 def project_summary(s: Session, project: Project, *, mutants: Sequence[str] | None = None, now: datetime) -> dict:

@@ -70,7 +70,7 @@ def test_watch_draws_redraws_from_the_database_and_q_leaves_cleanly(tmux, tmp_pa
     project = seed_progress_project(tmp_path / "watched", utcnow())
     _start(tmux, project.root, tmp_path, "w")
     screen = _wait_for(tmux, "w", "running: 2", "the first frame")
-    assert "mpflow watch  watched" in screen and "q quits" in screen
+    assert "mpflow watch · watched ·" in screen and "q quits" in screen
     assert "WT/None/m1" in screen and "125,000/500,000" in screen and "150" in screen
     assert "speed not measured yet" in screen and "held: WT/None/m3 prep" in screen
     assert "forecast: all 2 selected model(s) through urmd" in screen

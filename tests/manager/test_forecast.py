@@ -72,6 +72,12 @@ def test_the_simulation_against_layouts_worked_out_by_hand(chains, slots, expect
     assert simulate(chains, d, 1) == pytest.approx(expected)
 
 
+def test_a_running_jobs_own_time_left_is_stretched_by_the_spread_of_speeds():
+    d = Durations(D.wall_s, D.wait_s, 1, D.master_stages, running_factor=(0.5, 1.0, 2.0))
+    f = forecast([[StageLeft("urmd", left=0.5, running_left_s=60.0, started=True)]], d)
+    assert f.seconds == (30.0, 60.0, 120.0)
+
+
 def test_the_forecast_spans_low_to_high_and_says_what_it_could_not_measure():
     chains = [[StageLeft("emmd"), StageLeft("urmd")]]
     f = forecast(chains, D, {"held": 1}, "from 3 finished MD run(s)")

@@ -57,7 +57,7 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
                                                 f"submit-{slave.name}-3-jobs"]
         run_id = state.state_details.flow_run_id
         tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == run_id]
-        assert len(tick) == 1 and "Per cluster (`mpflow status --summary`)" in tick[0].data
+        assert len(tick) == 1 and "What dual submission bought (`mpflow status --summary`)" in tick[0].data
         assert "| probe | PD |" in tick[0].data and "**Forecast**:" in tick[0].data
         # the project's progress bar (none of the three model-stages done yet) and its stage table
         [bar] = [a for a in artifacts if a.key == artifact_key(b.project, "progress") and a.flow_run_id == run_id]

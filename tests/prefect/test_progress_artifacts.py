@@ -64,4 +64,6 @@ def test_progress_table_and_tick_artifacts(prefect_api, tmp_path):
     assert "Running jobs (2), from their logs:" in tick.data
     assert "| WT/None/m1 | urmd | alpha | 125,000/500,000 steps (25%) · 0.25/1 ns · 150 ns/day · ends ~" in tick.data
     assert "| WT/None/m2 | urmd | beta | 1,000/500,000 steps (0%)" in tick.data
-    assert "prmd ~29000 atoms: 160 ns/day (1)" in tick.data and "**Forecast**: all 1 selected model(s)" in tick.data
+    assert "| alpha | prmd | ~29,000 | 160 | 160-160 | 1 |" in tick.data
+    assert "- prmd at ~29,000 atoms: alpha is 2.00x as fast as beta" in tick.data
+    assert "**Forecast**: all 1 selected model(s)" in tick.data
