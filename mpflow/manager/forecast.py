@@ -105,7 +105,7 @@ def faster_lines(rows: Sequence[SpeedRow]) -> list[str]:
         ratio = best.ns_per_day[1] / other.ns_per_day[1] if other.ns_per_day[1] else float("inf")
         size = f" at ~{atoms:,} atoms" if atoms else ""
         out.append(f"{stage}{size}: {best.cluster} is {ratio:.2f}x as fast as {other.cluster} "
-                   f"({best.ns_per_day[1]:.1f} vs {other.ns_per_day[1]:.1f} ns/day, median of {best.runs} and "
+                   f"({best.ns_per_day[1]:.3g} vs {other.ns_per_day[1]:.3g} ns/day, median of {best.runs} and "
                    f"{other.runs} run(s))")
     return out
 

@@ -42,7 +42,7 @@ def test_speed_per_cluster_stage_and_size_and_which_is_faster():
         ("alpha", "urmd", 29000, 2, (150.0, 160.0, 170.0)),
         ("beta", "urmd", 29000, 1, (80.0, 80.0, 80.0)),
     ]
-    assert faster_lines(rows) == ["urmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160.0 vs 80.0 ns/day, "
+    assert faster_lines(rows) == ["urmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160 vs 80 ns/day, "
                                   "median of 2 and 1 run(s))"]
     assert rows[1].as_dict() == {"cluster": "alpha", "stage": "urmd", "atoms": 29000, "runs": 2,
                                  "ns_per_day_median": 160.0, "ns_per_day_low": 150.0, "ns_per_day_high": 170.0}

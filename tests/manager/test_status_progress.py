@@ -67,7 +67,7 @@ def test_summary_says_which_cluster_is_faster_and_when_the_models_are_through(pr
                                                   "ns_per_day_high": 160.0}]
     assert data["clusters"]["beta"]["speed"][0]["ns_per_day_median"] == 80.0
     assert data["clusters"]["alpha"]["queue_wait"]["median_s"] == 30.0  # what was there stays beside it
-    assert data["faster"] == ["prmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160.0 vs 80.0 ns/day, "
+    assert data["faster"] == ["prmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160 vs 80 ns/day, "
                               "median of 1 and 1 run(s))"]
     fc = data["forecast"]
     assert (fc["models"], fc["seconds_low"], fc["seconds"], fc["seconds_high"]) == (2, 538.9, 718.6, 1077.8)
