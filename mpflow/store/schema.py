@@ -115,7 +115,8 @@ class Job(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_model_stage", "model_id", "stage"),)
+    __table_args__ = (Index("ix_events_model_stage", "model_id", "stage"),
+                      Index("ix_events_kind", "kind"))  # a tick reads the clusters' last reachability events
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     time: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
