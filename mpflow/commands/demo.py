@@ -128,16 +128,18 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     import_demo_models(project, Session, echo)
     times.add("models (build, check, classify, folders)", time.monotonic() - t)
     manager = Manager(project, Session, clusters)
-    shown = {"running": ""}
+    shown = {"running": ()}
 
     def tick():
         with ClusterConnections(clusters) as conns:
             report = manager.tick(DirectIO(conns))
-        with Session() as s:  # the progress of running jobs, from their logs, when it changed
-            running = running_summary(stage_statuses(s, stage_order=project.config.stage_order()), utcnow())
-        if running and running != shown["running"]:
-            echo(f"  running: {running}")
-        shown["running"] = running
+        with Session() as s:  # the running jobs' progress from their logs: a line a quarter of the way
+            statuses = stage_statuses(s, stage_order=project.config.stage_order())
+        key = tuple((r.tag, r.stage, r.progress_cluster, int((r.progress.fraction or 0) * 4), r.progress.ended)
+                    if r.progress else (r.tag, r.stage) for r in statuses if r.running)
+        if key and key != shown["running"]:
+            echo(f"  running: {running_summary(statuses, utcnow())}")
+        shown["running"] = key
         return report
 
     def prepare(items):

@@ -186,7 +186,9 @@ def clock_text(when: datetime, now: datetime) -> str:
 def eta_text(p: JobProgress, now: datetime) -> str:
     """``ends ~14:32 (in 8 min)``, or what is known instead."""
     if p.ended:
-        return "ended" if p.stopped is None else f"stopped: {p.stopped}"
+        if p.stopped is not None:
+            return f"stopped: {p.stopped}"
+        return p.minimised if p.minimisation and p.minimised else "ended"
     if p.eta is None:
         return "speed not measured yet" if not p.minimisation else "minimising"
     left = max(0.0, (p.eta - now).total_seconds())
