@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import argparse
 import posixpath
-import statistics
 import time
 import uuid
+
+from timing import timed
 
 from mpflow.clusters.settings import dev_cluster_settings
 from mpflow.clusters.transport import open_transport
@@ -50,14 +51,6 @@ def baseline_poll(client: SlurmClient, job_ids: list[str]) -> tuple[int, dict[st
                 states[job_id] = status
     return commands, states
 
-
-def timed(fn, repeats: int = 3):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main(n: int, run: int, wait_purge: bool) -> None:

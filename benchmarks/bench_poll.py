@@ -16,12 +16,12 @@ Needs the dev clusters (scripts/devcluster up); cancels its jobs at the end.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from datetime import datetime, timedelta
+
+from timing import timed
 
 from mpflow.clusters.settings import dev_cluster_settings
 from mpflow.clusters.transport import open_transport
@@ -63,14 +63,6 @@ def naive_poll(client: SlurmClient, job_ids: list[str]) -> tuple[int, int]:
         pending += status is not None and status.state is slurm.JobState.PD
     return commands, pending
 
-
-def timed(fn, repeats: int):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main(sizes: list[int]) -> None:

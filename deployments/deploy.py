@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mpflow.blocks.cluster import SlurmCluster
+from mpflow.deployments.notify import set_up_notifications
 from mpflow.deployments.registry import DEPLOYMENTS, FlowDeployment
 from prefect._internal.versioning import VersionType
 from prefect.client.orchestration import get_client
@@ -202,12 +203,13 @@ class SetUp:
     blocks: list[str]
     deployments: list[Deployed]
     orphans_released: int
+    automations: list[str]
 
 
 def set_up_project(project: "Project", api_url: str) -> SetUp:
     """Everything a fresh or restarted server needs for ``project``, before its worker starts: the work
-    pool, the block types (and the dev clusters' blocks for a dev project), every deployment, and the
-    release of runs a previous server left behind."""
+    pool, the block types (and the dev clusters' blocks for a dev project), every deployment, the
+    release of runs a previous server left behind, and the automations of its ``[notify]`` section."""
     pool = work_pool_name(project)
     with temporary_settings({PREFECT_API_URL: api_url}):
         created = ensure_work_pool(pool)
@@ -220,4 +222,5 @@ def set_up_project(project: "Project", api_url: str) -> SetUp:
                 blocks.append(f"no dev cluster blocks ({exc})")
         deployed = deploy_project(project)
         released = release_orphaned_runs(project)
-    return SetUp(pool, created, blocks, deployed, released)
+        automations = set_up_notifications(project)
+    return SetUp(pool, created, blocks, deployed, released, automations)

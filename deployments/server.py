@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-
 from mpflow.deployments.deploy import deployment_name, set_up_project, work_pool_name
 from mpflow.deployments.processes import (
     DEFAULT_HOST,

@@ -2,97 +2,28 @@
 
 The tick itself is ``mpflow.manager.tick.Manager.tick`` (the same code as ``mpflow manage --once``); this
 flow gives it Prefect tasks for the per-cluster I/O, emits a Prefect event for every transition
-(``mpflow.job.*`` and ``mpflow.stage.*``, with the model, stage and cluster as resources, for
-automations and notifications), and leaves a summary artifact per tick.
+(``mpflow.flows.events``: ``mpflow.job.*``, ``mpflow.stage.*``, ``mpflow.cluster.*``, for automations and
+notifications), and leaves its artifacts (``mpflow.flows.artifacts``): the tick's summary, the
+project's progress bar and its table of model-stages per mutant, stage and state.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from mpflow.blocks.cluster import open_project
+from mpflow.flows.artifacts import ProgressArtifacts, publish_tick
+from mpflow.flows.events import emit_transition_events
 from mpflow.tasks.manager import TaskIO
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.manager.status import (
-    count_jobs_by_stage_state_cluster,
-    dual_submission_summary,
-)
+from mpflow.manager.pipeline import progress
+from mpflow.manager.status import project_summary
 from mpflow.manager.tick import Manager, TickReport
-from mpflow.states import EventKind
 from mpflow.store.database import open_database
-
-EVENT_NAMES: dict[EventKind, str] = {
-    EventKind.SUBMITTED: "mpflow.job.submitted",
-    EventKind.STARTED: "mpflow.job.started",
-    EventKind.COMPLETED: "mpflow.job.completed",
-    EventKind.FAILED: "mpflow.job.failed",
-    EventKind.CANCELLED: "mpflow.job.cancelled",
-    EventKind.SUBMIT_REFUSED: "mpflow.job.refused",
-    EventKind.NOT_SUBMITTED: "mpflow.job.not-submitted",
-    EventKind.RECOVERED: "mpflow.job.recovered",
-    EventKind.ADOPTED: "mpflow.job.adopted",
-    EventKind.WON: "mpflow.stage.won",
-    EventKind.STAGE_DONE: "mpflow.stage.job-done",
-    EventKind.DONE: "mpflow.stage.done",
-    EventKind.FAILED_FOR_GOOD: "mpflow.stage.failed-for-good",
-    EventKind.HELD: "mpflow.stage.held",
-    EventKind.READY: "mpflow.stage.ready",
-}
-"""The Prefect event each transition of a model-stage is emitted as (the others are not emitted)."""
-
-
-def emit_transition_events(report: TickReport, project_name: str) -> int:
-    """One Prefect event per transition; returns how many were emitted."""
-    n = 0
-    for t in report.transitions:
-        name = EVENT_NAMES.get(t.kind)
-        if name is None or t.model_id is None:
-            continue
-        resource = {"prefect.resource.id": f"mpflow.{project_name}.model.{t.model_id}.{t.stage}",
-                    "prefect.resource.name": f"model {t.model_id} {t.stage}",
-                    "mpflow.model": str(t.model_id), "mpflow.stage": t.stage or ""}
-        related = [{"prefect.resource.id": f"mpflow.{project_name}.model.{t.model_id}",
-                    "prefect.resource.role": "model"}]
-        if t.cluster:
-            resource["mpflow.cluster"] = t.cluster
-            related.append({"prefect.resource.id": f"mpflow.{project_name}.cluster.{t.cluster}",
-                            "prefect.resource.role": "cluster"})
-        payload = {"from": t.from_state, "to": t.to_state, "why": t.why}
-        if t.value is not None:
-            payload["seconds"] = t.value
-        emit_event(event=name, resource=resource, related=related, payload=payload, occurred=t.time)
-        n += 1
-    return n
-
-
-def tick_markdown(report: TickReport, counts: list[tuple[str, str, str, int]], dual: dict | None = None) -> str:
-    lines = [f"**{report.summary()}**", "", "| stage | state | cluster | jobs |", "|---|---|---|---|"]
-    lines += [f"| {st} | {state} | {c} | {n} |" for st, state, c, n in counts]
-    if dual:
-        def med(d):
-            return "-" if not d["n"] else f"{d['median_s']} s (n={d['n']})"
-
-        lines += ["", "What dual submission bought (`mpflow status --summary`):", "",
-                  "| cluster | won | win rate | median queue wait | losers cancelled | their median wait "
-                  "| core-hours lost | winner start → loser cancel |", "|---|---|---|---|---|---|---|---|"]
-        def rate(d):
-            return "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
-
-        lines += [f"| {c} | {d['won']} | {rate(d)} | "
-                  f"{med(d['queue_wait'])} | {d['cancelled_losers']} | {med(d['loser_wait_at_cancel'])} | "
-                  f"{d['core_hours_lost']} | {med(d['winner_start_to_loser_cancel'])} |" for c, d in dual.items()]
-    actions = Counter(t.kind for t in report.transitions)
-    if actions:
-        lines += ["", "| transition | count |", "|---|---|"] + [f"| {k} | {n} |" for k, n in sorted(actions.items())]
-    if report.unreachable:
-        lines += ["", "Unreachable this tick:"] + [f"- {c}: {why}" for c, why in report.unreachable.items()]
-    return "\n".join(lines)
+from mpflow.store.schema import utcnow
 
 
 def tick_run_name() -> str:
@@ -112,9 +43,11 @@ def manager_flow(project: str | None = None) -> dict:
             current directory).
     """
     proj = open_project(project)
-    report = tick_with_tasks(proj, open_database(proj.database_url), proj.cluster_settings())
+    Session = open_database(proj.database_url)
+    report = tick_with_tasks(proj, Session, proj.cluster_settings())
     if report.skipped:
         return {"skipped": report.skipped}
+    publish_progress(proj, Session, ProgressArtifacts(proj))
     return {"summary": report.summary(), "submitted": report.submitted, "cancelled": report.cancelled,
             "adopted": report.adopted, "recovering": report.recovering,
             "unreachable": list(report.unreachable), "transitions": len(report.transitions)}
@@ -129,10 +62,13 @@ def tick_with_tasks(proj, Session, clusters) -> TickReport:
     logger.info(report.summary())
     if report.skipped:
         return report
-    emit_transition_events(report, proj.config.project.name)
-    with Session() as s:
-        counts = count_jobs_by_stage_state_cluster(s)
-        dual = dual_submission_summary(s, proj.cluster_names)
-    create_markdown_artifact(key="manager-tick", markdown=tick_markdown(report, counts, dual),
-                             description="Model-stages per state and cluster, and what this tick did")
+    emit_transition_events(report.transitions, proj.config.project.name, Session)
+    publish_tick(report, proj, Session)
     return report
+
+
+def publish_progress(proj, Session, artifacts: ProgressArtifacts, mutants: list[str] | None = None) -> None:
+    """The project's progress bar and stage table (of ``mutants``), with the forecast."""
+    with Session() as s:
+        forecast = project_summary(s, proj, mutants=mutants, now=utcnow())["forecast"]["sentence"]
+    artifacts.publish(progress(Session, proj, mutants), forecast)

@@ -4,14 +4,18 @@ Each flow runs the project's pipeline (``mpflow.manager.pipeline.run_pipeline``)
 for the selected mutants: preparation batches on the master (one task per batch, protocol steps
 through prefect-shell with GROMACS's output in the run's logs) alternate with manager ticks (per
 cluster one observe, submit and cancel task), so every model moves on as soon as its previous stage
-is done. The scheduled manager deployment may tick at the same time: the database lease lets one act
+is done. The run keeps one progress artifact (model-stages done of all), updated after every tick,
+and a table of model-stages per mutant, stage and state (``mpflow.flows.artifacts``); a preparation
+held is a ``mpflow.stage.held`` event, as the manager's transitions are. The scheduled manager deployment may tick at the same time: the database lease lets one act
 and the other step aside.
 """
 
 from __future__ import annotations
 
 from mpflow.blocks.cluster import open_project
-from mpflow.flows.manager import tick_with_tasks
+from mpflow.flows.artifacts import ProgressArtifacts
+from mpflow.flows.events import emit_transition_events
+from mpflow.flows.manager import publish_progress, tick_with_tasks
 from mpflow.tasks.protocols import run_protocol_batch
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -53,10 +57,17 @@ def _pipeline(project: str | None, mutants: list[str] | None, until: str | None,
         results = run_protocol_batch(spec.protocol, [str(w) for _, w in workdirs], params=spec.params,
                                      search_dirs=[str(proj.root / "templates")])
         held = {st.id: r.held_reason for (st, _), r in zip(workdirs, results)}
-        record_preparation(Session, items, held)
+        emit_transition_events(record_preparation(Session, items, held), proj.config.project.name, Session)
 
-    result = run_pipeline(proj, Session, tick=lambda: tick_with_tasks(proj, Session, clusters), prepare=prepare,
-                          mutants=mutants, until=until, interval_s=interval_s,
+    artifacts = ProgressArtifacts(proj)
+
+    def tick():
+        report = tick_with_tasks(proj, Session, clusters)
+        publish_progress(proj, Session, artifacts, mutants)  # one progress artifact per run, updated
+        return report
+
+    result = run_pipeline(proj, Session, tick=tick, prepare=prepare, mutants=mutants, until=until,
+                          interval_s=interval_s,
                           timeout_s=timeout_min * 60 if timeout_min else None, echo=logger.info)
     counts = {m: {st: dict(c) for st, c in per.items()} for m, per in result.progress.counts.items()}
     if result.timed_out:

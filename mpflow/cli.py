@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("mpflow.commands.models:models", "The models: tags, status, geometry."),
     "manage": ("mpflow.commands.manage:manage", "Run the dual-cluster manager (one tick with --once)."),
     "status": ("mpflow.commands.manage:status", "Model-stages per state and cluster; held and failed ones."),
+    "watch": ("mpflow.commands.watch:watch", "A live view of the run from the database (q quits)."),
     "run": ("mpflow.commands.run:run", "Prepare the models and run them through every stage."),
     "backup": ("mpflow.commands.backup:backup", "Copy finished stages to a backup location, verified."),
     "db": ("mpflow.commands.db:app", "The jobs database: back it up to a file, restore it from one."),

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from mpflow.templating import MAX_RENDER_SECONDS, TemplateFailure, from_text, load, render, sandbox
+from mpflow.templating import (
+    MAX_RENDER_SECONDS,
+    TemplateFailure,
+    from_text,
+    load,
+    render,
+    sandbox,
+)
 
 
 def _render(text: str, **values) -> str:

@@ -24,7 +24,11 @@ from mpflow.clusters.transport import Transport, TransportError, open_transport
 from mpflow.errors import CommandError
 from mpflow.slurm import commands as slurm
 from mpflow.slurm.jobscript import render_job_script, stage_job_options
-from mpflow.slurm.mdrun import gromacs_binary, parse_gromacs_version, unreadable_clusters
+from mpflow.slurm.mdrun import (
+    gromacs_binary,
+    parse_gromacs_version,
+    unreadable_clusters,
+)
 
 _WRITABLE = 't=$(mktemp "$1/.mpflow-check.XXXXXX") && rm -f -- "$t"'
 

@@ -27,7 +27,15 @@ from pydantic import (
 
 from mpflow.clusters.devcluster import load_connection
 from mpflow.templating import sandbox, syntax_problem
-from mpflow.validation import HOST, NAME, USER, check, check_cluster_path, check_extra_sbatch, mdrun_command_problem
+from mpflow.validation import (
+    HOST,
+    NAME,
+    USER,
+    check,
+    check_cluster_path,
+    check_extra_sbatch,
+    mdrun_command_problem,
+)
 
 
 class StageResources(BaseModel):

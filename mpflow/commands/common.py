@@ -51,6 +51,16 @@ def open_project(folder):
         fail(str(exc), 2)
 
 
+def check_selection(project, *, mutants=(), stage: str | None = None) -> None:
+    """A one-line error (exit 2) for a ``--mutant`` or ``--stage`` the project does not have."""
+    unknown = [m for m in mutants or () if m not in project.config.mutants]
+    if unknown:
+        fail(f"--mutant: no mutant {unknown[0]!r} in {project.file} (mutants: "
+             f"{', '.join(project.config.mutants) or 'none yet'})", 2)
+    if stage is not None and stage not in project.config.stages:
+        fail(f"no stage {stage!r} in {project.file} (stages: {', '.join(project.config.stage_order())})", 2)
+
+
 def cluster_block(name: str):
     """A cluster's settings from its Prefect block (for projects whose ``[clusters] source`` is
     ``"blocks"``)."""

@@ -5,8 +5,10 @@ built models of each are imported (checked, measured, classified, their folders 
 clusters), prepared in a real POPC bilayer on the master, and taken through EMMD → PRMD → URMD with
 tiny step counts, every job submitted to both dev clusters with the first to run kept. It ends with
 the status table, where the results are, what each cluster ran and where the time went, and the
-interaction analysis of wild type against G83I. Every step looks at what is already there, so a
-second run resumes rather than starts over.
+interaction analysis of wild type against G83I. While it runs it prints, beside the stage counts,
+each running job's progress from its log (how far, how fast, when it ends); it ends with each
+cluster's speed. Every step looks at what is already there, so a second run resumes rather than
+starts over.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.analyse import analyse_project
 from mpflow.commands.common import dev_clusters_or_exit, fail
+from mpflow.commands.manage import speed_lines
 from mpflow.manager.pipeline import prepare_locally, run_pipeline
-from mpflow.manager.status import CELL_KEY, count_table, stage_statuses, table_lines
+from mpflow.manager.status import (
+    CELL_KEY,
+    count_table,
+    project_summary,
+    running_summary,
+    stage_statuses,
+    table_lines,
+)
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.models.importing import import_models
 from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
 from mpflow.project.mutants import EXAMPLES
 from mpflow.states import FailureKind, JobState, StageState
 from mpflow.store.database import DatabaseError, open_database
-from mpflow.store.schema import Job, Model
+from mpflow.store.schema import Job, Model, utcnow
 
 DEMO_MUTANTS = ("GpA-WT", "G83I")
 MODELS_PER_MUTANT = 2
@@ -121,10 +131,19 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     import_demo_models(project, Session, echo)
     times.add("models (build, check, classify, folders)", time.monotonic() - t)
     manager = Manager(project, Session, clusters)
+    shown = {"running": ()}
 
     def tick():
         with ClusterConnections(clusters) as conns:
-            return manager.tick(DirectIO(conns))
+            report = manager.tick(DirectIO(conns))
+        with Session() as s:  # the running jobs' progress from their logs: a line a quarter of the way
+            statuses = stage_statuses(s, stage_order=project.config.stage_order())
+        key = tuple((r.tag, r.stage, r.progress_cluster, int((r.progress.fraction or 0) * 4), r.progress.ended)
+                    if r.progress else (r.tag, r.stage) for r in statuses if r.running)
+        if key and key != shown["running"]:
+            echo(f"  running: {running_summary(statuses, utcnow())}")
+        shown["running"] = key
+        return report
 
     def prepare(items):
         started = time.monotonic()
@@ -132,10 +151,12 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
         times.add("membrane build and preparation", time.monotonic() - started)
 
     result = run_pipeline(project, Session, tick=tick, prepare=prepare, timeout_s=timeout_s, echo=echo)
+    now = utcnow()
     with Session() as s:
         rows = stage_statuses(s, stage_order=project.config.stage_order())
+        summary = project_summary(s, project, now=now)
     echo("")
-    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages())):
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), now=now)):
         echo(line)
     echo(CELL_KEY)
     problems = [r for r in rows if r.state in (StageState.HELD, StageState.FAILED)]
@@ -146,6 +167,13 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     echo("jobs per cluster: " + "; ".join(f"{c}: {d['won']} run to the end, {d['cancelled']} cancelled as the "
                                           f"slower copy, {d['failed']} failed" for c, d in sorted(per_cluster.items())))
     master = clusters[0]
+    echo("speed per cluster (GROMACS's own ns/day of each finished MD run; `mpflow status --summary`):")
+    for cluster, d in summary["clusters"].items():
+        echo(f"{cluster}:")
+        for line in speed_lines(d["speed"]):
+            echo(line)
+    for line in summary["faster"]:
+        echo(f"  {line}")
     echo(f"results (the master's copy): {master.workdir}/<mutant>/<group>/<model>/<stage>/ "
          f"(e.g. {master.workdir}/{DEMO_MUTANTS[0]}/)")
     total = time.monotonic() - t0

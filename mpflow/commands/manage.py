@@ -9,13 +9,20 @@ from pathlib import Path
 import typer
 
 from mpflow.clusters.connections import ClusterConnections
-from mpflow.commands.common import PROJECT_OPTION_HELP, fail, open_project, project_clusters
+from mpflow.commands.common import (
+    PROJECT_OPTION_HELP,
+    check_selection,
+    fail,
+    open_project,
+    project_clusters,
+)
 from mpflow.manager.status import (
     CELL_KEY,
     cannot_start_lines,
     cluster_lines,
     count_table,
-    dual_submission_summary,
+    project_summary,
+    running_lines,
     stage_statuses,
     stale_clusters,
     table_lines,
@@ -54,22 +61,27 @@ def manage(
 
 def status(
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per model-stage, in a list."),
-    summary: bool = typer.Option(False, "--summary", help="What dual submission bought, per cluster."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per model-stage, in a list (with --summary: "
+                                 "the summary as one object)."),
+    summary: bool = typer.Option(False, "--summary", help="Per cluster: what dual submission bought and how fast "
+                                 "it computes; when the selected models will be through."),
     mutant: str = typer.Option(None, "--mutant", help="Only this mutant."),
     stage: str = typer.Option(None, "--stage", help="Only this stage."),
 ) -> None:
-    """Model-stages per state and per cluster; held and failed-for-good ones with their reasons."""
+    """Model-stages per state and per cluster, how far running jobs are; held and failed-for-good ones."""
     project, Session = open_project(project_dir)
+    check_selection(project, mutants=[mutant] if mutant else (), stage=stage)
     with Session.begin() as s:  # models registered since the last tick get their stage rows
         ensure_model_stages(s, project.config.stage_order())
+    now = utcnow()
     with Session() as s:
         if summary:
-            data = dual_submission_summary(s, project.cluster_names)
+            data = project_summary(s, project, mutants=[mutant] if mutant else None, now=now)
             if as_json:
                 typer.echo(json.dumps(data, indent=2))
                 return
-            _print_summary(data)
+            for line in summary_lines(data):
+                typer.echo(line)
             return
         rows = stage_statuses(s, mutant=mutant, stage=stage, stage_order=project.config.stage_order())
         stale = stale_clusters(s, project.cluster_names)
@@ -80,11 +92,21 @@ def status(
     if not rows:
         typer.echo("no models yet: import some with `mpflow import MUTANT FILES...`")
         return
-    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), stale)):
+    for line in status_lines(rows, project, stale, sites, now):
         typer.echo(line)
-    typer.echo(CELL_KEY)
-    for cluster, since in stale.items():
-        typer.echo(since.line(cluster, utcnow()))
+
+
+def status_lines(rows, project, stale, sites, now) -> list[str]:
+    """What ``mpflow status`` prints: the count table (with a progress column while jobs run), the
+    running jobs, clusters the ticks cannot reach, the model-stages that need a person, and what the
+    manager knows of each cluster (query budget, limits, GROMACS)."""
+    lines = table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), stale, now=now))
+    lines.append(CELL_KEY)
+    running = running_lines(rows, now)
+    if running:
+        lines += ["", "running (steps, simulated time, speed, expected end):", *running]
+    if stale:
+        lines += ["", *(since.line(cluster, now) for cluster, since in stale.items())]
     attention, seen = [], set()
     for r in rows:
         if r.state not in (StageState.HELD, StageState.FAILED, StageState.WAITING) or not r.reason:
@@ -93,20 +115,17 @@ def status(
             if r.model in seen:
                 continue
             seen.add(r.model)
-            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name}: {r.reason}")
+            attention.append(f"{r.state:>7}  {r.tag}: {r.reason}")
         else:
-            attention.append(f"{r.state:>7}  {r.mutant}/{r.group}/{r.name} {r.stage}: {r.reason}")
+            attention.append(f"{r.state:>7}  {r.tag} {r.stage}: {r.reason}")
     attention += cannot_start_lines(rows)
     if attention:
-        typer.echo("")
-        for line in attention:
-            typer.echo(line)
+        lines += ["", *attention]
     gromacs = any(spec.kind == "gromacs" for spec in project.config.stages.values())
-    clusters = cluster_lines(sites, _settings_or_none(project), project.cluster_names, utcnow(), gromacs_stages=gromacs)
+    clusters = cluster_lines(sites, _settings_or_none(project), project.cluster_names, now, gromacs_stages=gromacs)
     if clusters:
-        typer.echo("")
-        for line in clusters:
-            typer.echo(line)
+        lines += ["", *clusters]
+    return lines
 
 
 def _settings_or_none(project) -> dict:
@@ -120,15 +139,34 @@ def _settings_or_none(project) -> dict:
         return {}
 
 
-def _print_summary(data: dict) -> None:
+def summary_lines(data: dict) -> list[str]:
+    """``mpflow status --summary`` as text: per cluster, then which is faster, then the forecast."""
     def fmt(s):
         return "-" if not s["n"] else f"median {s['median_s']} s (n={s['n']}, max {s['max_s']} s)"
 
-    for cluster, d in data.items():
+    lines = []
+    for cluster, d in data["clusters"].items():
         rate = "-" if d["win_rate"] is None else f"{d['win_rate']:.0%}"
-        typer.echo(f"{cluster}: {d['jobs']} job(s), won {d['won']} ({rate})")
-        typer.echo(f"  queue wait:                    {fmt(d['queue_wait'])}")
-        typer.echo(f"  cancelled losers:              {d['cancelled_losers']}")
-        typer.echo(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
-        typer.echo(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
-        typer.echo(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")
+        lines.append(f"{cluster}: {d['jobs']} job(s), won {d['won']} ({rate})")
+        lines.append(f"  queue wait:                    {fmt(d['queue_wait'])}")
+        lines.append(f"  cancelled losers:              {d['cancelled_losers']}")
+        lines.append(f"  loser's wait at cancellation:  {fmt(d['loser_wait_at_cancel'])}")
+        lines.append(f"  core-hours lost (both ran):    {d['core_hours_lost']}")
+        lines.append(f"  winner start → loser cancel:   {fmt(d['winner_start_to_loser_cancel'])}")
+        lines += speed_lines(d["speed"])
+    if data["faster"]:
+        lines += ["", "which cluster computes faster:", *(f"  {line}" for line in data["faster"])]
+    lines += ["", "forecast: " + data["forecast"]["sentence"]]
+    return lines
+
+
+def speed_lines(rows: list[dict]) -> list[str]:
+    """One cluster's speed of finished runs (``mpflow status --summary``'s ``speed``), indented."""
+    if not rows:
+        return ["  speed of finished runs:        - (no MD run has finished here yet)"]
+    lines = ["  speed of finished runs (GROMACS's ns/day):"]
+    for r in rows:
+        size = f"~{r['atoms']:,} atoms" if r["atoms"] else "size unknown"
+        spread_text = f" ({r['ns_per_day_low']:g}-{r['ns_per_day_high']:g})" if r["runs"] > 1 else ""
+        lines.append(f"    {r['stage']}, {size}: {r['ns_per_day_median']:g} ns/day{spread_text}, {r['runs']} run(s)")
+    return lines

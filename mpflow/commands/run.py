@@ -9,6 +9,7 @@ import typer
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.common import (
     PROJECT_OPTION_HELP,
+    check_selection,
     fail,
     open_project,
     project_clusters,
@@ -29,12 +30,7 @@ def run(
 ) -> None:
     """Prepare the models on the master and run them through every stage on the clusters."""
     project, Session = open_project(project_dir)
-    if until is not None and until not in project.config.stages:
-        fail(f"--until: no stage {until!r} (stages: {', '.join(project.config.stage_order())})", 2)
-    unknown = [m for m in (mutant or []) if m not in project.config.mutants]
-    if unknown:
-        fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
-             f"{', '.join(project.config.mutants) or 'none yet'})", 2)
+    check_selection(project, mutants=mutant, stage=until)
     clusters = project_clusters(project)
     manager = Manager(project, Session, clusters)
 

@@ -77,6 +77,8 @@ def start(
         typer.echo(f"  blocks:      {', '.join(setup.blocks) or '-'}")
         for d in setup.deployments:
             typer.echo(f"  deployment:  {d.describe()}")
+        for line in setup.automations:
+            typer.echo(f"  notify:      {line}")
         if setup.orphans_released:
             typer.echo(f"  released:    {setup.orphans_released} run(s) the previous server left running (Crashed)")
         typer.echo(f"  logs:        {_shown(paths.logs)}/")

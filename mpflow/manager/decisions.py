@@ -7,7 +7,8 @@ per-cluster views, views → what to submit and cancel. No I/O, no clock of thei
 - :func:`cluster_views`: one model-stage's job rows → a :class:`~mpflow.manager.rule.ClusterView`
   per cluster (attempts left, backoff, a checkpoint to continue from, ``?`` for an unreachable one);
 - :func:`decide`: every managed model-stage through :func:`~mpflow.manager.rule.dual_cluster_actions`
-  → a :class:`Plan` of submissions, cancellations, stage changes and transitions.
+  → a :class:`Plan` of submissions, cancellations, stage changes and transitions;
+- :func:`reachability`: which clusters became unreachable, or answered again, this tick.
 
 The tick (``mpflow.manager.tick``) loads the records, calls these, and writes and sends what they
 return.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
+from mpflow.manager.progress import header_known
 from mpflow.manager.rule import ClusterView, Outcome, dual_cluster_actions
 from mpflow.project.file import ManagerSection
 from mpflow.slurm.client import JobRef, Observation
@@ -348,9 +350,10 @@ def decide(stages: Sequence[StageRecord], jobs: Mapping[tuple[int, str], Sequenc
 
 
 def job_ref(job: JobRecord, tag: ModelTag, workdir: str) -> JobRef:
-    """How the Slurm client finds one job row's job on a cluster whose workdir is ``workdir``."""
+    """How the Slurm client finds one job row's job on a cluster whose workdir is ``workdir`` (the
+    head of its log is read until its progress knows the run's length)."""
     return JobRef(key=str(job.id), job_dir=tag.stage_dir(workdir, job.stage), stage=job.stage,
-                  job_id=job.slurm_id, token=job.token)
+                  job_id=job.slurm_id, token=job.token, log_header=not header_known(job))
 
 
 def job_comment(st: StageRecord) -> str:

@@ -19,9 +19,11 @@ One tick, whatever the number of models:
 5. **decide** (:func:`~mpflow.manager.decisions.decide`) for every ready or active model-stage;
 6. **act**: one submission batch and one ``scancel`` per cluster; every submission is committed as a
    ``SUBMITTING`` row with its token *before* ``sbatch`` runs, every answer is written back;
-7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow), and the
-   clusters reached and not reached are recorded (``mpflow.store.clusters``: ``mpflow status`` marks an
-   unreachable cluster's states stale, with since when).
+7. every transition is appended to ``events`` (and emitted as a Prefect event by the flow); the
+   progress each job's log shows (read by the same observation) goes into its row
+   (``mpflow.manager.progress``); the clusters reached and not reached are recorded
+   (``mpflow.store.clusters``: ``mpflow status`` marks an unreachable cluster's states stale, with
+   since when) and a cluster that became unreachable, or answers again, is an event.
 
 All of the tick's I/O goes through a :class:`TickIO` — plain calls for ``mpflow manage --once``
 (:class:`DirectIO`), Prefect task runs in the manager flow (``mpflow.tasks.manager.TaskIO``) — so both
@@ -62,6 +64,7 @@ from mpflow.manager.decisions import (
     job_ref,
     reconcile,
 )
+from mpflow.manager.progress import progress_changes
 from mpflow.manager.recovery import SURVEYED, adopt, stage_dir
 from mpflow.project.claim import claim_folder, has_models, identity, unclaimed
 from mpflow.project.file import Project
@@ -212,6 +215,7 @@ class TickReport:
     adopted: dict[str, int] = field(default_factory=dict)  # after a restore: jobs found again per cluster
     recovering: list[str] = field(default_factory=list)  # clusters a restore's recovery has yet to survey
     unmatched: list[str] = field(default_factory=list)  # jobs in the project's folders of no known model-stage
+    progressed: int = 0  # jobs whose progress (from their logs) changed
 
     def summary(self) -> str:
         if self.skipped:
@@ -321,8 +325,11 @@ class Manager:
             # the models of `jobs`: no row has changed since they were loaded (this tick holds the lease)
             rows = {(st.model_id, st.stage): st for st in stage_records(s, with_active_jobs=True)} if keys else {}
             counters = {k: StageCounters(st.continuations, st.requeues) for k, st in rows.items()}
-            rec = reconcile(jobs, observations, counters, cfg.manager, now())
-            update_jobs(s, rec.job_changes)
+            t_now = now()
+            rec = reconcile(jobs, observations, counters, cfg.manager, t_now)
+            progressed = progress_changes(jobs, observations, t_now)
+            report.progressed = len(progressed)
+            update_jobs(s, rec.job_changes + progressed)
             update_stages(s, [StageChange(rows[k].id, continuations=counters[k].continuations,
                                           requeues=counters[k].requeues,
                                           # prepared again in this tick's advance, then resubmitted

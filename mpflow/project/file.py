@@ -29,6 +29,11 @@ The file (TOML)::
     [manager]
     interval_s = 15
 
+    [notify]                             # optional: notifications through the Prefect server
+    webhook = "https://hooks.example.org/T000/B000"     # or: block = "slack-webhook/lab"
+    on = ["held", "failed", "unreachable"]
+    unreachable_min = 30
+
 Writes go through ``tomlkit`` (comments and layout the user wrote are kept) to a temporary file that
 is renamed over the old one.
 """
@@ -44,8 +49,6 @@ from pathlib import Path
 from typing import Annotated, Callable, Literal
 
 import tomlkit
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -54,6 +57,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from mpflow.clusters.devcluster import DevClusterNotFound
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
@@ -159,6 +164,39 @@ class ManagerSection(BaseModel):
                                             "this long.")
 
 
+NOTIFY_EVENTS = ("held", "failed", "unreachable")
+
+
+class NotifySection(BaseModel):
+    """Notifications through the project's Prefect server: ``mpflow server start`` creates one Prefect
+    automation per kind in ``on`` (``mpflow.deployments.notify``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str | None = Field(None, description="URL the notifications are POSTed to as JSON "
+                                "{\"subject\": ..., \"body\": ...} (Slack, Mattermost, a chat bridge...).")
+    block: str | None = Field(None, description="Instead of a webhook: a Prefect notification block saved on "
+                              "the server, as TYPE/NAME (e.g. slack-webhook/lab).")
+    on: list[Literal["held", "failed", "unreachable"]] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS),
+        description="held: a model-stage needs a person; failed: failed for good; unreachable: a cluster "
+                    "could not be reached for longer than unreachable_min.")
+    unreachable_min: float = Field(30, ge=10 / 60, description="Minutes a cluster may stay unreachable before "
+                                   "it is notified (at least 10 s, Prefect's shortest wait).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "NotifySection":
+        if (self.webhook is None) == (self.block is None):
+            raise ValueError("give exactly one of webhook (a URL) or block (TYPE/NAME of a notification block)")
+        if self.webhook is not None and not re.fullmatch(r"https?://[^\s]+", self.webhook):
+            raise ValueError(f"webhook {self.webhook!r} must be an http:// or https:// URL")
+        if self.block is not None and not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+", self.block):
+            raise ValueError(f"block {self.block!r} must be TYPE/NAME, e.g. slack-webhook/lab")
+        if not self.on:
+            raise ValueError("on: name at least one of held, failed, unreachable")
+        return self
+
+
 class ProjectConfig(BaseModel):
     """The whole project file."""
 
@@ -170,6 +208,7 @@ class ProjectConfig(BaseModel):
     mutants: dict[str, Mutant] = Field(default_factory=dict)
     stages: dict[str, StageSpec] = Field(default_factory=default_stages)
     manager: ManagerSection = Field(default_factory=ManagerSection)
+    notify: NotifySection | None = None
 
     @field_validator("mutants", mode="before")
     @classmethod

@@ -5,7 +5,8 @@ action is a constant number of commands, whatever the number of jobs:
 
 - ``observe(refs)``: one ``squeue --states=all`` for every job of the user (finished jobs included
   while Slurm keeps them, MinJobAge), one ``sacct`` only where the cluster has accounting and some
-  job is missing from squeue, and one command reading every job's folder (``job_files``). A job
+  job is missing from squeue, and one command reading every job's folder (``job_files``: its files,
+  and the key lines of its GROMACS log, from which the caller follows the run's progress). A job
   Slurm has forgotten is judged by its exit-code file, never by a per-job ``scontrol``. Callers pass
   only the jobs they have not yet seen in a terminal state.
 - ``submit_many(jobs)``: one command running every ``sbatch`` (records on its stdin).
@@ -51,13 +52,16 @@ shell takes as its command."""
 
 @dataclass(frozen=True)
 class JobRef:
-    """A job the caller tracks: its key, folder and stage, and its Slurm id or submission token."""
+    """A job the caller tracks: its key, folder and stage, and its Slurm id or submission token.
+    ``log_header``: read the head of the job's log too (its run length, time step and system size),
+    which the caller needs only until it knows them."""
 
     key: str
     job_dir: str
     stage: str
     job_id: str | None = None
     token: str | None = None
+    log_header: bool = True
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,7 @@ class SlurmClient:
         polled = self.poll([r.job_id for r in refs if r.job_id], tokens=[r.token for r in refs
                                                                          if r.token and not r.job_id], since=since)
         by_token = {slurm.token_of(s.name): s for s in polled.states.values() if slurm.token_of(s.name)}
-        evidence = self._probe([(r.job_dir, r.stage) for r in refs]) if refs else {}
+        evidence = self._probe([(r.job_dir, r.stage, r.log_header) for r in refs]) if refs else {}
         observations = {}
         for r in refs:
             status = polled.states.get(r.job_id) if r.job_id else by_token.get(r.token)

@@ -242,6 +242,18 @@ def render_mdp(template: str, nsteps: int, *, params: Mapping[str, object] | Non
     return "\n".join(out) + "\n"
 
 
+def mdp_setting(text: str, key: str) -> str | None:
+    """The value of ``key`` in an .mdp text (the last line setting it; comments dropped)."""
+    want, value = normalise_key(key), None
+    for line in text.splitlines():
+        line = line.split(";", 1)[0]
+        if "=" in line:
+            k, v = line.split("=", 1)
+            if normalise_key(k) == want:
+                value = v.strip()
+    return value
+
+
 # --- grompp and mdrun of a stage --------------------------------------------------------------
 
 

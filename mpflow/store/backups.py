@@ -47,7 +47,12 @@ from mpflow.store.database import (
     open_database,
 )
 from mpflow.store.leases import MANAGER_LEASE, LeaseTaken, hold_lease
-from mpflow.store.records import Transition, add_recovery, newest_record_time, record_events
+from mpflow.store.records import (
+    Transition,
+    add_recovery,
+    newest_record_time,
+    record_events,
+)
 from mpflow.store.schema import Base, Job, Model, utcnow
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

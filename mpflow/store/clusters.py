@@ -23,7 +23,6 @@ from mpflow.states import EventKind, JobState
 from mpflow.store.records import Transition, record_events
 from mpflow.store.schema import ClusterState
 
-
 REACHABLE = "reachable"
 """An event's from/to state for a cluster the ticks reach (``?`` when they do not)."""
 

@@ -52,6 +52,7 @@ class JobRecord:
     resources: str | None = None  # what the copy asked of its cluster (see ``Job.resources``)
     reason_since: datetime | None = None
     missing_since: datetime | None = None
+    progress: dict | None = None  # ``mpflow.manager.progress.JobProgress.as_dict``
 
     @classmethod
     def from_row(cls, row) -> "JobRecord":
@@ -64,7 +65,7 @@ class JobRecord:
 
 _JOB_COLUMNS = (Job.id, Job.model_id, Job.stage, Job.cluster, Job.attempt, Job.state, Job.slurm_id, Job.token,
                 Job.failure_kind, Job.counted, Job.continuation, Job.cpus, Job.submitted, Job.started, Job.ended,
-                Job.reason, Job.resources, Job.reason_since, Job.missing_since)
+                Job.reason, Job.resources, Job.reason_since, Job.missing_since, Job.progress)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class JobChange:
     ended: datetime | _Unset = UNSET
     reason_since: datetime | None | _Unset = UNSET
     missing_since: datetime | None | _Unset = UNSET
+    progress: dict | None | _Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,16 @@ def record_events(s: Session, transitions: Sequence[Transition]) -> None:
             for t in transitions])
 
 
+def cluster_reachability(s: Session) -> dict[str, tuple[bool, datetime, str | None]]:
+    """Per cluster, what its last reachability event said: (reachable, since when, why)."""
+    out: dict[str, tuple[bool, datetime, str | None]] = {}
+    q = (select(Event.cluster, Event.kind, Event.time, Event.why)
+         .where(Event.kind.in_([EventKind.CLUSTER_UNREACHABLE, EventKind.CLUSTER_REACHABLE])).order_by(Event.id))
+    for cluster, kind, time, why in s.execute(q):
+        out[cluster] = (kind == EventKind.CLUSTER_REACHABLE, time, why)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Models as the import and the CLI read them
 # ------------------------------------------------------------------------------------------------
@@ -429,6 +441,16 @@ def model_rows(s: Session, mutant: str | None = None) -> list[ModelRow]:
         q = q.where(Model.mutant == mutant)
     started = started_model_ids(s)
     return [ModelRow(*row, started=row[0] in started) for row in s.execute(q)]
+
+
+def model_tags(s: Session, model_ids: Iterable[int]) -> dict[int, ModelTag]:
+    """The tags of the given models, by id."""
+    ids = sorted(set(model_ids))
+    out: dict[int, ModelTag] = {}
+    for chunk in range(0, len(ids), 500):
+        q = select(Model.id, Model.mutant, Model.group, Model.name).where(Model.id.in_(ids[chunk:chunk + 500]))
+        out.update({i: ModelTag(m, g, n) for i, m, g, n in s.execute(q)})
+    return out
 
 
 def list_models(Session: sessionmaker, mutant: str | None = None) -> list[ModelRow]:

@@ -7,10 +7,11 @@ Tables:
   the previous stage, ``ready`` to submit, ``active`` with jobs, ``finishing`` while outputs come back,
   ``done``, ``held`` with a reason, ``failed`` for good).
 - ``jobs``: one row per submission to one cluster (model, stage, cluster, attempt, state, Slurm id,
-  token, failure kind, reason, submitted/started/ended). A row is written in state ``SUBMITTING``
-  and committed *before* ``sbatch`` runs, so a crash between the two is repaired by the token.
+  token, failure kind, reason, submitted/started/ended, and the progress its GROMACS log shows:
+  steps, simulated time, ns/day, time left). A row is written in state ``SUBMITTING`` and committed
+  *before* ``sbatch`` runs, so a crash between the two is repaired by the token.
 - ``events``: every transition (when, what, from, to, why) — the audit trail and the source of the
-  dual-submission statistics.
+  dual-submission statistics; a cluster's reachability changes are events without a model.
 - ``cluster_sites``: per cluster, what the manager learnt besides its jobs: last observation and
   back-off (the query budget), the user's jobs and a limit met there (room), GROMACS versions.
 - ``leases``: a named lease with an expiry; a manager tick holds ``manager`` while it runs.
@@ -114,6 +115,8 @@ class Job(Base):
     submitted: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     ended: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # how far the job's run is, from its log (``mpflow.manager.progress.JobProgress.as_dict``)
+    progress: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # what the copy asked of its cluster (partition, time, CPUs, extra flags): a copy that cannot start
     # there is not sent again with the same resources
@@ -124,7 +127,8 @@ class Job(Base):
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_model_stage", "model_id", "stage"),)
+    __table_args__ = (Index("ix_events_model_stage", "model_id", "stage"),
+                      Index("ix_events_kind", "kind"))  # a tick reads the clusters' last reachability events
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     time: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -12,10 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from mpflow.analysis.frames import FrameSource
-from mpflow.analysis.structure.helix_builder import (GPA_TM_SEQUENCE, build_helix, build_models,
-                                                      default_packings)
+from mpflow.analysis.structure.helix_builder import (
+    GPA_TM_SEQUENCE,
+    build_helix,
+    build_models,
+    default_packings,
+)
 
 G83I_SEQUENCE = GPA_TM_SEQUENCE[:13] + "I" + GPA_TM_SEQUENCE[14:]
 

@@ -6,8 +6,11 @@ import warnings
 
 import MDAnalysis as mda
 import pytest
-
-from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer, to_universe
+from mpflow.analysis.structure.helix_builder import (
+    WZA_LIKE_SEQUENCE,
+    build_oligomer,
+    to_universe,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,7 @@ def ring_universe(c8_ring):
 def g83i_models(tmp_path_factory):
     """24 docked-model-like G83I dimers (4 packings × 6, noise) and one odd model, as PDB files."""
     from mpflow.analysis.structure.helix_builder import Packing, build_models
+
     from mpflow.project.mutants import GPA_G83I
 
     folder = tmp_path_factory.mktemp("g83i_models")

@@ -8,9 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-
 from analysis_data import helix_manifest  # noqa: E402  (tests/analysis, on the path beside this file)
-
 from mpflow.analysis.run import AnalysisSettings  # noqa: E402
 from mpflow.flows.analysis import analysis_flow  # noqa: E402
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from analysis_data import helix_manifest
-
 from mpflow.analysis.frames import write_manifest
 from mpflow.analysis.run import AnalysisSettings
 from mpflow.flows.analysis import analysis_flow

@@ -8,11 +8,15 @@ import re
 import pandas as pd
 import pytest
 from analysis_data import helix_manifest
-from pydantic import ValidationError
-
-from mpflow.analysis.run import AnalysisSettings, plan_analysis, run_analysis, settings_error
+from mpflow.analysis.run import (
+    AnalysisSettings,
+    plan_analysis,
+    run_analysis,
+    settings_error,
+)
 from mpflow.analysis.statistics.occurrence import StatsOptions
 from mpflow.analysis.statistics.pca_filter import FilterOptions
+from pydantic import ValidationError
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mpflow.analysis.frames import (
+    Chunk,
+    FrameSelectionError,
+    FrameSource,
+    arithmetic_runs,
+    frame_tag,
+    parse_frame_spec,
+    plan_chunks,
+)
 from typer.testing import CliRunner
 
-from mpflow.analysis.frames import (Chunk, FrameSelectionError, FrameSource, arithmetic_runs, frame_tag,
-                                    parse_frame_spec, plan_chunks)
 from mpflow.cli import app
 
 

@@ -14,15 +14,21 @@ import pandas as pd
 import pytest
 from analysis_data import helix_manifest, write_trajectory
 from browser import chromium_path, open_page
-
 from mpflow.analysis.frame_pass import PassOptions, analyse_chunk, analyse_part
-from mpflow.analysis.frames import (ChunkPart, FrameSource, parse_frame_specs, plan_chunks,
-                                    read_manifest, wanted_frames, write_manifest)
+from mpflow.analysis.frames import (
+    ChunkPart,
+    FrameSource,
+    parse_frame_specs,
+    plan_chunks,
+    read_manifest,
+    wanted_frames,
+    write_manifest,
+)
 from mpflow.analysis.outputs.notebook import execute_notebook
-from mpflow.analysis.summary import summarise
 from mpflow.analysis.outputs.report import DECIMALS, MAX_ROWS, report_tables
 from mpflow.analysis.statistics.occurrence import StatsOptions
 from mpflow.analysis.store import TableStore
+from mpflow.analysis.summary import summarise
 
 SPECS = {"prmd": "last:4", "urmd": "all"}
 STATS = StatsOptions(test="welch", n_bootstrap=200)

@@ -14,13 +14,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 from projects import make_project as make_dev_project
 
-from mpflow.analysis.structure.helix_builder import build_oligomer, write_pdb
 from mpflow.project.mutants import example_mutant
 from mpflow.states import ModelStatus, StageState
 from mpflow.store.database import open_database
-from mpflow.store.records import StageChange, add_model, ensure_model_stages, stage_records, update_stages
+from mpflow.store.records import (
+    StageChange,
+    add_model,
+    ensure_model_stages,
+    stage_records,
+    update_stages,
+)
 
 GPA_SEQUENCE = "EPEITLIIFGVMAGVIGTILLISYGIRRL"
 PREP_PARAMS = {"npt_steps": 50}  # the voids the embedding leaves close enough for 40 fs of MD

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mpflow.analysis.outputs.report import DECIMALS
 from project_analysis_data import make_project
 
-from mpflow.analysis.outputs.report import DECIMALS
 from mpflow.clusters.devcluster import CONNECTION_FILE_ENV
 
 pytestmark = pytest.mark.slow  # the session's real system takes ~1.5 min to build
@@ -213,9 +213,9 @@ def test_expected_conditions_are_one_line(args, code, message, real_system, dev_
 
 
 def test_a_manifest_outside_a_project_needs_an_output_folder(tmp_path, monkeypatch):
+    from mpflow.analysis.frames import FrameSource, write_manifest
     from typer.testing import CliRunner
 
-    from mpflow.analysis.frames import FrameSource, write_manifest
     from mpflow.cli import app
 
     pdb = tmp_path / "m.pdb"
@@ -268,8 +268,13 @@ def test_the_flow_analyses_the_project_by_default(prefect_api, real_system, dev_
 
 
 def test_the_analysis_deployment_opens_on_the_project_and_its_analysis_folder(tmp_path):
-    from mpflow.deployments.deploy import build_deployment, deployment_parameters, form_problems
+    from mpflow.deployments.deploy import (
+        build_deployment,
+        deployment_parameters,
+        form_problems,
+    )
     from mpflow.deployments.registry import DEPLOYMENTS
+
     from mpflow.project.file import init_project
 
     project = init_project(tmp_path / "gpa", name="gpa", dev=True)
@@ -282,8 +287,8 @@ def test_the_analysis_deployment_opens_on_the_project_and_its_analysis_folder(tm
 
 
 def test_analyse_project_is_the_plain_analysis_the_demo_ends_with(real_system, dev_master, tmp_path):
-    from mpflow.models.sources import NothingToAnalyse
     from mpflow.commands.analyse import analyse_project
+    from mpflow.models.sources import NothingToAnalyse
 
     project, Session = make_project(tmp_path / "demo", done={"emmd": [1, 2, 3, 4]})
     lines: list[str] = []

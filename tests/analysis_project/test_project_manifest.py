@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from project_analysis_data import MODELS, make_project
-
 from mpflow.analysis.frame_pass import PassOptions, analyse_part, canonical_names
 from mpflow.analysis.frames import ChunkPart, FrameSource
+from project_analysis_data import MODELS, make_project
+
 from mpflow.models.sources import analysis_stages, project_manifest, wanted_stages
 from mpflow.project.file import Project, ProjectConfig, ProjectError
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mpflow.cli import app
-
 from mpflow.redaction import url_password
 from mpflow.store.database import open_database
 from mpflow.store.records import add_model

@@ -16,9 +16,9 @@ from mpflow.manager.decisions import (
     add_doomed,
     cluster_views,
     decide,
-    usable_targets,
     job_comment,
     reconcile,
+    usable_targets,
 )
 from mpflow.manager.rule import ClusterView
 from mpflow.project.file import ManagerSection

@@ -21,7 +21,14 @@ from mpflow.manager.pipeline import preparation_candidates, prepare_locally
 from mpflow.manager.release import release_held
 from mpflow.states import EventKind, StageState
 from mpflow.store.database import open_database
-from mpflow.store.records import StageChange, Transition, add_model, ensure_model_stages, record_events, update_stages
+from mpflow.store.records import (
+    StageChange,
+    Transition,
+    add_model,
+    ensure_model_stages,
+    record_events,
+    update_stages,
+)
 from mpflow.store.schema import Event, ModelStage
 from mpflow.tags import MODEL_FILE, NO_GROUP, ModelTag
 

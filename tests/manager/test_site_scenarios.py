@@ -16,8 +16,8 @@ from manager_helpers import make_bench
 from mpflow.clusters.check import check_clusters
 from mpflow.clusters.devcluster import dev_cluster_info
 from mpflow.clusters.transport import open_transport
-from mpflow.slurm.client import SlurmClient
 from mpflow.manager.status import cannot_start_lines, stage_statuses
+from mpflow.slurm.client import SlurmClient
 from mpflow.slurm.jobscript import JobScriptOptions, render_job_script
 from mpflow.slurm.submission import SubmitRequest, submit_batch
 from mpflow.states import FailureKind, JobState

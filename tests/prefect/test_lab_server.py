@@ -22,9 +22,6 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import wait_until
-from projects import make_project
-from sqlalchemy import create_engine, text
-
 from mpflow.deployments.processes import (
     ServerState,
     StatePaths,
@@ -33,6 +30,9 @@ from mpflow.deployments.processes import (
     process_is_ours,
     spawn,
 )
+from projects import make_project
+from sqlalchemy import create_engine, text
+
 from mpflow.redaction import url_password
 
 pytestmark = pytest.mark.devcluster  # the dev project's blocks are the dev clusters
@@ -60,7 +60,11 @@ def _run_manager(deployment: str, api_url: str) -> None:
 def _pause(deployment: str, api_url: str) -> None:
     """No scheduled tick from now on, and none still running (a run of ours would be cancelled)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:

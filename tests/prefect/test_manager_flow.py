@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from cluster_helpers import wait_until
@@ -26,6 +28,7 @@ def _events(api_url: str, name: str, resource_prefix: str) -> list[dict]:
 
 
 def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, tmp_path, master, slave):
+    from mpflow.flows.artifacts import artifact_key
     from mpflow.flows.manager import manager_flow
     from prefect.client.orchestration import get_client
     from prefect.events.worker import EventsWorker
@@ -55,8 +58,15 @@ def test_a_tick_emits_an_event_per_transition_and_leaves_a_summary(prefect_api, 
         # per cluster (recorded, never asked again)
         assert sorted(r.name for r in mine) == [f"claim-{master.name}", f"claim-{slave.name}", "prepare-probe-3",
                                                 f"submit-{master.name}-3-jobs", f"submit-{slave.name}-3-jobs"]
-        tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == state.state_details.flow_run_id]
-        assert len(tick) == 1 and "What dual submission bought" in tick[0].data and "| probe | PD |" in tick[0].data
+        run_id = state.state_details.flow_run_id
+        tick = [a for a in artifacts if a.key == "manager-tick" and a.flow_run_id == run_id]
+        assert len(tick) == 1 and "What dual submission bought (`mpflow status --summary`)" in tick[0].data
+        assert "| probe | PD |" in tick[0].data and "**Forecast**:" in tick[0].data
+        # the project's progress bar (none of the three model-stages done yet) and its stage table
+        [bar] = [a for a in artifacts if a.key == artifact_key(b.project, "progress") and a.flow_run_id == run_id]
+        assert bar.type == "progress" and bar.data == 0.0 and "**0 of 3 model-stages done**, 3 active" in bar.description
+        [table] = [a for a in artifacts if a.key == artifact_key(b.project, "stages") and a.flow_run_id == run_id]
+        assert json.loads(table.data) == [{"mutant": b.mutant, "stage": "probe", "state": "active", "model-stages": 3}]
     finally:
         b.cleanup()
 

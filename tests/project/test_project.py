@@ -39,6 +39,12 @@ PREP = '[stages.prep]\nkind = "protocol"\nprotocol = "prep"\n'
     (BASE + '[stages.b]\nkind = "script"\ncommands = ["true"]\nafter = "nope"\n', "stages.b.after: no stage named 'nope'"),
     (BASE + '[mutants.GpA]\nsequence = "EPEITLXB"\n', "mutants.GpA.sequence: has 'B', 'X'"),
     ('[clusters]\nsource = "cloud"\nnames = ["a"]\n', "clusters.source: Input should be 'dev' or 'blocks'"),
+    (BASE + '[notify]\non = ["held"]\n', "notify: give exactly one of webhook (a URL) or block"),
+    (BASE + '[notify]\nwebhook = "ftp://x"\n', "notify: webhook 'ftp://x' must be an http:// or https:// URL"),
+    (BASE + '[notify]\nblock = "slack"\n', "notify: block 'slack' must be TYPE/NAME, e.g. slack-webhook/lab"),
+    (BASE + '[notify]\nblock = "slack-webhook/lab"\non = ["late"]\n', "notify.on.0: Input should be 'held', "),
+    (BASE + '[notify]\nwebhook = "http://h/x"\nunreachable_min = 0.1\n',
+     "notify.unreachable_min: Input should be greater than or equal to 0.16"),
     ('[clusters]\nnames = ["a", "a"]\n', "clusters.names: cluster names must be distinct"),
     ("[clusters\n", "not valid TOML"),
     # issue 24, item 5: strict integers with bounds; nothing is converted (true is not 1 step)

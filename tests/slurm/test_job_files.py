@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import astuple
 
 import pytest
 
@@ -15,13 +16,16 @@ from mpflow.slurm.job_files import (
     probe_stdin,
     resolve_state,
 )
+from mpflow.slurm.md_log import STOPPED_AT_MAXH, MdLog
 from mpflow.states import FailureKind, JobState
 
 F, D, NS = JobState.F, JobState.D, JobState.NS
 
 
-def ev(gro=False, log=False, code=None, job="7"):
-    return FileEvidence("/w/m/emmd", "emmd", gro, log, code, job if code is not None else None)
+def ev(gro=False, log=False, code=None, job="7", stopped=None):
+    reading = MdLog(nsteps=5000, step=2400, stopped=stopped, finished=True) if stopped else None
+    return FileEvidence("/w/m/emmd", "emmd", gro, log or reading is not None, code,
+                        job if code is not None else None, log=reading)
 
 
 def st(state, slurm_state, kind=None, reason=None, exit_code=None):
@@ -38,6 +42,13 @@ def st(state, slurm_state, kind=None, reason=None, exit_code=None):
         # finished: the files decide success
         ("7", st(D, "COMPLETED"), ev(gro=True, code=0), Verdict(D, None, None, 0)),
         ("7", st(D, "COMPLETED"), ev(code=0), Verdict(F, FailureKind.MISSING_OUTPUT, "COMPLETED but no emmd.gro", 0)),
+        # mdrun ended the run itself at -maxh (exit 0, no .gro): a timeout, continued from the checkpoint
+        ("7", st(D, "COMPLETED"), ev(code=0, stopped=STOPPED_AT_MAXH),
+         Verdict(F, FailureKind.TIMEOUT, "mdrun stopped at its -maxh limit at step 2400 of 5000", 0)),
+        ("7", None, ev(code=0, stopped=STOPPED_AT_MAXH),
+         Verdict(F, FailureKind.TIMEOUT, "mdrun stopped at its -maxh limit at step 2400 of 5000", 0)),
+        ("7", None, ev(code=0, stopped="TERM signal"),
+         Verdict(F, FailureKind.MISSING_OUTPUT, "exit code 0 but no emmd.gro", 0)),
         ("7", st(F, "TIMEOUT", FailureKind.TIMEOUT), ev(log=True, code=143),
          Verdict(F, FailureKind.TIMEOUT, "TIMEOUT", 143)),
         ("7", st(F, "FAILED", FailureKind.NONZERO_EXIT), ev(code=2),
@@ -81,12 +92,14 @@ def test_probe_reads_folders_from_stdin_and_never_from_its_script(tmp_path):
     assert argv[:2] == ["sh", "-c"] and argv[3:] == ["mpflow-probe", "beta"]
     res = subprocess.run(argv, input=probe_stdin(folders), capture_output=True, text=True, cwd=tmp_path)
     found = parse_probe(res.returncode, res.stdout, res.stderr)
-    assert found == {
-        (str(good), "emmd"): FileEvidence(str(good), "emmd", True, True, 0, "41"),
-        (str(bad), "emmd"): FileEvidence(str(bad), "emmd", False, True, 3, "42"),
-        (str(odd), "emmd"): FileEvidence(str(odd), "emmd", False, False, None, None),
-        (str(tmp_path / "none"), "emmd"): FileEvidence(str(tmp_path / "none"), "emmd", False, False, None, None),
+    assert {k: v[:6] for k, v in ((k, astuple(v)) for k, v in found.items())} == {
+        (str(good), "emmd"): (str(good), "emmd", True, True, 0, "41"),
+        (str(bad), "emmd"): (str(bad), "emmd", False, True, 3, "42"),
+        (str(odd), "emmd"): (str(odd), "emmd", False, False, None, None),
+        (str(tmp_path / "none"), "emmd"): (str(tmp_path / "none"), "emmd", False, False, None, None),
     }
+    # an empty log is no GROMACS log; a folder without one has no reading
+    assert found[(str(good), "emmd")].log == MdLog() and found[(str(odd), "emmd")].log is None
     assert not (tmp_path / "pwned").exists()
 
 

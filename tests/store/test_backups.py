@@ -15,7 +15,13 @@ from mpflow.store.backups import (
     kind_of_file,
     restore_database,
 )
-from mpflow.store.database import _alembic_config, current_revision, head_revision, make_engine, open_database
+from mpflow.store.database import (
+    _alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    open_database,
+)
 from mpflow.store.leases import acquire_lease, lease_holder, release_lease
 from mpflow.store.records import add_model, open_recovery
 from mpflow.store.schema import Event, Job, Lease, Model

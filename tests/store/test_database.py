@@ -5,6 +5,8 @@ import sqlite3
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -112,10 +114,6 @@ def test_a_foreign_database_is_not_migrated_over(blank_database_url):
 def test_a_database_of_the_first_schema_gets_the_clusters_table_and_keeps_its_rows(tmp_path):
     """Migration 0002 (issue 24, items 1 and 11): a project's database from before the clusters
     table is upgraded when opened, nothing lost."""
-    from alembic import command
-
-    from mpflow.store.database import _alembic_config, make_engine
-
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     engine = make_engine(url)
     command.upgrade(_alembic_config(engine), "0001")
@@ -129,3 +127,27 @@ def test_a_database_of_the_first_schema_gets_the_clusters_table_and_keeps_its_ro
     assert {"clusters", "cluster_sites"} <= set(inspect(Session.kw["bind"]).get_table_names())
     with Session() as s:
         assert s.scalars(select(Model.name)).all() == ["m1"]
+
+
+def test_the_migrations_make_exactly_the_schema(tmp_path):
+    engine = open_database(f"sqlite:///{tmp_path / 'jobs.db'}").kw["bind"]
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_a_database_of_the_first_schema_is_migrated_with_its_rows(tmp_path):
+    """A project's jobs.db from before job progress (revision 0001) opens with its rows kept."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    engine = make_engine(url)
+    command.upgrade(_alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO models (id, mutant, group_name, name, status, created, updated) "
+                             "VALUES (1, 'WT', 'None', 'm1', 'ok', '2026-01-01', '2026-01-01')")
+        conn.exec_driver_sql("INSERT INTO jobs (model_id, stage, cluster, attempt, state, token, counted, continuation, "
+                             "cpus, submitted, updated) VALUES (1, 'urmd', 'beta', 1, 'R', 'tok-1', 0, 0, 1, "
+                             "'2026-01-01', '2026-01-01')")
+    engine.dispose()
+    Session = open_database(url)
+    with Session() as s:
+        assert s.execute(select(Job.token, Job.progress)).all() == [("tok-1", None)]
+    assert current_revision(Session.kw["bind"]) == head_revision()

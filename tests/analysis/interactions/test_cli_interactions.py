@@ -14,14 +14,23 @@ import MDAnalysis as mda
 import numpy as np
 import pandas as pd
 import pytest
+from analysis_helpers import write_wrapped
+from mpflow.analysis.interactions import (
+    INTERACTION_SCHEMA,
+    read_table,
+    table_metadata,
+    write_table,
+)
+from mpflow.analysis.interactions.types import INTERACTION_TYPES
+from mpflow.analysis.structure.helix_builder import (
+    WZA_LIKE_SEQUENCE,
+    build_oligomer,
+    to_universe,
+    write_pdb,
+)
 from typer.testing import CliRunner
 
-from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer, to_universe, write_pdb
-from mpflow.analysis.interactions.types import INTERACTION_TYPES
-from mpflow.analysis.interactions import INTERACTION_SCHEMA, read_table, table_metadata, write_table
 from mpflow.cli import app
-
-from analysis_helpers import write_wrapped
 
 runner = CliRunner()
 A, B = "chainID A", "chainID B"

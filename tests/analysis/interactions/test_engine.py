@@ -8,13 +8,12 @@ import warnings
 import MDAnalysis as mda
 import pandas as pd
 import pytest
-
 from mpflow.analysis.interactions import (
     INTERACTION_SCHEMA,
     METADATA_KEY,
     NothingToCompute,
-    apply_schema,
     SelectionProblem,
+    apply_schema,
     available_cpus,
     compute_interactions,
     interactions_for_frames,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from MDAnalysis.analysis.hydrogenbonds import HydrogenBondAnalysis
-
 from mpflow.analysis.interactions import InteractionAnalysis
 
 

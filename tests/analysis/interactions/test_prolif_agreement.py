@@ -19,11 +19,14 @@ import warnings
 import MDAnalysis as mda
 import numpy as np
 import pytest
-
-from mpflow.analysis.interactions.types import make_interactions
 from mpflow.analysis.interactions import compute_interactions
-from mpflow.analysis.interactions.prolif_reference import agreement, mpflow_pairs, prolif_pairs
+from mpflow.analysis.interactions.prolif_reference import (
+    agreement,
+    mpflow_pairs,
+    prolif_pairs,
+)
 from mpflow.analysis.interactions.topology import InteractionTables
+from mpflow.analysis.interactions.types import make_interactions
 
 GPCR_A, GPCR_B = "chainID A", "chainID B"
 MEM_A, MEM_B = "protein and chainID A", "protein and chainID B"
@@ -198,7 +201,6 @@ def test_guessed_bonds_equal_mdanalysis_guesser():
     on 60 residues of the MEMPROT GRO, with the box."""
     from MDAnalysis.guesser.default_guesser import DefaultGuesser
     from MDAnalysisTests.datafiles import GRO_MEMPROT
-
     from mpflow.analysis.structure.bonds import guess_bonds
     from mpflow.analysis.structure.elements import elements_of
 

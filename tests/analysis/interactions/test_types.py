@@ -7,12 +7,10 @@ import math
 
 import numpy as np
 import pytest
-
+from analysis_helpers import mini_universe
+from mpflow.analysis.interactions import INTERACTION_SCHEMA, InteractionAnalysis
 from mpflow.analysis.interactions.profiles import CRITERIA
 from mpflow.analysis.interactions.types import INTERACTION_TYPES, make_interactions
-from mpflow.analysis.interactions import INTERACTION_SCHEMA, InteractionAnalysis
-
-from analysis_helpers import mini_universe
 
 HEX = [(1.39 * math.cos(math.radians(60 * k)), 1.39 * math.sin(math.radians(60 * k)), 0.0)
        for k in range(6)]

@@ -7,10 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from mpflow.analysis.statistics.compute import compute
-from mpflow.analysis.statistics.occurrence import (StatsOptions, benjamini_hochberg, cluster_bootstrap,
-                                        group_probabilities, independent_pvalues, paired_pvalues)
+from mpflow.analysis.statistics.occurrence import (
+    StatsOptions,
+    benjamini_hochberg,
+    cluster_bootstrap,
+    group_probabilities,
+    independent_pvalues,
+    paired_pvalues,
+)
 from mpflow.analysis.statistics.pca_filter import FilterOptions, filter_keys
 from mpflow.analysis.statistics.superbase import decompose, n_copies, units_of
 from mpflow.analysis.statistics.synthetic import synthetic_tables
@@ -246,7 +251,10 @@ def test_pca_filter_drops_a_key_unrelated_to_every_main_pattern():
 
 # --------------------------------------------------------------------------- what the data can test
 def test_p_value_floor_of_each_test():
-    from mpflow.analysis.statistics.occurrence import min_models_per_group, p_value_floor
+    from mpflow.analysis.statistics.occurrence import (
+        min_models_per_group,
+        p_value_floor,
+    )
 
     perm, welch = StatsOptions(), StatsOptions(test="welch")
     assert p_value_floor("mutant", 2, 2, perm) == pytest.approx(2 / 6)      # C(4,2) = 6, mirror as extreme

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
-
 from mpflow.analysis.structure.classify import classify
 from mpflow.analysis.structure.geometry import geometry_of_models
+from sklearn.metrics import adjusted_rand_score
 
 
 @pytest.fixture(scope="module")

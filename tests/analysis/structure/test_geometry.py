@@ -9,8 +9,6 @@ import MDAnalysis as mda
 import numpy as np
 import pytest
 from MDAnalysis.coordinates.memory import MemoryReader
-from scipy.optimize import minimize
-
 from mpflow.analysis.structure.elements import BONDI_RADII_A
 from mpflow.analysis.structure.geometry import (
     geometry_table,
@@ -18,7 +16,14 @@ from mpflow.analysis.structure.geometry import (
     helix_layout,
     pore_profile,
 )
-from mpflow.analysis.structure.helix_builder import Oligomer, build_helix, place_copies, to_universe
+from mpflow.analysis.structure.helix_builder import (
+    Oligomer,
+    build_helix,
+    place_copies,
+    to_universe,
+)
+from scipy.optimize import minimize
+
 from mpflow.project.mutants import GPA_WT, WZA_LIKE
 
 

@@ -7,7 +7,6 @@ import warnings
 import MDAnalysis as mda
 import numpy as np
 import pytest
-
 from mpflow.analysis.structure.geometry import helix_axes
 from mpflow.analysis.structure.helix_builder import (
     GPA_TM_SEQUENCE,
@@ -83,8 +82,8 @@ def test_bad_sequence_is_refused():
 
 
 def test_backbone_hydrogens_give_the_alpha_helix_hbonds():
-    from mpflow.analysis.structure.helix_builder import to_universe
     from mpflow.analysis.interactions import InteractionAnalysis
+    from mpflow.analysis.structure.helix_builder import to_universe
 
     model = build_oligomer(WZA_LIKE_SEQUENCE, 2, 20.0, hydrogens=True)
     table = InteractionAnalysis(to_universe(model), types=["hbond"], intra=True).run().results.table
@@ -141,7 +140,13 @@ def test_ring_placement_gives_the_asked_packing(n, crossing, distance):
 
 
 def test_builder_refuses_what_it_cannot_build():
-    from mpflow.analysis.structure.helix_builder import BuildError, Packing, build_models, ring_placement
+    from mpflow.analysis.structure.helix_builder import (
+        BuildError,
+        Packing,
+        build_models,
+        ring_placement,
+    )
+
     from mpflow.project.mutants import GPA_WT
 
     with pytest.raises(BuildError, match="oligomer .* is required"):

@@ -14,9 +14,8 @@ import MDAnalysis as mda
 import numpy as np
 import pandas as pd
 import pytest
+from analysis_helpers import mini_universe, write_wrapped
 from MDAnalysis import transformations
-
-from mpflow.analysis.structure.helix_builder import WZA_LIKE_SEQUENCE, build_oligomer, to_universe
 from mpflow.analysis.interactions import (
     BrokenMolecules,
     InteractionAnalysis,
@@ -26,9 +25,12 @@ from mpflow.analysis.interactions import (
     interaction_keys,
     table_metadata,
 )
+from mpflow.analysis.structure.helix_builder import (
+    WZA_LIKE_SEQUENCE,
+    build_oligomer,
+    to_universe,
+)
 from mpflow.analysis.structure.periodic import WholeMolecules
-
-from analysis_helpers import mini_universe, write_wrapped
 
 KEY_COLUMNS = ["frame", "type", "chain_a", "resid_a", "atoms_a", "chain_b", "resid_b", "atoms_b"]
 

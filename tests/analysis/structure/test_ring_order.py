@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from mpflow.analysis.structure.helix_builder import GPA_TM_SEQUENCE, Oligomer, build_oligomer, to_universe
 from mpflow.analysis.interactions import InteractionAnalysis, interaction_keys
+from mpflow.analysis.structure.helix_builder import (
+    GPA_TM_SEQUENCE,
+    Oligomer,
+    build_oligomer,
+    to_universe,
+)
 from mpflow.analysis.structure.ring_order import OFFSET_NONE, offset_table, ring_order
 
 

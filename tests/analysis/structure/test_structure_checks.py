@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.analysis.structure.checks import (
     ModelCheckError,
     check_model,
@@ -14,8 +12,10 @@ from mpflow.analysis.structure.checks import (
     read_atoms,
     residue_ranges,
 )
-from mpflow.project.mutants import GPA_G83I, GPA_WT, WZA_LIKE
+from mpflow.analysis.structure.helix_builder import build_models
 from pdb_edits import edit_pdb
+
+from mpflow.project.mutants import GPA_G83I, GPA_WT, WZA_LIKE
 
 
 @pytest.fixture(scope="module")
