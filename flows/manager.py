@@ -36,7 +36,7 @@ def tick_run_name() -> str:
 
 @flow(name="manager", flow_run_name=tick_run_name, log_prints=False)
 def manager_flow(project: str | None = None) -> dict:
-    """One manager tick: observe both clusters, reconcile, advance, decide, submit and cancel.
+    """One manager tick: observe every cluster, reconcile, advance, decide, submit and cancel.
 
     Args:
         project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the worker's

@@ -78,7 +78,7 @@ def _pipeline(project: str | None, mutants: list[str] | None, until: str | None,
 @flow(name="pipeline", flow_run_name=_run_name, log_prints=False)
 def pipeline_flow(project: str | None = None, mutants: list[str] | None = None, until: str | None = None,
                   timeout_min: float | None = None, interval_s: float | None = None) -> dict:
-    """Prepare the models on the master and run them through the MD stages on both clusters.
+    """Prepare the models on the master and run them through the MD stages on every cluster.
 
     Args:
         project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the worker's
@@ -113,8 +113,8 @@ _ARGS = """
 
 emmd_flow = _stage_flow("emmd", "Energy minimisation (steepest descent) of the prepared models, on both "
                                 "clusters.\n" + _ARGS)
-prmd_flow = _stage_flow("prmd", "Position-restrained NPT (backbone N, C, O) after EMMD, on both clusters.\n" + _ARGS)
-urmd_flow = _stage_flow("urmd", "Unrestrained production MD after PRMD, on both clusters.\n" + _ARGS)
+prmd_flow = _stage_flow("prmd", "Position-restrained NPT (backbone N, C, O) after EMMD, on every cluster.\n" + _ARGS)
+urmd_flow = _stage_flow("urmd", "Unrestrained production MD after PRMD, on every cluster.\n" + _ARGS)
 
 
 @flow(name="prepare", flow_run_name=_run_name, log_prints=False)

@@ -184,7 +184,7 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     else:
         echo(f"time: {total:.0f} s in all; of it preparation in POPC {prep:.0f} s (beside the MD jobs), "
              f"models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s; the MD jobs "
-             f"ran {gmx:.0f} s of job time on the two clusters, which share this machine's 2 cores")
+             f"ran {gmx:.0f} s of job time on the {len(clusters)} clusters, which share this machine's 2 cores")
     if result.timed_out or problems:
         echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
         return 1

@@ -12,14 +12,27 @@ from mpflow.redaction import redact_url
 from mpflow.store.database import DatabaseError, open_database
 
 
+def cluster_names_option(text: str | None) -> list[str] | None:
+    """``--clusters a,b,c`` as a list (spaces around names dropped); None when not given."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        fail("--clusters: name at least one cluster, the master first (e.g. alpha,beta,gamma)", 2)
+    return names
+
+
 def init(
     folder: Path = typer.Argument(Path("."), help="Project folder (created if missing)."),
     dev: bool = typer.Option(False, "--dev", help="Use the dev clusters (alpha as master, beta as slave)."),
     name: str = typer.Option(None, "--name", help="Project name (default: the folder's name)."),
+    clusters: str = typer.Option(None, "--clusters", help="Cluster names, comma-separated, the master first "
+                                 "(e.g. --dev --clusters alpha,beta,gamma); any number."),
 ) -> None:
     """Create a project: mpflow.toml (clusters, mutants, stages, manager) and its jobs database."""
+    names = cluster_names_option(clusters)
     try:
-        project = init_project(folder, name=name, dev=dev)
+        project = init_project(folder, name=name, dev=dev, clusters=names)
         open_database(project.database_url)
     except (ProjectError, DatabaseError) as exc:
         fail(str(exc), 2)

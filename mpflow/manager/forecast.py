@@ -92,7 +92,8 @@ def speed_table(runs: Sequence[FinishedRun]) -> list[SpeedRow]:
 
 
 def faster_lines(rows: Sequence[SpeedRow]) -> list[str]:
-    """One line per stage and size measured on more than one cluster: which is faster, by how much."""
+    """One line per stage and size measured on more than one cluster: which is fastest, by how much
+    against each of the others (fastest to slowest)."""
     by_key: dict[tuple[str, int | None], list[SpeedRow]] = {}
     for r in rows:
         by_key.setdefault((r.stage, r.atoms), []).append(r)
@@ -101,13 +102,17 @@ def faster_lines(rows: Sequence[SpeedRow]) -> list[str]:
         if len(group) < 2:
             continue
         group = sorted(group, key=lambda r: -r.ns_per_day[1])
-        best, other = group[0], group[1]
-        ratio = best.ns_per_day[1] / other.ns_per_day[1] if other.ns_per_day[1] else float("inf")
+        best = group[0]
         size = f" at ~{atoms:,} atoms" if atoms else ""
-        out.append(f"{stage}{size}: {best.cluster} is {ratio:.2f}x as fast as {other.cluster} "
-                   f"({best.ns_per_day[1]:.3g} vs {other.ns_per_day[1]:.3g} ns/day, median of {best.runs} and "
-                   f"{other.runs} run(s))")
+        out.append(f"{stage}{size}: {best.cluster} is "
+                   + "; ".join(_as_fast_as(best, other) for other in group[1:]))
     return out
+
+
+def _as_fast_as(best: SpeedRow, other: SpeedRow) -> str:
+    ratio = best.ns_per_day[1] / other.ns_per_day[1] if other.ns_per_day[1] else float("inf")
+    return (f"{ratio:.2f}x as fast as {other.cluster} ({best.ns_per_day[1]:.3g} vs {other.ns_per_day[1]:.3g} "
+            f"ns/day, median of {best.runs} and {other.runs} run(s))")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ class ClustersSection(BaseModel):
 
     source: Literal["dev", "blocks"] = Field(
         "blocks", description='"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters.')
-    names: list[str] = Field(default_factory=list, min_length=1, max_length=2,
-                             description="Cluster names, the master first (one or two clusters).")
+    names: list[str] = Field(default_factory=list, min_length=1,
+                             description="Cluster names, the master first (any number of clusters: the others "
+                                         "race the master's stages, the first copy to start wins).")
 
     @field_validator("names")
     @classmethod
@@ -491,8 +492,20 @@ def init_project(root: str | Path, *, name: str | None = None, dev: bool = False
             raise ProjectError(f"the folder name {root.resolve().name!r} makes no project name: give one with "
                                "--name (letters, digits, '_', '.' or '-')")
     try:
+        text = new_project_text(project_name, dev=dev, clusters=clusters)
+    except ValidationError as exc:
+        raise ProjectError(_format_validation_error(exc, "--clusters")) from None
+    if dev and clusters:
+        try:
+            known = [s.name for s in dev_cluster_settings()]
+        except DevClusterNotFound as exc:
+            raise ProjectError(str(exc)) from None
+        missing = [n for n in clusters if n not in known]
+        if missing:
+            raise ProjectError(f"--clusters: no dev cluster {missing[0]!r} (the dev clusters are {', '.join(known)})")
+    try:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, new_project_text(project_name, dev=dev, clusters=clusters))
+        atomic_write_text(path, text)
     except OSError as exc:
         raise ProjectError(f"cannot create {path}: {exc.strerror}") from None
     return Project.load(root)

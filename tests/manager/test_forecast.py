@@ -44,6 +44,11 @@ def test_speed_per_cluster_stage_and_size_and_which_is_faster():
     ]
     assert faster_lines(rows) == ["urmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160 vs 80 ns/day, "
                                   "median of 2 and 1 run(s))"]
+    # three clusters: the fastest against each of the others, fastest to slowest
+    gamma = speed_table(runs + [FinishedRun("gamma", "urmd", 29200, 40.0, 30.0)])
+    assert faster_lines(gamma) == ["urmd at ~29,000 atoms: alpha is 2.00x as fast as beta (160 vs 80 ns/day, "
+                                   "median of 2 and 1 run(s)); 4.00x as fast as gamma (160 vs 40 ns/day, "
+                                   "median of 2 and 1 run(s))"]
     assert rows[1].as_dict() == {"cluster": "alpha", "stage": "urmd", "atoms": 29000, "runs": 2,
                                  "ns_per_day_median": 160.0, "ns_per_day_low": 150.0, "ns_per_day_high": 170.0}
 

@@ -50,6 +50,26 @@ def test_table_counts_latest_jobs_and_marks_master_stages():
     assert lines[2].split() == ["emmd", "done", "2", "D:1", "lost:1", "D:1", "lost:1"]
 
 
+def test_three_clusters_get_a_column_each_and_a_stale_one_is_marked():
+    """Issue 20, item 1: any number of clusters, one column each in the project's order."""
+    lost = {"state": "F", "failure_kind": "cancelled_by_mpflow"}
+    rows = [
+        _row(1, "emmd", "done", alpha=lost, beta=lost, gamma={"state": "D"}),
+        _row(2, "emmd", "running", alpha={"state": "R"}, beta=lost, gamma=lost),
+        _row(3, "emmd", "queued", alpha={"state": "PD"}, beta={"state": "PD"}),
+    ]
+    header, table = count_table(rows, ["alpha", "beta", "gamma"], stale={"gamma"})
+    assert header == ["stage", "state", "models", "alpha", "beta", "gamma (stale)"]
+    assert table == [
+        ["emmd", "done", 1, "lost:1", "lost:1", "D:1"],
+        ["emmd", "running", 1, "R:1", "lost:1", "lost:1"],
+        ["emmd", "queued", 1, "PD:1", "PD:1", "NS:1"],
+    ]
+    lines = table_lines(header, table)
+    assert lines[0].split() == ["stage", "state", "models", "alpha", "beta", "gamma", "(stale)"]
+    assert {len(line) - len(line.split()[-1]) for line in lines[1:]} == {lines[0].index("gamma")}  # aligned
+
+
 def test_an_unreachable_clusters_column_is_marked_stale_with_since_when(tmp_path):
     """Issue 24, item 11: what a tick records of an unreachable cluster (``mpflow.store.clusters``)
     makes its column ``(stale)`` and a line saying since when and why; reached again, the mark goes."""

@@ -1,9 +1,11 @@
 """The project file: init writes one that loads, typos and broken stage graphs are one-line errors."""
 
+import json
 import tomllib
 
 import pytest
 
+from mpflow.clusters.devcluster import CONNECTION_FILE_ENV, FORMAT_KEY, FORMAT_VERSION
 from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
 
 
@@ -14,6 +16,22 @@ def test_init_writes_a_project_that_loads_with_the_default_stages(tmp_path):
     assert project.config.stage_order() == ["prep", "emmd", "prmd", "urmd"]
     assert project.database_url == f"sqlite:///{(tmp_path / 'p' / 'mpflow.db').resolve()}"
     assert "# the master first" in (tmp_path / "p" / PROJECT_FILE).read_text()
+
+
+def test_a_project_takes_any_number_of_clusters_the_master_first(tmp_path):
+    """Issue 20, item 1: no limit of two; the order is the project's (the master first)."""
+    names = ["gamma", "alpha", "beta", "delta", "epsilon"]
+    project = init_project(tmp_path / "p", clusters=names)
+    assert project.cluster_names == names
+    assert Project.load(tmp_path / "p").cluster_names == names
+
+
+def test_init_refuses_a_bad_cluster_list_in_one_line(tmp_path):
+    with pytest.raises(ProjectError, match="cluster names must be distinct"):
+        init_project(tmp_path / "p", clusters=["alpha", "alpha"])
+    with pytest.raises(ProjectError, match="'a b' is not a valid cluster name"):
+        init_project(tmp_path / "q", clusters=["alpha", "a b"])
+    assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()
 
 
 def test_init_refuses_an_existing_project(tmp_path):
@@ -133,3 +151,16 @@ def test_a_malformed_mdp_override_or_template_is_refused_when_the_project_loads(
     with pytest.raises(ProjectError) as info:
         Project.load(_write(tmp_path, BASE + stage_toml))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_init_on_the_dev_clusters_refuses_a_cluster_the_connection_file_lacks(tmp_path, monkeypatch):
+    """``mpflow init --dev --clusters alpha,beta,gamma`` names the dev cluster that does not exist."""
+    entry = {"kind": "remote", "host": "127.0.0.1", "port": 2222, "user": "u", "slurm_conf": "/x/slurm.conf",
+             "partition": "cpu"}
+    doc = {FORMAT_KEY: FORMAT_VERSION, "key_path": "/k", "known_hosts": "/kh",
+           "clusters": [{**entry, "name": n, "workdir": f"/w/{n}/work"} for n in ("alpha", "beta")]}
+    (tmp_path / "connection.json").write_text(json.dumps(doc))
+    monkeypatch.setenv(CONNECTION_FILE_ENV, str(tmp_path / "connection.json"))
+    with pytest.raises(ProjectError, match=r"^--clusters: no dev cluster 'gamma' \(the dev clusters are alpha, beta\)$"):
+        init_project(tmp_path / "p", dev=True, clusters=["alpha", "beta", "gamma"])
+    assert init_project(tmp_path / "p", dev=True, clusters=["beta", "alpha"]).cluster_names == ["beta", "alpha"]
