@@ -60,6 +60,44 @@ class StageResources(BaseModel):
         return check_extra_sbatch(value)
 
 
+class JumpHost(BaseModel):
+    """One jump host on the way to a login node (OpenSSH's ``ProxyJump``). What it leaves unset comes from
+    the ssh_config file's entry for its host, else from the cluster (its ``user`` and ``key_path``).
+    Its host key is verified like the login node's, against the same known_hosts files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(description="Jump host name or address (or a Host alias of the ssh_config file).")
+    port: int | None = Field(None, ge=1, le=65535, description="Its SSH port (default: ssh_config's, else 22).")
+    user: str | None = Field(None, description="Login name there (default: ssh_config's, else the cluster's user).")
+    key_path: Path | None = Field(None, description="Private key for it (default: ssh_config's IdentityFile, "
+                                  "else the cluster's key).")
+
+    @field_validator("host")
+    @classmethod
+    def _safe_host(cls, value: str) -> str:
+        return check(value, HOST, "proxy_jump host", "a host name or an IP address")
+
+    @field_validator("user")
+    @classmethod
+    def _safe_user(cls, value: str | None) -> str | None:
+        return None if value is None else check(value, USER, "proxy_jump user", "a login name")
+
+    @classmethod
+    def parse(cls, spec: str) -> "JumpHost":
+        """``[user@]host[:port]``, as in ``ssh -J`` (an IPv6 address in brackets: ``[::1]:2200``)."""
+        user, _, hostport = spec.strip().rpartition("@")
+        host, port = hostport, None
+        if hostport.startswith("["):
+            host, _, rest = hostport[1:].partition("]")
+            port = rest.removeprefix(":") or None
+        elif hostport.count(":") == 1:
+            host, _, port = hostport.partition(":")
+        if port is not None and not port.isdigit():
+            raise ValueError(f"proxy_jump {spec!r}: the port must be a number")
+        return cls(host=host, user=user or None, port=int(port) if port else None)
+
+
 RESOURCE_KEYS = tuple(StageResources.model_fields)
 """Job resources a cluster may set per stage."""
 
@@ -86,6 +124,17 @@ class ClusterSettings(BaseModel):
         None, description="known_hosts file to verify the login node's host key (besides ~/.ssh/known_hosts).")
     verify_host_key: bool = Field(
         True, description="Refuse login nodes whose host key is unknown. Turn off only on a trusted network.")
+    proxy_jump: list[JumpHost] = Field(
+        default_factory=list, description="Jump hosts to the login node, in order (OpenSSH's ProxyJump): each as "
+        "{host, port, user, key_path} or as \"user@host:port\"; a comma-separated string is a list. Default: the "
+        "ssh_config file's ProxyJump for `host`.")
+    ssh_config: Path | None = Field(
+        Path("~/.ssh/config"), description="OpenSSH client config file whose entry for `host` (a Host alias) gives "
+        "what these settings leave unset: HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile. "
+        "The default file is read when it exists; a file named here must exist; none: read no file.")
+    use_agent: bool | None = Field(
+        None, description="Offer the keys of the running ssh-agent ($SSH_AUTH_SOCK). Default: when no key, "
+        "private_key or password is set.")
     workdir: str = Field(description="Absolute path of the working directory on the cluster. "
                          "Its basename must be the same on every cluster of a project.")
     env: dict[str, str] = Field(default_factory=dict,
@@ -120,6 +169,16 @@ class ClusterSettings(BaseModel):
                                  "tasks and threads are added for each job (--ntasks/-np, -ntomp).")
     connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
     command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
+
+    @field_validator("proxy_jump", mode="before")
+    @classmethod
+    def _jump_specs(cls, value):
+        """``"a@h1:22,h2"`` or ``["a@h1:22", {"host": "h2"}]``: strings are parsed as ``ssh -J`` takes them."""
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, (list, tuple)):
+            return [JumpHost.parse(v) if isinstance(v, str) else v for v in value]
+        return value
 
     @field_validator("workdir")
     @classmethod
@@ -199,6 +258,8 @@ class ClusterSettings(BaseModel):
     def describe(self) -> str:
         """One line for logs and errors; never includes a secret."""
         where = "this machine" if self.kind == "local" else f"{self.user}@{self.host}:{self.port}"
+        if self.kind == "remote" and self.proxy_jump:
+            where += " via " + ", ".join(j.host for j in self.proxy_jump)
         return f"{self.name} ({self.kind}, {where}, workdir {self.workdir})"
 
 

@@ -35,6 +35,8 @@ from fabric import Config, Connection
 
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import file_commands as fc
+from mpflow.clusters.transport.routes import Hop, read_ssh_config, resolve_route
+from mpflow.clusters.transport.ssh_auth import HopAuthentication, LoginRequired, Prompter, agent_keys
 from mpflow.clusters.transport.base import (
     MODE_BITS,
     ClusterSettingsError,
@@ -53,36 +55,48 @@ log = logging.getLogger(__name__)
 HASH_SECONDS_PER_GB = 20.0
 """Added to a remote hash command's timeout per GB hashed (sha256sum does ~0.5-2 GB/s)."""
 _READ = 1 << 16
+KEEPALIVE_S = 30
+"""An SSH keepalive this often on every hop, so a connection kept for many ticks is not dropped as idle
+by a firewall or a jump host (and a dead one is noticed)."""
 
 
 class SSHTransport:
     """Commands and SFTP over one SSH connection, opened on first use and reused until ``close``."""
 
-    def __init__(self, settings: ClusterSettings):
+    def __init__(self, settings: ClusterSettings, *, prompter: Prompter | None = None):
         self.settings = settings
+        self.prompter = prompter  # answers a second factor's questions; None: nobody is here (the manager)
+        self.logins = 0  # connections opened to the login node, for the benchmarks and tests
         self._conn = None
+        self._hops: list = []
         self._lock = threading.RLock()
         self._idle_sftp: list = []
 
     # -- connection ------------------------------------------------------------------------------
-    def _connect_kwargs(self) -> dict:
+    def _keys(self, hop: Hop) -> list:
+        """The private keys offered on ``hop``: the settings' key text, the hop's key files, the agent's."""
         s = self.settings
-        kwargs: dict = {"allow_agent": False, "look_for_keys": False,
-                        "banner_timeout": s.connect_timeout_s, "auth_timeout": s.connect_timeout_s}
         passphrase = s.key_passphrase.get_secret_value() if s.key_passphrase else None
-        if s.key_path:
-            path = Path(s.key_path).expanduser()
-            kwargs["pkey"] = load_private_key(_read_setting_file(path, "key_path", s.name), passphrase,
-                                              where=f"key_path {path}", setting="key_path", cluster=s.name)
+        keys = []
         if s.private_key:
-            kwargs["pkey"] = load_private_key(s.private_key.get_secret_value(), passphrase, where="private_key",
-                                              setting="private_key", cluster=s.name)
-        if s.password:
-            kwargs["password"] = s.password.get_secret_value()
-        return kwargs
+            keys.append(load_private_key(s.private_key.get_secret_value(), passphrase, where="private_key",
+                                         setting="private_key", cluster=s.name))
+        cluster_key = Path(s.key_path).expanduser() if s.key_path else None
+        for path in hop.key_files:
+            setting = "key_path" if path == cluster_key else "proxy_jump" if hop.from_settings else "ssh_config"
+            if setting == "ssh_config" and not path.exists():
+                continue  # as OpenSSH does, an IdentityFile that is not there is skipped
+            keys.append(load_private_key(_read_setting_file(path, setting, s.name), passphrase,
+                                         where=f"{setting} {path}" if setting != "proxy_jump" else f"key {path}",
+                                         setting=setting, cluster=s.name))
+        use_agent = s.use_agent if s.use_agent is not None else not (keys or s.password)
+        if use_agent:
+            keys += agent_keys()
+        return keys
 
-    def _host_keys(self, client) -> None:
-
+    def _host_keys(self, client, hop: Hop) -> None:
+        """Verify ``hop``'s host key: against ~/.ssh/known_hosts, the cluster's known_hosts and the ssh_config
+        entry's UserKnownHostsFile; an unknown key is refused (every hop, unless verify_host_key is off)."""
         s = self.settings
         if not s.verify_host_key:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -93,63 +107,103 @@ class SSHTransport:
                 client.load_host_keys(str(system_known))
             except (OSError, paramiko.SSHException) as exc:
                 log.warning("ignoring unreadable %s: %s", system_known, exc)
-        if s.known_hosts:
-            path = Path(s.known_hosts).expanduser()
-            _read_setting_file(path, "known_hosts", s.name)
+        for path, setting in [*((Path(s.known_hosts).expanduser(), "known_hosts"),) * bool(s.known_hosts),
+                              *((p, "ssh_config") for p in hop.known_hosts if p.exists())]:
+            _read_setting_file(path, setting, s.name)
             try:
                 client.load_host_keys(str(path))
             except (OSError, paramiko.SSHException, ValueError) as exc:
                 raise ClusterSettingsError(f"known_hosts {path} is not a known_hosts file ({exc})",
-                                           setting="known_hosts", cluster=s.name) from exc
+                                           setting=setting, cluster=s.name) from exc
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
 
     def _connection(self):
-        """The open connection, connecting first if needed (thread-safe)."""
+        """The open connection to the login node, connecting (through every jump host) first if needed
+        (thread-safe)."""
         with self._lock:
             if self._conn is not None and self._conn.is_connected:
                 return self._conn
             self._drop()
-
-            s = self.settings
-            kwargs = self._connect_kwargs()
-            # An empty Fabric config: no ~/.ssh/config surprises; everything comes from the settings.
-            conn = Connection(s.host, user=s.user, port=s.port, connect_timeout=int(max(1, s.connect_timeout_s)),
-                              connect_kwargs=kwargs, config=Config(overrides={"load_ssh_configs": False}))
-            self._host_keys(conn.client)
-            where = f"{s.host}:{s.port}"
+            route = resolve_route(self.settings, read_ssh_config(self.settings))
+            opened: list = []
             try:
-                conn.open()
-            except paramiko.BadHostKeyException as exc:
-                raise ClusterSettingsError(f"host key of {where} does not match known_hosts (possible "
-                                           f"man-in-the-middle)", setting="known_hosts", cluster=s.name,
-                                           hint="if the login node's key really changed, update known_hosts"
-                                           ) from exc
-            except paramiko.AuthenticationException as exc:
-                raise ClusterSettingsError(
-                    f"authentication as {s.user!r} failed on {where} ({exc})", setting="user", cluster=s.name,
-                    hint="check `user` and `key_path` (or `private_key`, `password`), and that the public key "
-                         "is in the login node's authorized_keys") from exc
-            except paramiko.SSHException as exc:
-                msg = str(exc)
-                if "not found in known_hosts" in msg:
-                    raise ClusterSettingsError(
-                        f"host key of {where} is unknown", setting="known_hosts", cluster=s.name,
-                        hint=f"add it to known_hosts (ssh-keyscan -p {s.port} {s.host}) or set the cluster's "
-                             f"`known_hosts` file") from exc
-                if "banner" in msg or "No existing session" in msg:
-                    # TCP connected but the server never spoke SSH in time: a hung or overloaded login node.
-                    msg = f"no SSH answer from {where} within {s.connect_timeout_s:.0f} s (login node hung?)"
-                raise ClusterUnreachable(msg, cluster=s.name) from exc
-            except (socket.timeout, TimeoutError) as exc:
-                raise ClusterUnreachable(f"no answer from {where} within {s.connect_timeout_s:.0f} s",
+                for i, hop in enumerate(route):
+                    opened.append(self._open_hop(hop, opened[-1] if opened else None, route[i - 1] if i else None))
+            except BaseException:
+                for conn in reversed(opened):
+                    _close_quietly(conn)
+                raise
+            self._hops, self._conn = opened[:-1], opened[-1]
+            self.logins += 1
+            return self._conn
+
+    def _open_hop(self, hop: Hop, previous, previous_hop: Hop | None):
+        """One SSH connection of the route: straight to ``hop``, or through a tunnel of the previous hop."""
+        s = self.settings
+        # a direct route keeps its errors short (host:port); a route with jump hosts names the hop
+        via = f"{hop.host}:{hop.port}" if previous is None and hop.role == "login node" else hop.label
+        kwargs: dict = {"banner_timeout": s.connect_timeout_s, "auth_timeout": s.connect_timeout_s,
+                        "auth_strategy": HopAuthentication(
+                            username=hop.user, label=hop.label, cluster=s.name, keys=self._keys(hop),
+                            password=s.password.get_secret_value() if s.password and hop.role == "login node" else None,
+                            prompter=self.prompter)}
+        if previous is not None:
+            try:
+                kwargs["sock"] = previous.transport.open_channel(
+                    "direct-tcpip", (hop.host, hop.port), ("", 0), timeout=s.connect_timeout_s)
+            except paramiko.ChannelException as exc:
+                raise ClusterUnreachable(
+                    f"{previous_hop.label} could not open a tunnel to {hop.label}: {exc.text or exc}",
+                    cluster=s.name, hint=f"check that {hop.host}:{hop.port} is up and that the jump host allows "
+                                         "forwarding (AllowTcpForwarding)") from exc
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise ClusterUnreachable(f"{previous_hop.label}: connection lost ({exc or type(exc).__name__})",
                                          cluster=s.name) from exc
-            except OSError as exc:  # refused, unreachable, name resolution
-                # Paramiko gathers the errors of every address tried; the first one says why.
-                cause = next(iter(getattr(exc, "errors", {}).values()), exc)
-                raise ClusterUnreachable(f"cannot connect to {where}: {cause.strerror or cause}", cluster=s.name,
-                                         hint="check `host` and `port`, and that the login node is up") from exc
-            self._conn = conn
-            return conn
+        # An empty Fabric config: the route and its options come from resolve_route, nowhere else.
+        conn = Connection(hop.host, user=hop.user, port=hop.port, connect_timeout=int(max(1, s.connect_timeout_s)),
+                          connect_kwargs=kwargs, config=Config(overrides={"load_ssh_configs": False}))
+        self._host_keys(conn.client, hop)
+        try:
+            conn.open()
+        except LoginRequired:
+            raise
+        except paramiko.BadHostKeyException as exc:
+            raise ClusterSettingsError(f"host key of {via} does not match known_hosts (possible "
+                                       f"man-in-the-middle)", setting="known_hosts", cluster=s.name,
+                                       hint="if its key really changed, update known_hosts") from exc
+        except paramiko.AuthenticationException as exc:
+            setting = "user" if hop.role == "login node" else "proxy_jump"
+            raise ClusterSettingsError(
+                f"authentication as {hop.user!r} failed on {via}", setting=setting, cluster=s.name,
+                hint=("check `user` and `key_path` (or `private_key`, `password`), and that the public key "
+                      "is in the login node's authorized_keys") if setting == "user" else
+                     "check the jump host's user and key (`proxy_jump`, or the ssh_config entry), and that "
+                     "the public key is in its authorized_keys") from exc
+        except paramiko.SSHException as exc:
+            msg = str(exc)
+            if "not found in known_hosts" in msg:
+                keyscan = f"ssh-keyscan -p {hop.port} {hop.host}" if hop.port != 22 else f"ssh-keyscan {hop.host}"
+                raise ClusterSettingsError(
+                    f"host key of {via} is unknown", setting="known_hosts", cluster=s.name,
+                    hint=f"add it to known_hosts ({keyscan}) or set the cluster's `known_hosts` file") from exc
+            if "banner" in msg or "No existing session" in msg:
+                # TCP connected but the server never spoke SSH in time: a hung or overloaded login node.
+                msg = f"no SSH answer from {via} within {s.connect_timeout_s:.0f} s (hung?)"
+            else:
+                msg = f"{via}: {msg}"
+            raise ClusterUnreachable(msg, cluster=s.name) from exc
+        except (socket.timeout, TimeoutError) as exc:
+            raise ClusterUnreachable(f"no answer from {via} within {s.connect_timeout_s:.0f} s",
+                                     cluster=s.name) from exc
+        except OSError as exc:  # refused, unreachable, name resolution
+            # Paramiko gathers the errors of every address tried; the first one says why.
+            cause = next(iter(getattr(exc, "errors", {}).values()), exc)
+            hint = ("check `host` and `port`, and that the login node is up" if hop.role == "login node" else
+                    f"check the {hop.role}'s host and port (`proxy_jump` or the ssh_config entry), and that it is up")
+            raise ClusterUnreachable(f"cannot connect to {via}: {cause.strerror or cause}", cluster=s.name,
+                                     hint=hint) from exc
+        conn.transport.set_keepalive(KEEPALIVE_S)
+        return conn
 
     def _lost(self, exc: BaseException, argv: Sequence[str] = ()) -> ClusterUnreachable:
         self._drop()
@@ -159,17 +213,12 @@ class SSHTransport:
     def _drop(self) -> None:
         with self._lock:
             idle, self._idle_sftp = self._idle_sftp, []
-            conn, self._conn = self._conn, None
+            conns, self._conn, self._hops = [self._conn, *reversed(self._hops)], None, []
         for client in idle:
-            try:
-                client.close()
-            except Exception:  # closing a dead channel may raise anything; it is gone either way
-                pass
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # as above
-                pass
+            _close_quietly(client)
+        for conn in conns:
+            if conn is not None:
+                _close_quietly(conn)
 
     def close(self) -> None:
         self._drop()
@@ -352,6 +401,13 @@ class SSHTransport:
             raise TransportError(f"upload of {len(files)} file(s) failed", cluster=self.settings.name,
                                  argv=res.argv, returncode=res.returncode, stderr=res.stderr) from exc
         return {originals[p]: error for p, error in failed.items()}
+
+
+def _close_quietly(thing) -> None:
+    try:
+        thing.close()
+    except Exception:  # closing a dead channel or connection may raise anything; it is gone either way
+        pass
 
 
 def _feed(chan, data: bytes) -> None:
