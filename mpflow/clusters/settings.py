@@ -290,5 +290,9 @@ def dev_cluster_settings(path: Path | None = None) -> list:
             # how the cluster's GROMACS is called (beta: a gmx_mpi wrapper started by srun), when the file says
             **({"mdrun_command": c["mdrun_command"]} if c.get("mdrun_command") else {}),
             **({"preamble": list(c["preamble"])} if c.get("preamble") else {}),
+            # reached through a jump host (gamma: the bastion), with the dev clusters' key and known_hosts
+            **({"proxy_jump": list(c["proxy_jump"])} if c.get("proxy_jump") else {}),
+            # the dev clusters' settings are complete: no ssh_config of the machine's user changes them
+            ssh_config=None,
         ))
     return settings

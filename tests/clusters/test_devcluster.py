@@ -24,17 +24,23 @@ REPO = Path(__file__).resolve().parents[2]
 DEVCLUSTER = REPO / "scripts" / "devcluster"
 
 
-def test_connection_file_describes_two_clusters_with_the_same_workdir_basename(devcluster_doc):
+def test_connection_file_describes_the_clusters_with_the_same_workdir_basename(devcluster_doc):
+    """alpha (master, local, accounting), beta (slave, SSH) and gamma (SSH through the bastion): the tests
+    pick them by role, never by their number."""
     assert devcluster_doc[FORMAT_KEY] == FORMAT_VERSION
+    by_role = {c["role"]: c for c in devcluster_doc["clusters"]}
     names = [c["name"] for c in devcluster_doc["clusters"]]
-    assert len(names) == 2 and len(set(names)) == 2
-    kinds = sorted(c["kind"] for c in devcluster_doc["clusters"])
-    assert kinds == ["local", "remote"]
+    assert len(set(names)) == len(names) == len(by_role) >= 3
+    assert (by_role["master"]["kind"], by_role["slave"]["kind"], by_role["slave-via-bastion"]["kind"]) == \
+        ("local", "remote", "remote")
     basenames = {posixpath.basename(c["workdir"]) for c in devcluster_doc["clusters"]}
     assert len(basenames) == 1
     workdirs = {c["workdir"] for c in devcluster_doc["clusters"]}
-    assert len(workdirs) == 2, "different workdirs, so transfers between clusters are real"
+    assert len(workdirs) == len(names), "different workdirs, so transfers between clusters are real"
     assert [c["accounting"] for c in devcluster_doc["clusters"]].count(True) == 1
+    bastion = devcluster_doc["bastion"]
+    assert by_role["slave-via-bastion"]["proxy_jump"] == [{"host": bastion["host"], "port": bastion["port"],
+                                                          "user": devcluster_doc["user"]}]
 
 
 def test_a_job_completes_on_the_master_locally_and_on_the_slave_over_ssh(sites):
@@ -170,10 +176,12 @@ def test_down_stops_exactly_its_processes_and_up_brings_them_back(devcluster_doc
                                               capture_output=True).returncode == 0, timeout=60)
 
 
-def test_status_shows_both_clusters_sinfo_and_ssh(devcluster_doc):
+def test_status_shows_every_clusters_sinfo_and_ssh_and_the_extra_login_nodes(devcluster_doc):
     res = _devcluster("status")
     assert res.returncode == 0, res.stdout + res.stderr
     for c in devcluster_doc["clusters"]:
         section = res.stdout.split(f"== {c['name']} ", 1)[1].split("\n== ", 1)[0]
         assert "PARTITION" in section and c["node"] in section
         assert "ssh: ok" in section
+    assert "== bastion (sshd 127.0.0.1:2223): up" in res.stdout
+    assert "== beta 2FA login (sshd 127.0.0.1:2225): up" in res.stdout
