@@ -144,6 +144,15 @@ def clusters(devcluster_doc) -> dict[str, ClusterSettings]:
 
 
 @pytest.fixture(scope="session")
+def gamma(devcluster_doc) -> ClusterSettings:
+    """The dev cluster whose login node is reached through the bastion (role ``slave-via-bastion``)."""
+    [name] = [c["name"] for c in devcluster_doc["clusters"] if c.get("role") == "slave-via-bastion"] or [None]
+    if name is None:
+        _unavailable("the connection file has no cluster behind the bastion: run `scripts/devcluster up`")
+    return next(s for s in dev_cluster_settings() if s.name == name)
+
+
+@pytest.fixture(scope="session")
 def master(clusters) -> ClusterSettings:
     return next(s for s in clusters.values() if s.kind == "local")
 
