@@ -18,7 +18,7 @@ from mpflow.tasks.manager import TaskIO
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from mpflow.clusters.connections import ClusterConnections
+from mpflow.clusters.connections import ClusterConnections, KeptConnections
 from mpflow.manager.pipeline import progress
 from mpflow.manager.status import project_summary
 from mpflow.manager.tick import Manager, TickReport
@@ -53,11 +53,23 @@ def manager_flow(project: str | None = None) -> dict:
             "unreachable": list(report.unreachable), "transitions": len(report.transitions)}
 
 
+_kept: KeptConnections | None = None
+"""The connections of the long-lived manager process this flow runs in (``keep_connections``), if any."""
+
+
+def keep_connections(connections: KeptConnections | None) -> None:
+    """From now on, the ticks run in this process use ``connections`` and leave them open (the manager
+    service, ``mpflow.deployments.manager_service``); None: each tick opens and closes its own again."""
+    global _kept
+    _kept = connections
+
+
 def tick_with_tasks(proj, Session, clusters) -> TickReport:
     """One tick with Prefect tasks for the I/O, its events emitted and its summary artifact made
-    (inside a flow run: the manager flow, or the pipeline flow's loop)."""
+    (inside a flow run: the manager flow, or the pipeline flow's loop). In the long-lived manager
+    process the tick uses that process's kept connections: one login per cluster for many ticks."""
     logger = get_run_logger()
-    with ClusterConnections(clusters) as conns:
+    with (_kept.for_tick(clusters) if _kept is not None else ClusterConnections(clusters)) as conns:
         report = Manager(proj, Session, clusters).tick(TaskIO(conns))
     logger.info(report.summary())
     if report.skipped:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mpflow.clusters.connections import ClusterConnections
+from mpflow.clusters.connections import KeptConnections
 from mpflow.commands.common import (
     PROJECT_OPTION_HELP,
     check_selection,
@@ -28,6 +28,7 @@ from mpflow.manager.status import (
     table_lines,
     with_staleness,
 )
+from mpflow.manager.schedule import seconds_to_next_tick
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.project.file import ProjectError
 from mpflow.states import ModelStatus, StageState
@@ -40,23 +41,37 @@ def manage(
     once: bool = typer.Option(False, "--once", help="Run one tick and exit."),
     project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
     interval: float = typer.Option(None, "--interval", help="Seconds between ticks (default: the project's)."),
+    flow_runs: bool = typer.Option(False, "--flow-runs", help="Run each tick as a manager flow run on the project's "
+                                   "Prefect server (tasks, events and artifacts in the UI), in this process."),
 ) -> None:
-    """Run the dual-cluster manager: observe, reconcile, decide and act (the manager flow's code)."""
+    """Run the dual-cluster manager: observe, reconcile, decide and act (the manager flow's code).
+
+    Without --once this is the long-lived manager: it ticks every interval and keeps one connection per
+    cluster for its whole life (one login per cluster, not one per tick)."""
     project, Session = open_project(project_dir)
     clusters = project_clusters(project)
-    manager = Manager(project, Session, clusters)
     interval = interval or project.config.manager.interval_s
-    while True:
-        t0 = time.monotonic()
-        try:
-            with ClusterConnections(clusters) as conns:
-                report = manager.tick(DirectIO(conns))
-        except ProjectError as exc:  # the project's folder on a cluster is another project's
-            fail(str(exc), 2)
-        typer.echo(f"{time.strftime('%H:%M:%S')} {report.summary()}")
-        if once:
-            return
-        time.sleep(max(0.0, interval - (time.monotonic() - t0)))
+    if flow_runs:
+        from mpflow.deployments.manager_service import serve_manager  # Prefect: only when flow runs are asked for
+
+        serve_manager(project.root, interval=interval, once=once, echo=typer.echo)
+        return
+    manager = Manager(project, Session, clusters)
+    conns = KeptConnections(clusters)
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                with conns.for_tick(clusters):
+                    report = manager.tick(DirectIO(conns))
+            except ProjectError as exc:  # the project's folder on a cluster is another project's
+                fail(str(exc), 2)
+            typer.echo(f"{time.strftime('%H:%M:%S')} {report.summary()}")
+            if once:
+                return
+            time.sleep(seconds_to_next_tick(started, interval, time.monotonic()))
+    finally:
+        conns.close()
 
 
 def status(

@@ -1,0 +1,115 @@
+"""The long-lived manager's connections (issue 20, items 4 and 7): one login per cluster for many ticks,
+and a two-factor login that expires mid-run — the cluster is unreachable with "login expired: run
+`mpflow cluster login NAME`", never a failure, and the other cluster goes on. Real sshd (beta's 2FA
+login node asks a code through PAM after the key), real Slurm."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from cluster_helpers import wait_until
+from manager_helpers import make_bench
+
+from mpflow.clusters.connections import KeptConnections
+from mpflow.clusters.devcluster import dev_cluster_info
+from mpflow.clusters.transport import ClusterUnreachable, SSHTransport
+from mpflow.clusters.transport.ssh_auth import LoginRequired
+from mpflow.manager.tick import DirectIO
+
+pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters and beta's 2FA login node
+
+STAGE = '''[stages.probe]
+kind = "script"
+commands = ["sleep 1", "echo ok > probe.gro"]
+time_limit_min = 5
+retry_budget = 2
+'''
+
+
+@pytest.fixture
+def two_factor(slave):
+    """beta's settings through its 2FA login node, the code file, and the code a token app would show."""
+    info = dev_cluster_info(slave.name)["two_factor_login"]
+    code_file = Path(info["code_file"])
+    code = os.urandom(4).hex()
+    code_file.write_text(code + "\n")
+    yield slave.model_copy(update={"port": info["port"]}), code
+    code_file.write_text("")
+
+
+def _sessions_of(pidfile: Path) -> list[int]:
+    """The per-connection sshd processes of the sshd listening with ``pidfile``."""
+    listener = pidfile.read_text().split()[0]
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                ppid = next(line.split()[1] for line in (proc / "status").read_text().splitlines()
+                            if line.startswith("PPid:"))
+            except (OSError, StopIteration):
+                continue
+            if ppid == listener:
+                out.append(int(proc.name))
+    return out
+
+
+def _ticks(bench, conns, clusters, n):
+    reports = []
+    for _ in range(n):
+        with conns.for_tick(clusters):
+            reports.append(bench.manager.tick(DirectIO(conns)))
+    return reports
+
+
+def test_many_ticks_log_in_once_per_cluster(tmp_path, master, slave, gamma):
+    b = make_bench(tmp_path, [master, slave, gamma], STAGE, "backoff_s = [0]")
+    try:
+        [m1] = b.add_models("m1")
+        conns = KeptConnections(b.clusters)
+        try:
+            for _ in range(60):
+                _ticks(b, conns, b.clusters, 1)
+                if b.stage_state(m1, "probe") == "done":
+                    break
+            assert b.stage_state(m1, "probe") == "done"
+            _ticks(b, conns, b.clusters, 3)
+            assert conns.logins() == {slave.name: 1, gamma.name: 1, master.name: 0}
+        finally:
+            conns.close()
+    finally:
+        b.cleanup()
+
+
+def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(tmp_path, master, slave, two_factor):
+    beta2fa, code = two_factor
+    with pytest.raises(LoginRequired, match=r"^\[beta\] login expired: run `mpflow cluster login beta`$"):
+        SSHTransport(beta2fa).run(["true"])  # nobody to answer: nothing is sent
+    b = make_bench(tmp_path, [master, beta2fa], STAGE, "backoff_s = [0]")
+    conns = KeptConnections(b.clusters)
+    asked = []
+    try:
+        conns.login(b.clusters[1], lambda hop, instructions, prompts: asked.append(prompts) or [code])
+        assert [[q for q, _ in p] for p in asked] == [["Password: "]]
+        [m1] = b.add_models("m1")
+        [report] = _ticks(b, conns, b.clusters, 1)
+        assert report.unreachable == {} and sorted(report.submitted) == sorted(c.name for c in b.clusters)
+        # the site ends the session (the login expired): the next ticks cannot log in again
+        pidfile = Path(dev_cluster_info("beta")["two_factor_login"]["code_file"]).parent / "sshd.pid"
+        for pid in _sessions_of(pidfile):
+            os.kill(pid, signal.SIGTERM)
+        wait_until("the session gone", lambda: not conns._open["beta"]._conn.is_connected, timeout=20)
+        for _ in range(40):
+            [report] = _ticks(b, conns, b.clusters, 1)
+            assert report.unreachable == {"beta": "[beta] login expired: run `mpflow cluster login beta`"}
+            if b.stage_state(m1, "probe") == "done":
+                break
+        assert b.stage_state(m1, "probe") == "done"  # alpha's copy went on and won
+        assert conns.logins()["beta"] == 1 and len(asked) == 1
+    finally:
+        conns.close()
+        # cleaned up through beta's ordinary login node: same cluster, same folder, no second factor
+        b.clusters[1] = b.clusters[1].model_copy(update={"port": slave.port})
+        b.cleanup()
