@@ -9,8 +9,8 @@ transports are closed together when the connections are closed.
 service): leaving a tick's ``with`` keeps every transport open, so a cluster sees one login for as long
 as it keeps the connection (an SSH transport reconnects by itself when its connection was lost, and a
 cluster whose settings changed gets a new transport). At a two-factor site the reconnection cannot
-answer the second factor: the tick sees the cluster unreachable, "login expired: run `mpflow cluster
-login NAME`", and goes on with the others.
+answer the second factor: the tick sees the cluster unreachable, "login expired: run `mpflow manage
+--login NAME`", and goes on with the others.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from mpflow.manager.status import (
     table_lines,
     with_staleness,
 )
+from mpflow.errors import CommandError, first_line
 from mpflow.manager.schedule import seconds_to_next_tick
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.project.file import ProjectError
@@ -43,6 +45,9 @@ def manage(
     interval: float = typer.Option(None, "--interval", help="Seconds between ticks (default: the project's)."),
     flow_runs: bool = typer.Option(False, "--flow-runs", help="Run each tick as a manager flow run on the project's "
                                    "Prefect server (tasks, events and artifacts in the UI), in this process."),
+    login: list[str] = typer.Option([], "--login", help="Log in to this cluster first, answering its second factor "
+                                    "here (a 2FA site); the manager then runs unattended until that login expires. "
+                                    "Repeat for several."),
 ) -> None:
     """Run the dual-cluster manager: observe, reconcile, decide and act (the manager flow's code).
 
@@ -58,6 +63,15 @@ def manage(
         return
     manager = Manager(project, Session, clusters)
     conns = KeptConnections(clusters)
+    by_name = {c.name: c for c in clusters}
+    for name in login:
+        if name not in by_name:
+            fail(f"--login {name}: no such cluster in the project (clusters: {', '.join(by_name)})", 2)
+        try:
+            conns.login(by_name[name], terminal_prompter)
+        except CommandError as exc:
+            fail(f"--login {name}: {first_line(exc)}", 1)
+        typer.echo(f"logged in to {name}; it stays logged in while this manager runs")
     started = time.monotonic()
     try:
         while True:
@@ -72,6 +86,13 @@ def manage(
             time.sleep(seconds_to_next_tick(started, interval, time.monotonic()))
     finally:
         conns.close()
+
+
+def terminal_prompter(hop: str, instructions: str, prompts) -> list[str]:
+    """A site's keyboard-interactive questions asked at this terminal (answers without echo unless the
+    site asks for echo)."""
+    typer.echo(f"{hop} asks:" + (f" {instructions}" if instructions else ""))
+    return [input(question) if echo else getpass.getpass(question) for question, echo in prompts]
 
 
 def status(

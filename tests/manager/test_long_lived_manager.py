@@ -1,6 +1,6 @@
 """The long-lived manager's connections (issue 20, items 4 and 7): one login per cluster for many ticks,
 and a two-factor login that expires mid-run — the cluster is unreachable with "login expired: run
-`mpflow cluster login NAME`", never a failure, and the other cluster goes on. Real sshd (beta's 2FA
+`mpflow manage --login NAME`", never a failure, and the other cluster goes on. Real sshd (beta's 2FA
 login node asks a code through PAM after the key), real Slurm."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_many_ticks_log_in_once_per_cluster(tmp_path, master, slave, gamma):
 
 def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(tmp_path, master, slave, two_factor):
     beta2fa, code = two_factor
-    with pytest.raises(LoginRequired, match=r"^\[beta\] login expired: run `mpflow cluster login beta`$"):
+    with pytest.raises(LoginRequired, match=r"^\[beta\] login expired: run `mpflow manage --login beta`$"):
         SSHTransport(beta2fa).run(["true"])  # nobody to answer: nothing is sent
     b = make_bench(tmp_path, [master, beta2fa], STAGE, "backoff_s = [0]")
     conns = KeptConnections(b.clusters)
@@ -103,7 +103,7 @@ def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(
         wait_until("the session gone", lambda: not conns._open["beta"]._conn.is_connected, timeout=20)
         for _ in range(40):
             [report] = _ticks(b, conns, b.clusters, 1)
-            assert report.unreachable == {"beta": "[beta] login expired: run `mpflow cluster login beta`"}
+            assert report.unreachable == {"beta": "[beta] login expired: run `mpflow manage --login beta`"}
             if b.stage_state(m1, "probe") == "done":
                 break
         assert b.stage_state(m1, "probe") == "done"  # alpha's copy went on and won
