@@ -9,12 +9,13 @@ transports are closed together when the connections are closed.
 service): leaving a tick's ``with`` keeps every transport open, so a cluster sees one login for as long
 as it keeps the connection (an SSH transport reconnects by itself when its connection was lost, and a
 cluster whose settings changed gets a new transport). At a two-factor site the reconnection cannot
-answer the second factor: the tick sees the cluster unreachable, "login expired: run `mpflow manage
---login NAME`", and goes on with the others.
+answer the second factor: the tick sees the cluster unreachable, "login expired: run `mpflow cluster
+login NAME`", and goes on with the others.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from mpflow.clusters.settings import ClusterSettings
@@ -52,15 +53,21 @@ class KeptConnections(ClusterConnections):
     def __init__(self, clusters: Sequence[ClusterSettings]):
         super().__init__(clusters)
         self._past_logins: dict[str, int] = {}  # of transports closed since
+        self._lock = threading.RLock()  # a login (another thread) may swap a transport between ticks
+
+    def transport(self, cluster: str) -> Transport:
+        with self._lock:
+            return super().transport(cluster)
 
     def for_tick(self, clusters: Sequence[ClusterSettings]) -> "KeptConnections":
         """These connections for a tick on ``clusters``: a cluster whose settings changed since (a block
         edited) or that left the project has its transport closed; the others are kept as they are."""
         wanted = {c.name: c for c in clusters}
-        for name in list(self._open):
-            if wanted.get(name) != self._open[name].settings:
-                self._retire(name)
-        self.settings = wanted
+        with self._lock:
+            for name in list(self._open):
+                if wanted.get(name) != self._open[name].settings:
+                    self._retire(name)
+            self.settings = wanted
         return self
 
     def _retire(self, name: str) -> None:
@@ -73,15 +80,19 @@ class KeptConnections(ClusterConnections):
         terminal), and keep that connection for the ticks. The prompter is forgotten once logged in: a
         reconnection later (the site ended the session) cannot ask anyone, and the cluster shows as
         "login expired" until the next login."""
-        if cluster.name in self._open:
-            self._retire(cluster.name)
         transport = SSHTransport(cluster, prompter=prompter)
         try:
             check(transport.run(["true"]), cluster.name, "login")
+        except BaseException:
+            transport.close()
+            raise
         finally:
             transport.prompter = None
-        self.settings[cluster.name] = cluster
-        self._open[cluster.name] = transport
+        with self._lock:
+            if cluster.name in self._open:
+                self._retire(cluster.name)
+            self.settings[cluster.name] = cluster
+            self._open[cluster.name] = transport
 
     def logins(self) -> dict[str, int]:
         """Logins to each remote cluster's login node so far, closed transports included (a local
@@ -90,8 +101,9 @@ class KeptConnections(ClusterConnections):
         return {n: self._past_logins.get(n, 0) + getattr(self._open.get(n), "logins", 0) for n in sorted(names)}
 
     def close(self) -> None:
-        for name in list(self._open):
-            self._retire(name)
+        with self._lock:
+            for name in list(self._open):
+                self._retire(name)
 
     def __exit__(self, *exc) -> None:
         pass  # kept for the next tick

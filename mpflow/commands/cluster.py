@@ -1,4 +1,5 @@
-"""``mpflow cluster ...``: check a cluster, and save the dev clusters as Prefect blocks."""
+"""``mpflow cluster ...``: check a cluster, log in to a two-factor site (for the running manager), and save the dev
+clusters as Prefect blocks."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from mpflow.commands.common import (
     fail,
     open_project,
     project_clusters,
+    terminal_prompter,
 )
+from mpflow.manager.logins import NoManagerRunning, request_login
 from mpflow.project.file import ProjectError
 from mpflow.store.schema import utcnow
 from mpflow.store.sites import update_site
 
-app = typer.Typer(help="Clusters: check them, register the dev clusters as blocks.", no_args_is_help=True)
+app = typer.Typer(help="Clusters: check them, log in to a two-factor site, register the dev clusters as blocks.",
+                  no_args_is_help=True)
 
 
 def _settings_for(name: str, dev: bool):
@@ -34,6 +38,24 @@ def _settings_for(name: str, dev: bool):
         return load_cluster_block(name)
     except ProjectError as exc:
         fail(str(exc), 2)
+
+
+@app.command("login")
+def login(
+    name: str = typer.Argument(..., help="The cluster (its name in the project) whose site asks a second factor."),
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+) -> None:
+    """Log in to a two-factor site once: the running manager asks the site's questions here and keeps the
+    login for its ticks, until the site ends it (then the cluster shows "login expired")."""
+    project, _ = open_project(project_dir)
+    if name not in project.cluster_names:
+        fail(f"no cluster {name!r} in the project (clusters: {', '.join(project.cluster_names)})", 2)
+    try:
+        typer.echo(request_login(project.root, name, terminal_prompter))
+    except NoManagerRunning as exc:
+        fail(str(exc), 2)
+    except (RuntimeError, OSError, ValueError) as exc:
+        fail(f"login to {name} failed: {exc}", 1)
 
 
 @app.command("check")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import os
 import sys
 from collections.abc import Iterator
@@ -150,3 +152,10 @@ def _restore_api_url(old: str | None) -> None:
         os.environ.pop("PREFECT_API_URL", None)
     else:
         os.environ["PREFECT_API_URL"] = old
+
+
+def terminal_prompter(hop: str, instructions: str, prompts) -> list[str]:
+    """A site's keyboard-interactive questions asked at this terminal (answers hidden unless the site asks
+    for echo); for ``mpflow cluster login`` and ``mpflow manage --login``."""
+    typer.echo(f"{hop} asks:" + (f" {instructions}" if instructions else ""))
+    return [input(question) if echo else getpass.getpass(question) for question, echo in prompts]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from mpflow.commands.common import (
     fail,
     open_project,
     project_clusters,
+    terminal_prompter,
 )
 from mpflow.manager.status import (
     CELL_KEY,
@@ -30,6 +30,7 @@ from mpflow.manager.status import (
     with_staleness,
 )
 from mpflow.errors import CommandError, first_line
+from mpflow.manager.logins import LoginDesk
 from mpflow.manager.schedule import seconds_to_next_tick
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.project.file import ProjectError
@@ -72,6 +73,11 @@ def manage(
         except CommandError as exc:
             fail(f"--login {name}: {first_line(exc)}", 1)
         typer.echo(f"logged in to {name}; it stays logged in while this manager runs")
+    desk = LoginDesk(project.root, conns, lambda name: by_name[name])
+    try:
+        desk.start()
+    except (OSError, RuntimeError) as exc:
+        fail(f"cannot take logins for this project ({first_line(exc)})", 2)
     started = time.monotonic()
     try:
         while True:
@@ -85,14 +91,8 @@ def manage(
                 return
             time.sleep(seconds_to_next_tick(started, interval, time.monotonic()))
     finally:
+        desk.close()
         conns.close()
-
-
-def terminal_prompter(hop: str, instructions: str, prompts) -> list[str]:
-    """A site's keyboard-interactive questions asked at this terminal (answers without echo unless the
-    site asks for echo)."""
-    typer.echo(f"{hop} asks:" + (f" {instructions}" if instructions else ""))
-    return [input(question) if echo else getpass.getpass(question) for question, echo in prompts]
 
 
 def status(

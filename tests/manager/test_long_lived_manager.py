@@ -1,6 +1,6 @@
 """The long-lived manager's connections (issue 20, items 4 and 7): one login per cluster for many ticks,
 and a two-factor login that expires mid-run — the cluster is unreachable with "login expired: run
-`mpflow manage --login NAME`", never a failure, and the other cluster goes on. Real sshd (beta's 2FA
+`mpflow cluster login NAME`", never a failure, and the other cluster goes on. Real sshd (beta's 2FA
 login node asks a code through PAM after the key), real Slurm."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from manager_helpers import make_bench
 
 from mpflow.clusters.connections import KeptConnections
 from mpflow.clusters.devcluster import dev_cluster_info
-from mpflow.clusters.transport import ClusterUnreachable, SSHTransport
+from mpflow.clusters.transport import SSHTransport
 from mpflow.clusters.transport.ssh_auth import LoginRequired
+from mpflow.manager.logins import LoginDesk, request_login
 from mpflow.manager.tick import DirectIO
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters and beta's 2FA login node
@@ -85,14 +86,20 @@ def test_many_ticks_log_in_once_per_cluster(tmp_path, master, slave, gamma):
 
 def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(tmp_path, master, slave, two_factor):
     beta2fa, code = two_factor
-    with pytest.raises(LoginRequired, match=r"^\[beta\] login expired: run `mpflow manage --login beta`$"):
+    with pytest.raises(LoginRequired, match=r"^\[beta\] login expired: run `mpflow cluster login beta`$"):
         SSHTransport(beta2fa).run(["true"])  # nobody to answer: nothing is sent
     b = make_bench(tmp_path, [master, beta2fa], STAGE, "backoff_s = [0]")
     conns = KeptConnections(b.clusters)
     asked = []
+    desk = LoginDesk(b.root, conns, {c.name: c for c in b.clusters}.__getitem__).start()
     try:
-        conns.login(b.clusters[1], lambda hop, instructions, prompts: asked.append(prompts) or [code])
+        # `mpflow cluster login beta`'s side: the site's question relayed from the manager, answered here
+        answer = request_login(b.root, "beta", lambda hop, instructions, prompts: asked.append(prompts) or [code])
+        assert answer.startswith("logged in to beta")
         assert [[q for q, _ in p] for p in asked] == [["Password: "]]
+        with pytest.raises(RuntimeError, match=r"^\[beta\] authentication as 'mpflowdev' failed"):
+            request_login(b.root, "beta", lambda hop, instructions, prompts: ["wrong"])  # a wrong code: one line
+        assert conns.logins()["beta"] == 1  # the good login is kept
         [m1] = b.add_models("m1")
         [report] = _ticks(b, conns, b.clusters, 1)
         assert report.unreachable == {} and sorted(report.submitted) == sorted(c.name for c in b.clusters)
@@ -103,12 +110,13 @@ def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(
         wait_until("the session gone", lambda: not conns._open["beta"]._conn.is_connected, timeout=20)
         for _ in range(40):
             [report] = _ticks(b, conns, b.clusters, 1)
-            assert report.unreachable == {"beta": "[beta] login expired: run `mpflow manage --login beta`"}
+            assert report.unreachable == {"beta": "[beta] login expired: run `mpflow cluster login beta`"}
             if b.stage_state(m1, "probe") == "done":
                 break
         assert b.stage_state(m1, "probe") == "done"  # alpha's copy went on and won
         assert conns.logins()["beta"] == 1 and len(asked) == 1
     finally:
+        desk.close()
         conns.close()
         # cleaned up through beta's ordinary login node: same cluster, same folder, no second factor
         b.clusters[1] = b.clusters[1].model_copy(update={"port": slave.port})

@@ -4,9 +4,9 @@ questions (a site's second factor), in one Paramiko ``AuthStrategy``.
 The methods are tried in OpenSSH's order (public keys, then keyboard-interactive, then password), and
 only those the server still allows. A server that takes the key as a *partial* success and then asks
 for keyboard-interactive (``AuthenticationMethods publickey,keyboard-interactive``) gets its
-questions answered by a ``Prompter`` — a person at a terminal (``mpflow manage --login NAME``). Without
+questions answered by a ``Prompter`` — a person at a terminal (``mpflow cluster login NAME``). Without
 one nothing is sent (a guessed answer would count as a failed login at the site) and ``LoginRequired``
-is raised: the cluster is unreachable with the reason "login expired: run `mpflow manage --login
+is raised: the cluster is unreachable with the reason "login expired: run `mpflow cluster login
 NAME`", never a failure. A password set in the settings answers a question that asks for a password.
 """
 
@@ -29,11 +29,11 @@ Prompter = Callable[[str, str, Sequence[tuple[str, bool]]], list[str]]
 
 class LoginRequired(ClusterUnreachable):
     """The site asks for a second factor and nobody is here to answer: a person logs in again with
-    ``mpflow manage --login NAME``. Transient (the cluster is unreachable until then), never a failure."""
+    ``mpflow cluster login NAME``. Transient (the cluster is unreachable until then), never a failure."""
 
 
 def login_expired_message(cluster: str) -> str:
-    return f"login expired: run `mpflow manage --login {cluster}`"
+    return f"login expired: run `mpflow cluster login {cluster}`"
 
 
 def asks_for_password(question: str, echo: bool) -> bool:
