@@ -47,6 +47,12 @@ if TYPE_CHECKING:
     from mpflow.project.file import Project
 
 
+MANAGER_QUEUE = "manager"
+"""The work queue of the deployments whose runs the long-lived manager process runs in itself
+(``mpflow.deployments.manager_service``); the worker serves the pool's default queue only."""
+WORKER_QUEUE = "default"
+
+
 def work_pool_name(project: "Project") -> str:
     return f"mpflow-{project.config.project.name}"
 
@@ -150,6 +156,8 @@ def build_deployment(entry: FlowDeployment, project: "Project") -> "RunnerDeploy
         tags=["mpflow", project.config.project.name, *entry.tags],
         version=mpflow.__version__,
         work_pool_name=work_pool_name(project),
+        # the manager's runs: a queue the worker leaves to the long-lived manager process
+        work_queue_name=MANAGER_QUEUE if entry.in_manager_process else None,
         # The worker runs each flow in the project folder, with the project named explicitly too.
         job_variables={"working_dir": str(project.root), "env": {"MPFLOW_PROJECT": str(project.root)}},
         entrypoint_type=EntrypointType.MODULE_PATH,

@@ -158,11 +158,14 @@ def _reap(pid: int) -> None:
 
 
 def _signature(role: str, marker: str) -> list[str]:
+    if role == "manager":  # the long-lived manager: `python -m mpflow manage --flow-runs --project <root>`
+        return ["mpflow", "manage", "--flow-runs", marker]
     return ["prefect", "server" if role == "server" else "worker", "start", marker]
 
 
 def process_is_ours(pid: int, role: str, marker: str) -> bool:
-    """Is ``pid`` alive and still the ``prefect server|worker start`` started with ``marker`` in its argv?"""
+    """Is ``pid`` alive and still the ``prefect server|worker start`` (or the long-lived manager) started with
+    ``marker`` in its argv?"""
     _reap(pid)
     argv = _cmdline(pid)
     return argv is not None and all(part in argv for part in _signature(role, marker))

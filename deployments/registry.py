@@ -40,6 +40,9 @@ class FlowDeployment:
         parameters: Defaults for the UI form beyond the flow's own (a mapping, or a function of the
             project returning one).
         tags: Extra tags (every deployment also gets ``mpflow`` and the project name).
+        in_manager_process: Its runs go to the work queue the long-lived manager process serves
+            (``mpflow.deployments.manager_service``), not to the worker: they run in that one process,
+            which keeps its connections to the clusters from one run to the next.
     """
 
     flow: str
@@ -48,6 +51,7 @@ class FlowDeployment:
     one_at_a_time: bool = False
     parameters: Mapping[str, Any] | Callable[["Project"], Mapping[str, Any]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    in_manager_process: bool = False
 
     def load_flow(self) -> "Flow":
         module_name, _, attribute = self.flow.partition(":")
@@ -79,6 +83,7 @@ DEPLOYMENTS: list[FlowDeployment] = [
         every_s=manager_interval_s,
         one_at_a_time=True,
         tags=("manager",),
+        in_manager_process=True,
     ),
     FlowDeployment(
         "mpflow.flows.models:models_flow",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-from mpflow.deployments.deploy import deployment_name, set_up_project, work_pool_name
+from mpflow.deployments.deploy import WORKER_QUEUE, deployment_name, set_up_project, work_pool_name
 from mpflow.deployments.processes import (
     DEFAULT_HOST,
     ServerError,
@@ -126,13 +126,19 @@ def _set_up_and_start_worker(project: Project, state: ServerState, paths: StateP
         report = StartReport(state, already_running=False, setup=set_up_project(project, state.api_url))
         progress(f"starting a worker on work pool {state.work_pool} (log: {paths.log_file('worker')})")
         worker = spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", state.work_pool,
-                        "--type", "process", "--name", f"{state.work_pool}-worker"],
+                        "--work-queue", WORKER_QUEUE, "--type", "process", "--name", f"{state.work_pool}-worker"],
                        prefect_process_env(paths, state.api_url, project, {"PREFECT_WORKER_QUERY_SECONDS": "5"}),
                        project.root, paths.log_file("worker"))
         paths.pid_file("worker").write_text(f"{worker.pid}\n")
         state.worker_pid = worker.pid
         state.save(paths)
         wait_worker_online(state, worker, paths.log_file("worker"), timeout_s)
+        # the scheduled manager's runs, in one long-lived process that keeps its cluster connections
+        progress(f"starting the long-lived manager (log: {paths.log_file('manager')})")
+        manager = spawn([sys.executable, "-m", "mpflow", "manage", "--flow-runs", "--project", str(project.root)],
+                        prefect_process_env(paths, state.api_url, project, {}), project.root,
+                        paths.log_file("manager"))
+        paths.pid_file("manager").write_text(f"{manager.pid}\n")
     except BaseException as exc:
         stop_server(project)
         if isinstance(exc, (ServerError, KeyboardInterrupt, SystemExit)):
@@ -168,13 +174,14 @@ def stop_server(project: Project) -> list[str]:
         return ["nothing to stop: no Prefect server was started for this project"]
     lines = []
     if state is not None:
+        lines.append(stop_process(paths, "manager", str(project.root)))
         lines.append(stop_process(paths, "worker", state.work_pool))
         if state.external:
             lines.append(f"server: left running at {state.url} (mpflow did not start it)")
         else:
             lines.append(stop_process(paths, "server", str(state.port)))
     else:  # pid files without a state file: nothing proves what they are
-        for role in ("worker", "server"):
+        for role in ("manager", "worker", "server"):
             paths.pid_file(role).unlink(missing_ok=True)
         lines.append("removed pid files without a state file (nothing stopped)")
     paths.state_file.unlink(missing_ok=True)
@@ -186,6 +193,7 @@ class StatusReport:
     state: ServerState | None
     healthy: bool = False
     worker_running: bool = False
+    manager_running: bool = False  # the long-lived manager process that runs the scheduled manager's runs
     deployments: list | None = None  # mpflow.deployments.server_api.DeploymentInfo
     manager_runs: list | None = None  # mpflow.deployments.server_api.RunInfo
 
@@ -197,7 +205,9 @@ def server_status(project: Project, *, last_runs: int = 5) -> StatusReport:
         return StatusReport(None)
     report = StatusReport(state, healthy=is_healthy(state.api_url),
                           worker_running=state.worker_pid is not None
-                          and process_is_ours(state.worker_pid, "worker", state.work_pool))
+                          and process_is_ours(state.worker_pid, "worker", state.work_pool),
+                          manager_running=(pid := read_pid(StatePaths(project.root), "manager")) is not None
+                          and process_is_ours(pid, "manager", str(project.root)))
     if report.healthy:
         report.deployments = deployments_of_pool(state.api_url, state.work_pool)
         report.manager_runs = last_runs_of(state.api_url, f"manager/{deployment_name(project)}", last_runs)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -60,7 +62,9 @@ def manage(
     if flow_runs:
         from mpflow.deployments.manager_service import serve_manager  # Prefect: only when flow runs are asked for
 
-        serve_manager(project.root, interval=interval, once=once, echo=typer.echo)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `mpflow server stop`: end after the tick in flight
+        serve_manager(project.root, interval=interval, once=once, echo=typer.echo, stop=stop)
         return
     manager = Manager(project, Session, clusters)
     conns = KeptConnections(clusters)

@@ -106,6 +106,7 @@ def status(
     if as_json:
         out = {"running": report.state is not None, "healthy": report.healthy,
                "url": report.state.url if report.state else None, "worker_running": report.worker_running,
+               "manager_running": report.manager_running,
                "deployments": [asdict(d) for d in report.deployments or []],
                "manager_runs": [asdict(r) for r in report.manager_runs or []]}
         typer.echo(json.dumps(out, indent=2, default=str))
@@ -121,6 +122,8 @@ def status(
         typer.echo(f"server: {s.url} (pid {s.server_pid}, since {s.started}, {health}; database {s.database})")
     typer.echo(f"worker: {'running' if report.worker_running else 'NOT running'} on work pool {s.work_pool}"
                + (f" (pid {s.worker_pid})" if report.worker_running else ""))
+    typer.echo(f"manager: {'running' if report.manager_running else 'NOT running'} (the long-lived process that runs "
+               "the scheduled manager's ticks and keeps the cluster connections)")
     for d in report.deployments or []:
         typer.echo(f"deployment: {d.describe()}")
     if report.manager_runs:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mpflow.manager.schedule import seconds_to_next_tick
+from mpflow.manager.schedule import pick_due_run, seconds_to_next_tick
 
 
 @pytest.mark.parametrize("now,expected", [
@@ -19,3 +19,13 @@ def test_next_slot(now, expected):
 def test_an_interval_must_be_positive():
     with pytest.raises(ValueError, match="interval must be positive"):
         seconds_to_next_tick(0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("scheduled,now,expected", [
+    ([], 100.0, (None, [], None)),
+    ([("a", 115.0), ("b", 130.0)], 100.0, (None, [], 115.0)),  # nothing due: wait for a
+    ([("b", 115.0), ("a", 100.0)], 100.5, ("a", [], 115.0)),  # due: run it now
+    ([("c", 130.0), ("a", 100.0), ("b", 115.0)], 116.0, ("b", ["a"], 130.0)),  # a overran: skipped, b runs
+])
+def test_the_due_run_of_a_deployment(scheduled, now, expected):
+    assert pick_due_run(scheduled, now) == expected
