@@ -42,8 +42,8 @@ def manager_flow(project: str | None = None) -> dict:
         project: Project folder holding mpflow.toml (default: $MPFLOW_PROJECT, else the worker's
             current directory).
     """
-    proj = open_project(project)
-    Session = open_database(proj.database_url)
+    proj = _project(project)
+    Session = _database(proj.database_url)
     report = tick_with_tasks(proj, Session, proj.cluster_settings())
     if report.skipped:
         return {"skipped": report.skipped}
@@ -57,11 +57,40 @@ _kept: KeptConnections | None = None
 """The connections of the long-lived manager process this flow runs in (``keep_connections``), if any."""
 
 
+_loaded: dict[str, tuple[int, object]] = {}
+"""In the long-lived manager process: the project as last loaded, with its project file's mtime then (loading
+checks every stage's templates: an idle tick should not pay for it). Cluster settings are still read at
+every tick (``cluster_settings``: a block edited in the UI takes effect at the next tick)."""
+
+
+def _project(folder: str | None):
+    if _kept is None:
+        return open_project(folder)
+    known = _loaded.get(str(folder))
+    if known is not None and known[1].file.stat().st_mtime_ns == known[0]:
+        return known[1]
+    proj = open_project(folder)
+    mtime = proj.file.stat().st_mtime_ns
+    _loaded[str(folder)] = (mtime, proj)
+    return proj
+
+
+def _database(url: str):
+    """The jobs database's sessions: opened (and its schema checked) once in the long-lived process."""
+    if _kept is None:
+        return open_database(url)
+    key = f"database {url}"
+    if key not in _loaded:
+        _loaded[key] = (0, open_database(url))
+    return _loaded[key][1]
+
+
 def keep_connections(connections: KeptConnections | None) -> None:
     """From now on, the ticks run in this process use ``connections`` and leave them open (the manager
     service, ``mpflow.deployments.manager_service``); None: each tick opens and closes its own again."""
     global _kept
     _kept = connections
+    _loaded.clear()
 
 
 def tick_with_tasks(proj, Session, clusters) -> TickReport:
