@@ -57,15 +57,15 @@ def manage(
     Without --once this is the long-lived manager: it ticks every interval and keeps one connection per
     cluster for its whole life (one login per cluster, not one per tick)."""
     project, Session = open_project(project_dir)
-    clusters = project_clusters(project)
     interval = interval or project.config.manager.interval_s
-    if flow_runs:
+    if flow_runs:  # the clusters are read at each tick (a block missing or edited: that tick says so)
         from mpflow.deployments.manager_service import serve_manager  # Prefect: only when flow runs are asked for
 
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `mpflow server stop`: end after the tick in flight
         serve_manager(project.root, interval=interval, once=once, echo=typer.echo, stop=stop)
         return
+    clusters = project_clusters(project)
     manager = Manager(project, Session, clusters)
     conns = KeptConnections(clusters)
     by_name = {c.name: c for c in clusters}
