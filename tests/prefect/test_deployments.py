@@ -56,6 +56,9 @@ def _mpflow(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Comp
                           text=True, timeout=timeout)
 
 
+served_manager_pid = [0]  # the long-lived manager process of the served project, for the fixture's last check
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, master, slave):
     root = tmp_path_factory.mktemp("served")
@@ -69,6 +72,7 @@ def served(tmp_path_factory, master, slave):
         res = _mpflow(["server", "start", "--project", str(root)], cwd=root.parent, timeout=400)
         assert res.returncode == 0, res.stdout + res.stderr
         state = ServerState.read(StatePaths(root))
+        served_manager_pid[0] = int(StatePaths(root).pid_file("manager").read_text())
         yield Served(bench, state, {**_clean_env(), "PREFECT_API_URL": state.api_url}, mutant.name,
                      {b.name for b in built})
     finally:
@@ -77,6 +81,7 @@ def served(tmp_path_factory, master, slave):
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not process_is_ours(state.server_pid, "server", str(state.port))
     assert not process_is_ours(state.worker_pid, "worker", state.work_pool)
+    assert not process_is_ours(served_manager_pid[0], "manager", str(root))
 
 
 @contextmanager
@@ -150,6 +155,19 @@ def test_the_scheduled_manager_completes_runs_one_at_a_time(served):
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"deployment: manager/{PROJECT} (every 15 s, at most 1 at a time)" in status.stdout.splitlines()
     assert "Completed  tick " in status.stdout
+    # issue 20: the scheduled runs ran in the long-lived manager process (its work queue is not the worker's),
+    # which kept one connection to beta for all of them; none was cancelled as overlapping
+    assert "manager: running (the long-lived process" in status.stdout
+    assert deployment.work_queue_name == "manager"
+    with api(served) as client:
+        runs = manager_runs(client, deployment.id)
+    first_tick = min(r.start_time for r in runs if r.state_type.value == "COMPLETED")
+    # a run due before the manager process was up may be skipped as stale; none after its first tick
+    late = [(r.name, r.state.message) for r in runs if r.state_type.value == "CANCELLED"
+            and (r.expected_start_time > first_tick or not (r.state.message or "").startswith("skipped"))]
+    assert late == []
+    log = (served.bench.root / ".mpflow" / "logs" / "manager.log").read_text()
+    assert log.count("Beginning flow run 'tick ") >= 2
 
 
 def test_prefect_deployment_run_of_the_manager_lands_in_the_jobs_database(served):
