@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from cluster_helpers import wait_until
 from manager_helpers import make_bench
+from typer.testing import CliRunner
 
+from mpflow.cli import app
 from mpflow.clusters.check import check_cluster
 from mpflow.clusters.devcluster import dev_cluster_info, find_connection_file, load_connection
 from mpflow.clusters.settings import JumpHost
 from mpflow.clusters.transport import ClusterSettingsError, ClusterUnreachable, SSHTransport
+from mpflow.project.file import Project
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters (alpha, beta, gamma and the bastion)
 
@@ -58,6 +61,14 @@ def _devcluster_up() -> None:
     res = subprocess.run([str(REPO / "scripts" / "devcluster"), "up"], capture_output=True, text=True, env=env,
                          timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_init_makes_a_project_on_the_three_dev_clusters(tmp_path, gamma):
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "p"), "--dev", "--clusters", "alpha,beta,gamma"])
+    assert res.exit_code == 0, res.output
+    assert "  clusters:     alpha, beta, gamma (dev)" in res.output.splitlines()
+    settings = Project.load(tmp_path / "p").cluster_settings()
+    assert [(s.name, len(s.proxy_jump)) for s in settings] == [("alpha", 0), ("beta", 0), ("gamma", 1)]
 
 
 def test_gamma_is_reached_through_the_bastion_with_one_login(gamma):
