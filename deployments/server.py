@@ -174,7 +174,8 @@ def stop_server(project: Project) -> list[str]:
         return ["nothing to stop: no Prefect server was started for this project"]
     lines = []
     if state is not None:
-        lines.append(stop_process(paths, "manager", str(project.root)))
+        if read_pid(paths, "manager") is not None:  # (a server started before the long-lived manager has none)
+            lines.append(stop_process(paths, "manager", str(project.root)))
         lines.append(stop_process(paths, "worker", state.work_pool))
         if state.external:
             lines.append(f"server: left running at {state.url} (mpflow did not start it)")

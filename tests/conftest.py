@@ -27,7 +27,7 @@ import pytest
 from databases import ENGINES, PostgresServer
 from services import ServicesNotFound, postgres_url
 
-from mpflow.clusters.devcluster import DevClusterNotFound, load_connection
+from mpflow.clusters.devcluster import DevClusterNotFound, dev_cluster_info, load_connection
 from mpflow.clusters.settings import ClusterSettings, dev_cluster_settings
 from mpflow.clusters.transport import LocalTransport, Transport, open_transport
 from mpflow.slurm import commands as slurm
@@ -150,6 +150,20 @@ def gamma(devcluster_doc) -> ClusterSettings:
     if name is None:
         _unavailable("the connection file has no cluster behind the bastion: run `scripts/devcluster up`")
     return next(s for s in dev_cluster_settings() if s.name == name)
+
+
+@pytest.fixture
+def two_factor(slave):
+    """beta's settings through its second login node (the key, then a one-time code asked through PAM),
+    and the code a token app would show now (written to the node's code file; emptied afterwards)."""
+    info = dev_cluster_info(slave.name).get("two_factor_login")
+    if info is None:
+        _unavailable("the connection file has no two-factor login node: run `scripts/devcluster up`")
+    code_file = Path(info["code_file"])
+    code = os.urandom(4).hex()
+    code_file.write_text(code + "\n")
+    yield slave.model_copy(update={"port": info["port"]}), code
+    code_file.write_text("")
 
 
 @pytest.fixture(scope="session")

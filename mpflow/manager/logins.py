@@ -14,7 +14,7 @@ The conversation is one JSON object per line:
     client → {"login": NAME}
     manager → {"ask": {"hop": ..., "instructions": ..., "prompts": [[question, echo], ...]}}   (0 or more)
     client → {"answers": [...]}
-    manager → {"done": "logged in to NAME ..."} | {"error": "one line"}
+    manager → {"logged_in": "logged in to NAME ..."} | {"error": "one line"}
 
 Answers never reach a log or a file; only the two processes of this user see them.
 """
@@ -147,7 +147,7 @@ class LoginDesk:
         except CommandError as exc:
             _send(f, {"error": first_line(exc)})
             return
-        _send(f, {"done": f"logged in to {settings.name}; the manager keeps this login until the site ends it"})
+        _send(f, {"logged_in": f"logged in to {settings.name}; the manager keeps this login until the site ends it"})
 
 
 def request_login(project_root: Path, cluster: str, prompter: Prompter, *, timeout_s: float = ANSWER_TIMEOUT_S) -> str:
@@ -170,7 +170,7 @@ def request_login(project_root: Path, cluster: str, prompter: Prompter, *, timeo
                 ask = message["ask"]
                 _send(f, {"answers": list(prompter(ask["hop"], ask["instructions"],
                                                    [tuple(p) for p in ask["prompts"]]))})
-            elif "done" in message:
-                return str(message["done"])
+            elif "logged_in" in message:
+                return str(message["logged_in"])
             else:
                 raise RuntimeError(str(message.get("error", "the manager gave no answer")))

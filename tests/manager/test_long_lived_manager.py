@@ -30,17 +30,6 @@ retry_budget = 2
 '''
 
 
-@pytest.fixture
-def two_factor(slave):
-    """beta's settings through its 2FA login node, the code file, and the code a token app would show."""
-    info = dev_cluster_info(slave.name)["two_factor_login"]
-    code_file = Path(info["code_file"])
-    code = os.urandom(4).hex()
-    code_file.write_text(code + "\n")
-    yield slave.model_copy(update={"port": info["port"]}), code
-    code_file.write_text("")
-
-
 def _sessions_of(pidfile: Path) -> list[int]:
     """The per-connection sshd processes of the sshd listening with ``pidfile``."""
     listener = pidfile.read_text().split()[0]
