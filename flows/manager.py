@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.manager.pipeline import progress
 from mpflow.manager.status import project_summary
-from mpflow.manager.tick import Manager, TickReport
+from mpflow.manager.tick import Manager, TickReport, TickScope
 from mpflow.store.database import open_database
 from mpflow.store.schema import utcnow
 
@@ -53,12 +53,12 @@ def manager_flow(project: str | None = None) -> dict:
             "unreachable": list(report.unreachable), "transitions": len(report.transitions)}
 
 
-def tick_with_tasks(proj, Session, clusters) -> TickReport:
+def tick_with_tasks(proj, Session, clusters, scope: TickScope | None = None) -> TickReport:
     """One tick with Prefect tasks for the I/O, its events emitted and its summary artifact made
     (inside a flow run: the manager flow, or the pipeline flow's loop)."""
     logger = get_run_logger()
     with ClusterConnections(clusters) as conns:
-        report = Manager(proj, Session, clusters).tick(TaskIO(conns))
+        report = Manager(proj, Session, clusters).tick(TaskIO(conns), scope=scope)
     logger.info(report.summary())
     if report.skipped:
         return report

@@ -61,8 +61,8 @@ def _pipeline(project: str | None, mutants: list[str] | None, until: str | None,
 
     artifacts = ProgressArtifacts(proj)
 
-    def tick():
-        report = tick_with_tasks(proj, Session, clusters)
+    def tick(scope):
+        report = tick_with_tasks(proj, Session, clusters, scope)
         publish_progress(proj, Session, artifacts, mutants)  # one progress artifact per run, updated
         return report
 

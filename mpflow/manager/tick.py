@@ -124,6 +124,22 @@ def default_kinds() -> dict[str, StageKind]:
     return {"script": ScriptStage(), "protocol": ProtocolStage(), "gromacs": GromacsStage()}
 
 
+@dataclass(frozen=True)
+class TickScope:
+    """What a tick may start: nothing of a stage after ``until`` (in the project's stage order) is
+    prepared or submitted; ``None`` is every stage."""
+
+    until: str | None = None
+
+    def allowed(self, order: Sequence[str]) -> set[str]:
+        return set(order[: order.index(self.until) + 1]) if self.until in order else set(order)
+
+
+def is_managed(kind: StageKind, spec: StageSpec) -> bool:
+    """Whether the manager moves a stage: its kind says so, and a protocol the project runs locally is not."""
+    return kind.managed and not (spec.kind == "protocol" and spec.run == "local")
+
+
 class TickIO(Protocol):
     """The tick's I/O: one call per cluster per phase, one per stage batch in the advance phase. Each
     cluster's (or batch's) value is its result, or the exception that made it unreachable."""
@@ -256,9 +272,12 @@ class Manager:
         self.clusters = list(clusters)
         self.names = [c.name for c in self.clusters]
         self.kinds = dict(kinds or default_kinds())
+        self.scope = TickScope()
 
-    def tick(self, io: TickIO, *, holder: str | None = None, now: Callable[[], datetime] = utcnow) -> TickReport:
+    def tick(self, io: TickIO, *, holder: str | None = None, now: Callable[[], datetime] = utcnow,
+             scope: TickScope | None = None) -> TickReport:
         holder = holder or lease_holder()
+        self.scope = scope or TickScope()
         report = TickReport(holder)
         if not acquire_lease(self.Session, MANAGER_LEASE, holder, self.project.config.manager.lease_s):
             report.skipped = "another tick holds the manager lease"
@@ -334,7 +353,12 @@ class Manager:
                                           requeues=counters[k].requeues,
                                           # prepared again in this tick's advance, then resubmitted
                                           **({"state": StageState.WAITING} if k in rec.resend else {}))
-                              for k in rec.counters_changed | rec.resend])
+                              for k in (rec.counters_changed | rec.resend) - set(rec.hold)])
+            # a job that refused its input (a bad structure): the model-stage is held with its line
+            held = [(rows[k], why) for k, why in rec.hold.items() if k in rows]
+            update_stages(s, [StageChange(st.id, state=StageState.HELD, reason=why) for st, why in held])
+            rec.transitions += [Transition(EventKind.HELD, st.model_id, st.stage, None, None, st.state,
+                                           StageState.HELD, why, time=t_now) for st, why in held]
             record_events(s, rec.transitions)
         report.transitions += rec.transitions
         t = self._timed(report, "reconcile", t)
@@ -344,7 +368,8 @@ class Manager:
         if report.recovering:  # some cluster may hold copies the database does not know yet: wait
             return
 
-        managed = self.managed_stages()
+        allowed = self.scope.allowed(cfg.stage_order())
+        managed = [n for n in self.managed_stages() if n in allowed]  # nothing past --until is submitted
         sites = self.read_gromacs(io, sites, unreachable, report)
         with self.Session.begin() as s:
             stages = stage_records(s, states=MANAGED, stages=managed)
@@ -409,7 +434,7 @@ class Manager:
     # -- GROMACS per site ------------------------------------------------------------------------
     def gromacs_stages(self) -> list[str]:
         cfg = self.project.config
-        return [n for n, spec in cfg.stages.items() if spec.kind == "gromacs" and self.kinds[spec.kind].managed]
+        return [n for n, spec in cfg.stages.items() if spec.kind == "gromacs" and is_managed(self.kinds[spec.kind], spec)]
 
     def read_gromacs(self, io: TickIO, sites: dict[str, SiteRecord], unreachable: set[str],
                      report: TickReport) -> dict[str, SiteRecord]:
@@ -452,7 +477,7 @@ class Manager:
                                        {c: (sites[c].mdrun_version if c in sites else None) for c in self.names})
         return {stage: left_out for stage in self.gromacs_stages()} if left_out else {}
     def managed_stages(self) -> list[str]:
-        return [n for n, spec in self.project.config.stages.items() if self.kinds[spec.kind].managed]
+        return [n for n, spec in self.project.config.stages.items() if is_managed(self.kinds[spec.kind], spec)]
 
     # -- recover ---------------------------------------------------------------------------------
     def recover(self, io: TickIO, report: TickReport, now) -> set[str]:
@@ -682,7 +707,7 @@ class Manager:
         for stage_name, items in _group_by_stage(finishing).items():
             spec = cfg.stages[stage_name]
             kind = self.kinds[spec.kind]
-            if not kind.managed:
+            if not is_managed(kind, spec):
                 continue
             by_id = {st.id: st for st in items}
             for sid, problem in run("collect", stage_name, items, lambda: kind.collect(work, spec, items)).items():
@@ -694,9 +719,10 @@ class Manager:
                                               problem or f"outputs of {st.winner} on the master", time=t_now))
                 states[(st.model_id, st.stage)] = new
         ready_to_prepare = []
+        allowed = self.scope.allowed(cfg.stage_order())
         for st in waiting:
             spec = cfg.stages[st.stage]
-            if not self.kinds[spec.kind].managed:
+            if not is_managed(self.kinds[spec.kind], spec) or st.stage not in allowed:
                 continue
             prev_done = (st.model_id in model_ok if spec.after is None
                          else states.get((st.model_id, spec.after)) is StageState.DONE)
