@@ -6,7 +6,8 @@ behind it, so a cluster that runs on the orchestrator's own interpreter is answe
 
 Commands:
 
-- ``version``: this mpflow's version (what ``mpflow cluster check`` compares with the orchestrator's);
+- ``version``: this mpflow's version and build digest (``mpflow.build``: what the orchestrator compares
+  with its own before it submits a job that runs this), the interpreter, and the GROMACS on the PATH;
 - ``protocol``: run a preparation protocol's steps in a folder (``mpflow.stages.protocols``). A step that
   refuses the model's input (a bad structure: GROMACS's own line) or a protocol that cannot run writes
   that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Mapping
 
+from mpflow.build import build_digest
 from mpflow.slurm.job_files import INPUT_REFUSED_EXIT
 from mpflow.stages.protocols import ProtocolError, run_protocol
 
@@ -67,13 +70,14 @@ def run_protocol_request(request: Mapping) -> dict:
                                 log=lambda line: print(line, file=sys.stderr, flush=True))
     except ProtocolError as exc:
         raise InputRefused(exc.reason) from exc
-    return {"steps": [{"step": o.step, "status": o.status, "seconds": o.seconds} for o in outcomes]}
+    return {"steps": [{"step": o.name, "status": o.status, "seconds": o.seconds} for o in outcomes]}
 
 
 def answer(command: str, request: Mapping) -> dict:
     """The answer to one cluster-side command (see the module doc)."""
     if command == "version":
-        return {"version": mpflow_version(), "python": sys.executable}
+        return {"version": mpflow_version(), "build": build_digest(), "python": sys.executable,
+                "gromacs": shutil.which("gmx")}
     if command == "protocol":
         return run_protocol_request(request)
     raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")

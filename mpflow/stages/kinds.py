@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.side import cluster_python
 from mpflow.clusters.transport import ClusterUnreachable, TransportError
 from mpflow.errors import file_problem
 from mpflow.slurm.jobscript import reason_name
@@ -120,21 +120,6 @@ def protocol_request(*, protocol: str, workdir: str, params, search_dirs=(), rea
     ``<stage>.request.json``)."""
     return {"protocol": protocol, "workdir": workdir, "params": dict(params),
             "search_dirs": [str(d) for d in search_dirs], "reason_file": reason_file}
-
-
-class ClusterSideMissing(ValueError):
-    """A cluster has no cluster-side mpflow to run a job with (one line naming the command to run)."""
-
-
-def cluster_python(cluster: ClusterSettings) -> str:
-    """The interpreter of the cluster-side mpflow on ``cluster``: the one ``mpflow cluster setup``
-    recorded, else, for a cluster on this machine, the orchestrator's own."""
-    if cluster.mpflow_python:
-        return cluster.mpflow_python
-    if cluster.kind == "local":
-        return sys.executable
-    raise ClusterSideMissing(f"cluster-side mpflow on {cluster.name} is missing: run "
-                             f"`mpflow cluster setup {cluster.name}`")
 
 
 def protocol_targets(work: StageWork, spec: StageSpec) -> list[ClusterSettings]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from mpflow.clusters.connections import ClusterConnections
+from mpflow.build import build_digest
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import ClusterUnreachable
 from mpflow.manager.tick import default_kinds, is_managed
 from mpflow.stages.gromacs import GromacsStage, inputs_check_line
 from mpflow.stages.kinds import (
-    ClusterSideMissing,
     ProtocolStage,
     ScriptStage,
     StageWork,
@@ -142,7 +142,7 @@ def test_a_protocol_job_runs_the_cluster_side_mpflow(work):
     setup = alpha.model_copy(update={"mpflow_python": "/opt/venvs/mpflow-1/bin/python"})
     assert ProtocolStage().job_options(spec, item(stage="prep"), setup)["commands"] == [
         "/opt/venvs/mpflow-1/bin/python -m mpflow.cluster_side protocol --request prep.request.json"]
-    remote = ClusterSettings(name="gamma", kind="remote", host="h", user="u", workdir="/w")
-    with pytest.raises(ClusterSideMissing, match=r"^cluster-side mpflow on gamma is missing: run "
-                       r"`mpflow cluster setup gamma`$"):
-        ProtocolStage().job_options(spec, item(stage="prep"), remote)
+    remote = ClusterSettings(name="gamma", kind="remote", host="h", user="u", workdir="/w/project")
+    assert ProtocolStage().job_options(spec, item(stage="prep"), remote)["commands"] == [
+        f"/w/.mpflow/venvs/mpflow-{build_digest()}/bin/python -m mpflow.cluster_side protocol --request "
+        "prep.request.json"]
