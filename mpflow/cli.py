@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mpflow.commands.run:run", "Prepare the models and run them through every stage."),
     "backup": ("mpflow.commands.backup:backup", "Copy finished stages to a backup location, verified."),
     "db": ("mpflow.commands.db:app", "The jobs database: back it up to a file, restore it from one."),
-    "cluster": ("mpflow.commands.cluster:app", "Clusters: check them, register the dev clusters as blocks."),
+    "cluster": ("mpflow.commands.cluster:app", "Clusters: check them, set up mpflow's cluster side, register dev blocks."),
     "server": ("mpflow.commands.server:app", "The project's Prefect server and worker: start, stop, status."),
     "demo": ("mpflow.commands.demo:demo", "The whole pipeline on the dev clusters, GpA wild type vs G83I."),
     "interactions": ("mpflow.commands.interactions:interactions_command",

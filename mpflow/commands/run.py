@@ -42,11 +42,16 @@ def run(
                 typer.echo(f"  held {names.get(t.model_id, t.model_id)} {t.stage}: {t.why} (`mpflow release` "
                            "once it is fixed)")
 
+    shown: set[str] = set()
+
     def tick(scope: TickScope):
         with ClusterConnections(clusters) as conns:
             report = manager.tick(DirectIO(conns), scope=scope)
         for cluster, why in report.unreachable.items():
             typer.echo(f"  {cluster} unreachable this tick: {why}")
+        for line in sorted(set(report.cluster_side.values()) - shown):
+            typer.echo(f"  {line}")  # once per run: the command that fixes it is in the line
+            shown.add(line)
         say_held(report.transitions)
         return report
 

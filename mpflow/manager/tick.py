@@ -46,6 +46,7 @@ from sqlalchemy.orm import sessionmaker
 from mpflow.clusters.check import read_gromacs_versions
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings, validation_message
+from mpflow.clusters.side import ClusterSideError, require_site
 from mpflow.clusters.transport import TransportError
 from mpflow.manager.budget import (
     CLEARED_BACKOFF,
@@ -232,6 +233,7 @@ class TickReport:
     recovering: list[str] = field(default_factory=list)  # clusters a restore's recovery has yet to survey
     unmatched: list[str] = field(default_factory=list)  # jobs in the project's folders of no known model-stage
     progressed: int = 0  # jobs whose progress (from their logs) changed
+    cluster_side: dict[str, str] = field(default_factory=dict)  # cluster → why its mpflow cannot run jobs there
 
     def summary(self) -> str:
         if self.skipped:
@@ -246,6 +248,7 @@ class TickReport:
         for label, d in (("limited", self.limited), ("waiting for room", self.waiting_for_room)):
             if any(d.values()):
                 parts.append(f"{label} " + ", ".join(f"{c}: {n}" for c, n in d.items() if n))
+        parts += list(self.cluster_side.values())
         if self.backing_off:
             parts.append("backing off: " + ", ".join(f"{c} ({s:g} s)" for c, s in self.backing_off.items()))
         others = [c for c in self.unreachable if c not in self.backing_off]
@@ -530,6 +533,7 @@ class Manager:
         cfg = self.project.config
         settings = {c.name: c for c in self.clusters}
         sites = dict(sites or {})
+        self.require_cluster_side(plan, io, report)
         site_updates = self.make_room(plan, sites, unreachable, report, now())
         new_rows: list[NewJob] = []
         pending: dict[str, list[tuple[StageRecord, NewJob]]] = defaultdict(list)
@@ -661,6 +665,38 @@ class Manager:
             for cluster, values in site_updates.items():
                 update_site(s, cluster, **values)
         report.transitions += transitions
+
+    def require_cluster_side(self, plan: Plan, io: TickIO, report: TickReport) -> None:
+        """Before a job that runs mpflow's cluster side (a preparation) goes to a cluster, that cluster's
+        mpflow must be this build (``mpflow.clusters.side.require_site``, cached): where it is missing or
+        another build, those jobs are not submitted (nothing held: they go once it is set up) and the
+        tick says why in one line."""
+        cfg = self.project.config
+        settings = {c.name: c for c in self.clusters}
+
+        def runs_side(st: StageRecord) -> bool:
+            return cfg.stages[st.stage].kind == "protocol"
+
+        need = [c for c, items in plan.submit.items() if any(runs_side(st) for st, _ in items)]
+        if not need:
+            return
+
+        def batch() -> dict[str, str | None]:
+            out: dict[str, str | None] = {}
+            for c in need:
+                try:
+                    require_site(io.connections.transport(c), settings[c])
+                    out[c] = None
+                except ClusterSideError as exc:
+                    out[c] = str(exc)
+            return out
+
+        found = io.advance(f"cluster-side-{len(need)}", batch)
+        for c in need:
+            line = (f"{c}: {_first_line(found)}" if isinstance(found, Exception) else found.get(c))
+            if line:
+                report.cluster_side[c] = line
+                plan.submit[c] = [(st, resume) for st, resume in plan.submit[c] if not runs_side(st)]
 
     def make_room(self, plan: Plan, sites: Mapping[str, SiteRecord], unreachable: set[str], report: TickReport,
                   now: datetime) -> dict[str, dict]:

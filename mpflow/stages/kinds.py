@@ -33,10 +33,9 @@ from mpflow.clusters.side import cluster_python
 from mpflow.clusters.transport import ClusterUnreachable, TransportError
 from mpflow.errors import file_problem
 from mpflow.slurm.jobscript import reason_name
-from mpflow.stages.prep import MODEL_INPUT
 from mpflow.stages.spec import StageSpec
 from mpflow.store.records import StageRecord
-from mpflow.tags import MODEL_FILE, ModelTag
+from mpflow.tags import MODEL_FILE, MODEL_INPUT, ModelTag
 from mpflow.transfers.engine import TransferError, transfer_tree
 
 
