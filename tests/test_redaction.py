@@ -29,7 +29,8 @@ def test_redact_masks_the_password_of_every_url(text, masked):
     assert redact(text) == masked
 
 
-@pytest.mark.parametrize("url", ["postgresql://u:SECRET@127.0.0.1/db", "mysql://u:SECRET@127.0.0.1/db"])
+# psycopg is installed (the jobs database on PostgreSQL); pg8000 and the MySQL drivers are not
+@pytest.mark.parametrize("url", ["postgresql+pg8000://u:SECRET@127.0.0.1/db", "mysql://u:SECRET@127.0.0.1/db"])
 def test_a_missing_driver_does_not_print_the_password(url):
     with pytest.raises(DatabaseError) as info:
         open_database(url)
@@ -38,15 +39,28 @@ def test_a_missing_driver_does_not_print_the_password(url):
     assert redact_url(url) in message and "No module named" in message
 
 
-def test_commands_on_a_project_with_a_password_in_its_url_never_print_it(tmp_path):
+def test_a_refused_connection_does_not_print_the_password():
+    url = "postgresql://u:SECRET@127.0.0.1:1/db"  # nothing listens on port 1
+    with pytest.raises(DatabaseError) as info:
+        open_database(url)
+    message = str(info.value)
+    assert "SECRET" not in message
+    assert message.startswith(f"cannot open database {redact_url(url)}: connection failed"), message
+
+
+@pytest.mark.parametrize("url, first_words", [
+    ("postgresql+pg8000://u:SECRET@127.0.0.1/db", "error: database URL 'postgresql+pg8000://u:***@127.0.0.1/db' cannot be used"),
+    ("postgresql://u:SECRET@127.0.0.1:1/db", "error: cannot open database postgresql://u:***@127.0.0.1:1/db: connection failed"),
+])
+def test_commands_on_a_project_with_a_password_in_its_url_never_print_it(tmp_path, url, first_words):
     project = make_project(tmp_path / "p")
-    project.update_file(lambda doc: doc["project"].__setitem__("database", "postgresql://u:SECRET@127.0.0.1/db"))
+    project.update_file(lambda doc: doc["project"].__setitem__("database", url))
     for args in (["status"], ["models"], ["manage", "--once"], ["mutant", "list"], ["release"]):
         result = CliRunner().invoke(app, [*args, "--project", str(project.root)])
         assert result.exit_code == 2, (args, result.output)
         assert "SECRET" not in result.output, args
         [line] = result.output.strip().splitlines()
-        assert line.startswith("error: database URL 'postgresql://u:***@127.0.0.1/db' cannot be used"), line
+        assert line.startswith(first_words), line
 
 
 def test_a_project_database_that_is_no_url_is_refused_without_echoing_it(tmp_path):

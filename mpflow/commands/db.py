@@ -18,7 +18,7 @@ from mpflow.store.backups import (
     engine_of,
     restore_database,
 )
-from mpflow.store.database import DatabaseError
+from mpflow.store.database import DatabaseError, head_revision
 
 app = typer.Typer(help="The project's jobs database: back it up to a file, restore it from one.",
                   no_args_is_help=True)
@@ -76,7 +76,9 @@ def restore(
     except OSError as exc:
         fail(f"{folder}: {exc.strerror}", 1)
     since = f"{report.since:%Y-%m-%d %H:%M:%S} UTC" if report.since else "the start"
-    typer.echo(f"restored {redact_url(url)} from {path} (schema {report.revision}, migrated to the newest)")
+    schema = (f"schema {report.revision}, the newest" if report.revision == head_revision()
+              else f"schema {report.revision}, migrated to {head_revision()}")
+    typer.echo(f"restored {redact_url(url)} from {path} ({schema})")
     typer.echo(f"  the database as it was: {report.kept.path} ({_describe(report.kept)})")
     typer.echo(f"  the next manager tick finds again the jobs submitted since {since} on "
                f"{', '.join(report.clusters)}, and submits nothing until it has asked every one of them")

@@ -121,12 +121,13 @@ def test_the_job_script_check_renders_each_stage_with_the_clusters_resources(sla
     make a job (settings copied without validation, as an old block's were) fail it, naming the stage."""
     resources = {"urmd": {"cpus_per_task": 2, "extra_sbatch": {"qos": "normal"}}}
     report = check_cluster(slave.model_copy(update={"stage_resources": resources}))
-    assert report.checks[3] == ("job scripts", True, "CPU and GPU variants render (mpflow default template; "
-                                                     "stages urmd)")
+    by_name = {check[0]: check for check in report.checks}
+    assert by_name["job scripts"] == ("job scripts", True, "CPU and GPU variants render (mpflow default template; "
+                                                           "stages urmd)")
     broken = slave.model_copy(update={"stage_resources": {"urmd": {"cpus_per_task": "many"}}})  # as an old block
-    report = check_cluster(broken)
-    assert report.checks[3][:2] == ("job scripts", False)
-    assert report.checks[3][2].startswith("stage_resources['urmd'].cpus_per_task: Input should be a valid integer")
+    by_name = {check[0]: check for check in check_cluster(broken).checks}
+    assert by_name["job scripts"][:2] == ("job scripts", False)
+    assert by_name["job scripts"][2].startswith("stage_resources['urmd'].cpus_per_task: Input should be a valid integer")
 
 
 def test_a_partition_that_does_not_exist_fails_the_sinfo_check(slave):

@@ -88,12 +88,15 @@ def test_between_observations_a_tick_decides_and_submits_on_what_it_knows(bench,
 def test_a_copy_that_can_never_start_is_cancelled_with_its_reason_and_not_sent_again(bench, master, slave,
                                                                                       short_partition):
     short = slave.model_copy(update={"partition": short_partition})
-    b = bench([master, short], STAGE.format(seconds=20, minutes=5))  # 5 min > short's 1 min
+    # alpha's copy may not start for 40 s (sbatch --begin): else, on an idle alpha, it can start and win
+    # before beta's controller has given its copy the reason, and beta's is cancelled as the loser
+    later = master.model_copy(update={"stage_resources": {"probe": {"extra_sbatch": {"begin": "now+40"}}}})
+    b = bench([later, short], STAGE.format(seconds=20, minutes=5))  # 5 min > short's 1 min
     [mid] = b.add_models("m1")
     b.tick_until("beta's copy cancelled as unable to start",
                  lambda: any(j.cluster == slave.name and j.failure_kind == FailureKind.CANNOT_START for j in b.jobs()),
                  timeout=120)
-    b.tick_until("the stage done on alpha", lambda: b.stage_state(mid, "probe") == "done", timeout=120)
+    b.tick_until("the stage done on alpha", lambda: b.stage_state(mid, "probe") == "done", timeout=180)
     beta_jobs = [j for j in b.jobs() if j.cluster == slave.name]
     assert len(beta_jobs) == 1  # never resubmitted there with the same resources
     assert beta_jobs[0].reason == "PartitionTimeLimit — the stage's time limit exceeds the partition's"

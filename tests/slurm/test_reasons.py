@@ -16,26 +16,26 @@ from mpflow.slurm.reasons import (
     refusal_kind,
 )
 
-# squeue --format=%i|%T|%r|%S|%e|%j as Slurm 22.05 prints it (captured on the dev clusters for the
+# squeue --format=%i|%T|%r|%S|%e|%Z|%j as Slurm 22.05 prints it (captured on the dev clusters for the
 # reasons they can show: PartitionTimeLimit on beta's short partition, JobHeldUser, Priority, Resources,
 # PartitionDown; the others in the same format, with the reason codes of squeue(1))
 CAPTURED = """\
-101|PENDING|PartitionTimeLimit|N/A|N/A|mpf-t1
-102|PENDING|ReqNodeNotAvail, UnavailableNodes:beta-n1|N/A|N/A|mpf-t2
-103|PENDING|Priority|2026-12-02T05:01:00|2026-12-02T05:06:00|mpf-t3
-104|PENDING|Resources|2026-12-02T05:01:00|2026-12-02T05:06:00|mpf-t4
-105|PENDING|QOSMaxJobsPerUserLimit|N/A|N/A|mpf-t5
-106|PENDING|AssocMaxWallDurationPerJobLimit|N/A|N/A|mpf-t6
-107|PENDING|QOSMaxWallDurationPerJobLimit|N/A|N/A|mpf-t7
-108|PENDING|JobHeldUser|N/A|N/A|mpf-t8
-109|PENDING|PartitionDown|N/A|N/A|mpf-t9
-110|PENDING|BadConstraints|N/A|N/A|mpf-t10
-111|PENDING|QOSMaxCpuPerUserLimit|N/A|N/A|mpf-t11
-112|PENDING|DependencyNeverSatisfied|N/A|N/A|mpf-t12
-113|PENDING|InvalidQOS|N/A|N/A|mpf-t13
-114|PENDING|NodeDown|N/A|N/A|mpf-t14
-115|PENDING|QOSMaxCpuPerJobLimit|N/A|N/A|mpf-t15
-116|PENDING|AssocGrpCPURunMinutesLimit|N/A|N/A|mpf-t16
+101|PENDING|PartitionTimeLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t1
+102|PENDING|ReqNodeNotAvail, UnavailableNodes:beta-n1|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t2
+103|PENDING|Priority|2026-12-02T05:01:00|2026-12-02T05:06:00|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t3
+104|PENDING|Resources|2026-12-02T05:01:00|2026-12-02T05:06:00|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t4
+105|PENDING|QOSMaxJobsPerUserLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t5
+106|PENDING|AssocMaxWallDurationPerJobLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t6
+107|PENDING|QOSMaxWallDurationPerJobLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t7
+108|PENDING|JobHeldUser|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t8
+109|PENDING|PartitionDown|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t9
+110|PENDING|BadConstraints|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t10
+111|PENDING|QOSMaxCpuPerUserLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t11
+112|PENDING|DependencyNeverSatisfied|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t12
+113|PENDING|InvalidQOS|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t13
+114|PENDING|NodeDown|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t14
+115|PENDING|QOSMaxCpuPerJobLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t15
+116|PENDING|AssocGrpCPURunMinutesLimit|N/A|N/A|/srv/dev/beta/work/demo/GpA-WT/None/GpA-WT_001/emmd|mpf-t16
 """
 
 # job id → (never starts as asked, only after a grace)

@@ -12,29 +12,29 @@ from mpflow.slurm import commands as slurm
 from mpflow.states import FailureKind, JobState
 
 SQUEUE = {
-    "22.05": "41|RUNNING|None|2026-12-02T04:30:01|2026-12-02T05:30:01|mpf-aa01\n"
-             "42|PENDING|PartitionTimeLimit|N/A|N/A|mpf-aa02\n"
-             "43|COMPLETED|None|2026-12-02T04:20:00|2026-12-02T04:21:10|mpf-aa03\n"
-             "44|PENDING|JobHeldUser|N/A|N/A|somebody-elses\n",
+    "22.05": "41|RUNNING|None|2026-12-02T04:30:01|2026-12-02T05:30:01|/home/u/w/p/m/None/x/emmd|mpf-aa01\n"
+             "42|PENDING|PartitionTimeLimit|N/A|N/A|/home/u/w/p/m/None/x/emmd|mpf-aa02\n"
+             "43|COMPLETED|None|2026-12-02T04:20:00|2026-12-02T04:21:10|/home/u/w/p/m/None/x/emmd|mpf-aa03\n"
+             "44|PENDING|JobHeldUser|N/A|N/A|/home/u/w/p/m/None/x/emmd|somebody-elses\n",
     # 20.11: the same format; a pending job's start is N/A, a job held by its user says JobHeldUser
-    "20.11": "41|RUNNING|None|2026-12-02T04:30:01|2026-12-02T05:30:01|mpf-aa01\n"
-             "42|PENDING|PartitionTimeLimit|N/A|N/A|mpf-aa02\n"
-             "43|COMPLETED|None|2026-12-02T04:20:00|2026-12-02T04:21:10|mpf-aa03\n"
-             "44|PENDING|JobHeldUser|N/A|N/A|somebody-elses\n",
+    "20.11": "41|RUNNING|None|2026-12-02T04:30:01|2026-12-02T05:30:01|/home/u/w/p/m/None/x/emmd|mpf-aa01\n"
+             "42|PENDING|PartitionTimeLimit|N/A|N/A|/home/u/w/p/m/None/x/emmd|mpf-aa02\n"
+             "43|COMPLETED|None|2026-12-02T04:20:00|2026-12-02T04:21:10|/home/u/w/p/m/None/x/emmd|mpf-aa03\n"
+             "44|PENDING|JobHeldUser|N/A|N/A|/home/u/w/p/m/None/x/emmd|somebody-elses\n",
 }
 
 SACCT = {
-    "22.05": "41|COMPLETED|0:0|2026-12-02T04:30:01|2026-12-02T04:31:40|mpf-aa01\n"
-             "45|FAILED|3:0|2026-12-02T04:30:01|2026-12-02T04:30:05|mpf-aa05\n"
-             "46|CANCELLED by 1001|0:0|None|2026-12-02T04:33:00|mpf-aa06\n"
-             "47|TIMEOUT|0:0|2026-12-02T03:30:01|2026-12-02T04:30:31|mpf-aa07\n"
-             "48|OUT_OF_MEMORY|0:125|2026-12-02T04:00:01|2026-12-02T04:10:31|mpf-aa08\n",
+    "22.05": "41|COMPLETED|0:0|2026-12-02T04:30:01|2026-12-02T04:31:40|/home/u/w/p/m/None/x/emmd|mpf-aa01\n"
+             "45|FAILED|3:0|2026-12-02T04:30:01|2026-12-02T04:30:05|/home/u/w/p/m/None/x/emmd|mpf-aa05\n"
+             "46|CANCELLED by 1001|0:0|None|2026-12-02T04:33:00|/home/u/w/p/m/None/x/emmd|mpf-aa06\n"
+             "47|TIMEOUT|0:0|2026-12-02T03:30:01|2026-12-02T04:30:31|/home/u/w/p/m/None/x/emmd|mpf-aa07\n"
+             "48|OUT_OF_MEMORY|0:125|2026-12-02T04:00:01|2026-12-02T04:10:31|/home/u/w/p/m/None/x/emmd|mpf-aa08\n",
     # 20.11: a job cancelled before it started has Start "Unknown" (22.05: "None"); the rest the same
-    "20.11": "41|COMPLETED|0:0|2026-12-02T04:30:01|2026-12-02T04:31:40|mpf-aa01\n"
-             "45|FAILED|3:0|2026-12-02T04:30:01|2026-12-02T04:30:05|mpf-aa05\n"
-             "46|CANCELLED by 1001|0:0|Unknown|2026-12-02T04:33:00|mpf-aa06\n"
-             "47|TIMEOUT|0:0|2026-12-02T03:30:01|2026-12-02T04:30:31|mpf-aa07\n"
-             "48|OUT_OF_MEMORY|0:125|2026-12-02T04:00:01|2026-12-02T04:10:31|mpf-aa08\n",
+    "20.11": "41|COMPLETED|0:0|2026-12-02T04:30:01|2026-12-02T04:31:40|/home/u/w/p/m/None/x/emmd|mpf-aa01\n"
+             "45|FAILED|3:0|2026-12-02T04:30:01|2026-12-02T04:30:05|/home/u/w/p/m/None/x/emmd|mpf-aa05\n"
+             "46|CANCELLED by 1001|0:0|Unknown|2026-12-02T04:33:00|/home/u/w/p/m/None/x/emmd|mpf-aa06\n"
+             "47|TIMEOUT|0:0|2026-12-02T03:30:01|2026-12-02T04:30:31|/home/u/w/p/m/None/x/emmd|mpf-aa07\n"
+             "48|OUT_OF_MEMORY|0:125|2026-12-02T04:00:01|2026-12-02T04:10:31|/home/u/w/p/m/None/x/emmd|mpf-aa08\n",
 }
 
 
