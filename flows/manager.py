@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from mpflow.clusters.connections import ClusterConnections, KeptConnections
 from mpflow.manager.pipeline import progress
 from mpflow.manager.status import project_summary
-from mpflow.manager.tick import Manager, TickReport
+from mpflow.manager.tick import Manager, TickReport, TickScope
 from mpflow.store.database import open_database
 from mpflow.store.schema import utcnow
 
@@ -93,13 +93,13 @@ def keep_connections(connections: KeptConnections | None) -> None:
     _loaded.clear()
 
 
-def tick_with_tasks(proj, Session, clusters) -> TickReport:
+def tick_with_tasks(proj, Session, clusters, scope: TickScope | None = None) -> TickReport:
     """One tick with Prefect tasks for the I/O, its events emitted and its summary artifact made
     (inside a flow run: the manager flow, or the pipeline flow's loop). In the long-lived manager
     process the tick uses that process's kept connections: one login per cluster for many ticks."""
     logger = get_run_logger()
     with (_kept.for_tick(clusters) if _kept is not None else ClusterConnections(clusters)) as conns:
-        report = Manager(proj, Session, clusters).tick(TaskIO(conns))
+        report = Manager(proj, Session, clusters).tick(TaskIO(conns), scope=scope)
     logger.info(report.summary())
     if report.skipped:
         return report

@@ -1,10 +1,11 @@
 """The modelling-stage flows: ``prepare``, ``emmd``, ``prmd``, ``urmd`` and the whole ``pipeline``.
 
 Each flow runs the project's pipeline (``mpflow.manager.pipeline.run_pipeline``) until its stage is done
-for the selected mutants: preparation batches on the master (one task per batch, protocol steps
-through prefect-shell with GROMACS's output in the run's logs) alternate with manager ticks (per
-cluster one observe, submit and cancel task), so every model moves on as soon as its previous stage
-is done. The run keeps one progress artifact (model-stages done of all), updated after every tick,
+for the selected mutants: manager ticks (per cluster one observe, submit and cancel task; preparation
+is a Slurm job like every stage, and nothing past ``until`` is submitted), and, only for a protocol
+stage the project runs on this machine (``run = "local"``), preparation batches here (one task per
+batch, protocol steps through prefect-shell with GROMACS's output in the run's logs), so every model
+moves on as soon as its previous stage is done. The run keeps one progress artifact (model-stages done of all), updated after every tick,
 and a table of model-stages per mutant, stage and state (``mpflow.flows.artifacts``); a preparation
 held is a ``mpflow.stage.held`` event, as the manager's transitions are. The scheduled manager deployment may tick at the same time: the database lease lets one act
 and the other step aside.
@@ -61,8 +62,8 @@ def _pipeline(project: str | None, mutants: list[str] | None, until: str | None,
 
     artifacts = ProgressArtifacts(proj)
 
-    def tick():
-        report = tick_with_tasks(proj, Session, clusters)
+    def tick(scope):
+        report = tick_with_tasks(proj, Session, clusters, scope)
         publish_progress(proj, Session, artifacts, mutants)  # one progress artifact per run, updated
         return report
 

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("mpflow.commands.backup:backup", "Copy finished stages to a backup location, verified."),
     "db": ("mpflow.commands.db:app", "The jobs database: back it up to a file, restore it from one."),
     "cluster": ("mpflow.commands.cluster:app",
-                "Clusters: check them, log in to a two-factor site, register the dev clusters as blocks."),
+                "Clusters: check them, set up mpflow's cluster side, log in to a two-factor site, register dev blocks."),
     "server": ("mpflow.commands.server:app", "The project's Prefect server and worker: start, stop, status."),
     "demo": ("mpflow.commands.demo:demo", "The whole pipeline on the dev clusters, GpA wild type vs G83I."),
     "interactions": ("mpflow.commands.interactions:interactions_command",

@@ -52,6 +52,7 @@ class FailureKind(enum.StrEnum):
     SUBMIT_REFUSED = "submit_refused"  # sbatch (or the job's options) refused the job
     LIMITED = "limited"  # sbatch refused it by a limit or policy of the site (back-pressure: retried when there is room)
     CANNOT_START = "cannot_start"  # pending for a reason it never leaves (PartitionTimeLimit...): cancelled by mpflow
+    INPUT_REFUSED = "input_refused"  # a preparation step refused the model's input (a bad structure): held, not retried
 
 
 NEVER_RAN = frozenset({FailureKind.NOT_SUBMITTED, FailureKind.STALE_INPUTS, FailureKind.LIMITED})

@@ -20,6 +20,8 @@ STAGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 NO_GROUP = "None"
 """The group of a model that no conformation claims (unclassified, an outlier, or waiting)."""
 MODEL_FILE = "model.pdb"
+#: the model's structure as the preparation's first step reads it, in the preparation's folder
+MODEL_INPUT = "protein.pdb"
 """A model's structure in its folder on the master (``<workdir>/<mutant>/<group>/<name>/model.pdb``)."""
 
 

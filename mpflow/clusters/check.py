@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+import sys
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from mpflow.build import build_digest
 from mpflow.clusters.settings import ClusterSettings, validation_message
+from mpflow.clusters.side import read_site, runs_here, site_problem
 from mpflow.clusters.transport import Transport, TransportError, open_transport
 from mpflow.errors import CommandError
 from mpflow.slurm import commands as slurm
@@ -171,9 +174,25 @@ def _check_slurm_version(report: CheckReport, t: Transport) -> None:
     report.add("slurm", old is None, f"slurm {version}" + (f": {old}" if old else ""))
 
 
-def check_cluster(settings: ClusterSettings, *, master: bool = True) -> CheckReport:
+def _check_mpflow(report: CheckReport, t: Transport, side: ClusterSettings) -> None:
+    """The cluster-side mpflow: present, this build, and the GROMACS its jobs find."""
+    if runs_here(side):
+        report.add("mpflow", True, f"jobs run this interpreter ({sys.executable}, build {build_digest()})")
+        return
+    status = read_site(t, side)
+    problem = site_problem(side, status)
+    if problem:
+        report.add("mpflow", False, problem)
+        return
+    report.add("mpflow", status.gromacs is not None,
+               f"build {status.build} at {status.python}; "
+               + (f"GROMACS {status.gromacs}" if status.gromacs else "no gmx on its PATH"))
+
+
+def check_cluster(settings: ClusterSettings, *, master: bool = True, side: ClusterSettings | None = None
+                  ) -> CheckReport:
     """Every check of one cluster; ``report.gromacs`` holds the versions it read (``master``: its grompp
-    too)."""
+    too); ``side``: the project's settings of the cluster, to check its cluster-side mpflow too."""
     report = CheckReport(settings.name)
     transport = open_transport(settings)
     try:
@@ -188,6 +207,8 @@ def check_cluster(settings: ClusterSettings, *, master: bool = True) -> CheckRep
         _check_slurm_version(report, transport)
         _check_job_scripts(report, settings)
         report.gromacs = _check_gmx(report, transport, master=master)
+        if side is not None:
+            _check_mpflow(report, transport, side)
     except TransportError as exc:
         report.add("command", False, _first_line(exc))
     finally:
@@ -195,10 +216,12 @@ def check_cluster(settings: ClusterSettings, *, master: bool = True) -> CheckRep
     return report
 
 
-def check_clusters(clusters: list[ClusterSettings]) -> list[CheckReport]:
+def check_clusters(clusters: list[ClusterSettings], sides: list[ClusterSettings] | None = None
+                   ) -> list[CheckReport]:
     """Every check of each cluster (the master first), then, on the master's report, whether each
-    cluster's mdrun reads the .tpr files of the master's grompp."""
-    reports = [check_cluster(c, master=i == 0) for i, c in enumerate(clusters)]
+    cluster's mdrun reads the .tpr files of the master's grompp. ``sides``: the project's settings of the
+    same clusters, to check each cluster-side mpflow too."""
+    reports = [check_cluster(c, master=i == 0, side=sides[i] if sides else None) for i, c in enumerate(clusters)]
     master = reports[0].gromacs if reports else None
     if master is None or not master.grompp:
         return reports

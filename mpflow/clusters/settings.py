@@ -167,6 +167,9 @@ class ClusterSettings(BaseModel):
         "gmx mdrun", description="How jobs here start mdrun: `gmx mdrun`, `gmx_mpi mdrun`, `srun gmx_mpi mdrun`, "
                                  "`mpirun gmx_mpi mdrun` or `mdrun_mpi` (modules it needs go in `preamble`); "
                                  "tasks and threads are added for each job (--ntasks/-np, -ntomp).")
+    mpflow_python: str | None = Field(
+        None, description="The interpreter of mpflow's cluster-side virtual environment here (recorded by "
+                          "`mpflow cluster setup`); empty on a cluster on this machine: mpflow's own.")
     connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the SSH connection.")
     command_timeout_s: float = Field(120.0, gt=0, description="Seconds a single scheduler command may take.")
 
@@ -189,6 +192,11 @@ class ClusterSettings(BaseModel):
         if value == "/":
             raise ValueError("workdir must be a folder of its own, not /")
         return value
+
+    @field_validator("mpflow_python")
+    @classmethod
+    def _safe_python(cls, value: str | None) -> str | None:
+        return None if not value else check_cluster_path(value, "mpflow_python")
 
     @field_validator("mdrun_command")
     @classmethod

@@ -1,5 +1,5 @@
-"""``mpflow cluster ...``: check a cluster, log in to a two-factor site (for the running manager), and save the dev
-clusters as Prefect blocks."""
+"""``mpflow cluster ...``: check a cluster, set up its cluster-side mpflow, log in to a two-factor site (for the
+running manager), and save the dev clusters as Prefect blocks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import typer
 
 from mpflow.blocks.cluster import SlurmCluster, load_cluster_block, prefect_api_url
+from mpflow.build import build_digest
 from mpflow.clusters.check import check_clusters
+from mpflow.clusters.side import ClusterSideError, base_workdir, setup_site
+from mpflow.clusters.transport import TransportError, open_transport
 from mpflow.commands.common import (
     PROJECT_OPTION_HELP,
     dev_clusters_or_exit,
@@ -23,8 +26,8 @@ from mpflow.project.file import ProjectError
 from mpflow.store.schema import utcnow
 from mpflow.store.sites import update_site
 
-app = typer.Typer(help="Clusters: check them, log in to a two-factor site, register the dev clusters as blocks.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Clusters: check them, set up mpflow's cluster side, log in to a two-factor site, register "
+                       "the dev clusters as blocks.", no_args_is_help=True)
 
 
 def _settings_for(name: str, dev: bool):
@@ -70,13 +73,15 @@ def check(
     whose mdrun cannot is not sent GROMACS stages). Without NAMES, the project's clusters, and the versions
     are recorded for the manager."""
     Session = None
+    sides = None
     if names:
         clusters = [_settings_for(n, dev) for n in names]
     else:
         project, Session = open_project(project_dir)
+        sides = project_clusters(project)  # their cluster-side mpflow is the project's to check
         # each cluster's own workdir: the project's folder in it is made by the first import
-        clusters = [c.model_copy(update={"workdir": posixpath.dirname(c.workdir)}) for c in project_clusters(project)]
-    reports = check_clusters(clusters)
+        clusters = [c.model_copy(update={"workdir": posixpath.dirname(c.workdir)}) for c in sides]
+    reports = check_clusters(clusters, sides)
     for report in reports:
         for line in report.lines():
             typer.echo(f"[{report.cluster}] {line}")
@@ -88,6 +93,28 @@ def check(
                                 gromacs_problem=r.gromacs.problem, gromacs_checked=utcnow())
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+@app.command("setup")
+def setup(
+    name: str = typer.Argument(..., help="The project's cluster to set up."),
+    project_dir: Path = typer.Option(None, "--project", help=PROJECT_OPTION_HELP),
+) -> None:
+    """Install this mpflow's cluster side on a cluster, in its own virtual environment
+    (<cluster workdir>/.mpflow/venvs/mpflow-<build>), with only what the cluster-side steps need;
+    the jobs of this build run it from there. Again after an upgrade of mpflow."""
+    project, _ = open_project(project_dir)
+    found = {c.name: c for c in project_clusters(project)}
+    if name not in found:
+        fail(f"no cluster {name!r} in the project (have: {', '.join(found)})", 2)
+    settings = found[name]
+    base = settings.model_copy(update={"workdir": base_workdir(settings)})
+    try:
+        with open_transport(base) as transport:
+            python = setup_site(transport, settings, echo=typer.echo)
+    except (ClusterSideError, TransportError) as exc:
+        fail(str(exc).strip().splitlines()[0], 1)
+    typer.echo(f"[{name}] cluster-side mpflow {build_digest()} ready: {python}")
 
 
 @app.command("register-dev")

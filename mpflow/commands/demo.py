@@ -2,7 +2,7 @@
 
 A project (by default ``.mpflow-demo/``) with glycophorin A's TM dimer, wild type and G83I; two
 built models of each are imported (checked, measured, classified, their folders made on both
-clusters), prepared in a real POPC bilayer on the master, and taken through EMMD → PRMD → URMD with
+clusters), prepared in a real POPC bilayer as Slurm jobs on the master, and taken through EMMD → PRMD → URMD with
 tiny step counts, every job submitted to both dev clusters with the first to run kept. It ends with
 the status table, where the results are, what each cluster ran and where the time went, and the
 interaction analysis of wild type against G83I. While it runs it prints, beside the stage counts,
@@ -27,7 +27,7 @@ from mpflow.clusters.connections import ClusterConnections
 from mpflow.commands.analyse import analyse_project
 from mpflow.commands.common import dev_clusters_or_exit, fail
 from mpflow.commands.manage import speed_lines
-from mpflow.manager.pipeline import prepare_locally, run_pipeline
+from mpflow.manager.pipeline import run_pipeline
 from mpflow.manager.status import (
     CELL_KEY,
     count_table,
@@ -36,7 +36,7 @@ from mpflow.manager.status import (
     stage_statuses,
     table_lines,
 )
-from mpflow.manager.tick import DirectIO, Manager
+from mpflow.manager.tick import DirectIO, Manager, TickScope
 from mpflow.models.importing import import_models
 from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
 from mpflow.project.mutants import EXAMPLES
@@ -133,9 +133,9 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     manager = Manager(project, Session, clusters)
     shown = {"running": ()}
 
-    def tick():
+    def tick(scope: TickScope):
         with ClusterConnections(clusters) as conns:
-            report = manager.tick(DirectIO(conns))
+            report = manager.tick(DirectIO(conns), scope=scope)
         with Session() as s:  # the running jobs' progress from their logs: a line a quarter of the way
             statuses = stage_statuses(s, stage_order=project.config.stage_order())
         key = tuple((r.tag, r.stage, r.progress_cluster, int((r.progress.fraction or 0) * 4), r.progress.ended)
@@ -145,12 +145,9 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
         shown["running"] = key
         return report
 
-    def prepare(items):
-        started = time.monotonic()
-        prepare_locally(project, Session, clusters[0], items)
-        times.add("membrane build and preparation", time.monotonic() - started)
-
-    result = run_pipeline(project, Session, tick=tick, prepare=prepare, timeout_s=timeout_s, echo=echo)
+    t = time.monotonic()
+    result = run_pipeline(project, Session, tick=tick, timeout_s=timeout_s, echo=echo)
+    times.add("preparation (Slurm jobs on the master) and MD", time.monotonic() - t)
     now = utcnow()
     with Session() as s:
         rows = stage_statuses(s, stage_order=project.config.stage_order())

@@ -15,7 +15,7 @@ from mpflow.commands.common import (
     project_clusters,
 )
 from mpflow.manager.pipeline import prepare_locally, run_pipeline
-from mpflow.manager.tick import DirectIO, Manager
+from mpflow.manager.tick import DirectIO, Manager, TickScope
 from mpflow.project.file import ProjectError
 from mpflow.states import EventKind
 from mpflow.store.records import list_models
@@ -28,7 +28,7 @@ def run(
     interval: float = typer.Option(None, "--interval", help="Seconds between manager ticks (default: the project's)."),
     timeout: float = typer.Option(None, "--timeout", help="Give up after this many seconds."),
 ) -> None:
-    """Prepare the models on the master and run them through every stage on the clusters."""
+    """Run the models through every stage (preparation included) as jobs on the clusters."""
     project, Session = open_project(project_dir)
     check_selection(project, mutants=mutant, stage=until)
     clusters = project_clusters(project)
@@ -42,11 +42,16 @@ def run(
                 typer.echo(f"  held {names.get(t.model_id, t.model_id)} {t.stage}: {t.why} (`mpflow release` "
                            "once it is fixed)")
 
-    def tick():
+    shown: set[str] = set()
+
+    def tick(scope: TickScope):
         with ClusterConnections(clusters) as conns:
-            report = manager.tick(DirectIO(conns))
+            report = manager.tick(DirectIO(conns), scope=scope)
         for cluster, why in report.unreachable.items():
             typer.echo(f"  {cluster} unreachable this tick: {why}")
+        for line in sorted(set(report.cluster_side.values()) - shown):
+            typer.echo(f"  {line}")  # once per run: the command that fixes it is in the line
+            shown.add(line)
         say_held(report.transitions)
         return report
 

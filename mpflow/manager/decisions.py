@@ -26,7 +26,7 @@ from mpflow.manager.progress import header_known
 from mpflow.manager.rule import ClusterView, Outcome, dual_cluster_actions
 from mpflow.project.file import ManagerSection
 from mpflow.slurm.client import JobRef, Observation
-from mpflow.slurm.jobscript import INPUTS_MISSING_EXIT
+from mpflow.slurm.jobscript import INPUT_REFUSED_EXIT, INPUTS_MISSING_EXIT
 from mpflow.slurm.reasons import cannot_start, doomed_line
 from mpflow.stages.spec import StageSpec
 from mpflow.states import NEVER_RAN, EventKind, FailureKind, JobState, StageState
@@ -48,6 +48,7 @@ class Cost(enum.StrEnum):
     RESEND = "resend"  # the stage's inputs are prepared and sent again, then resubmitted, not counted
     FREE = "free"  # never counted
     COUNT = "count"  # a counted attempt, with backoff
+    HOLD = "hold"  # the model-stage is held with the job's reason: the input itself is wrong, a retry cannot help
 
 
 FAILURE_POLICY: dict[FailureKind, Cost] = {
@@ -68,6 +69,7 @@ FAILURE_POLICY: dict[FailureKind, Cost] = {
     FailureKind.LIMITED: Cost.FREE,  # back-pressure: sent again when the cluster has room
     FailureKind.CANNOT_START: Cost.FREE,  # not sent there again with the same resources (ClusterView.doomed)
     FailureKind.UNKNOWN: Cost.COUNT,
+    FailureKind.INPUT_REFUSED: Cost.HOLD,  # a bad structure: held with the step's own line
 }
 """What a failure costs, by failure kind (every kind has an entry; a unit test checks it)."""
 
@@ -96,6 +98,7 @@ class Reconciled:
     transitions: list[Transition] = field(default_factory=list)
     counters_changed: set[tuple[int, str]] = field(default_factory=set)  # continuations / requeues
     resend: set[tuple[int, str]] = field(default_factory=set)  # model-stages whose inputs go again
+    hold: dict[tuple[int, str], str] = field(default_factory=dict)  # model-stages held, with the job's reason
     # copies pending for a reason they never leave (PartitionTimeLimit...): cancelled, with that reason
     doomed: list[tuple[JobRecord, str]] = field(default_factory=list)
 
@@ -105,6 +108,8 @@ def failure_kind_of(obs: Observation) -> FailureKind:
     kind = obs.failure_kind or FailureKind.UNKNOWN
     if kind is FailureKind.NONZERO_EXIT and obs.exit_code == INPUTS_MISSING_EXIT:
         return FailureKind.STALE_INPUTS
+    if kind is FailureKind.NONZERO_EXIT and obs.exit_code == INPUT_REFUSED_EXIT:
+        return FailureKind.INPUT_REFUSED
     return kind
 
 
@@ -201,6 +206,9 @@ def reconcile(jobs: Sequence[JobRecord], observations: Mapping[str, Mapping[str,
             elif cost is Cost.RESEND:
                 counted = False
                 out.resend.add(key)
+            elif cost is Cost.HOLD:
+                counted = False
+                out.hold[key] = obs.detail or str(kind)
             else:
                 counted = cost is not Cost.FREE
             reason = obs.detail or str(kind)

@@ -1,10 +1,11 @@
-"""The modelling pipeline for one project: preparation on the master, then manager ticks until the
-models are through their stages, with a progress line per round.
+"""The modelling pipeline for one project: manager ticks until the models are through their stages
+(or through ``until``), with a progress line per round.
 
 Plain functions, used by ``mpflow run`` directly and by the ``prepare`` and ``pipeline`` flows with
-Prefect tasks around the I/O. There is no barrier across models: preparation goes in batches and a
-tick runs between batches, so a model prepared early is in EMMD while others are still prepared,
-and each model moves to its next stage as soon as its previous one is done.
+Prefect tasks around the I/O. Preparation is a stage the manager submits as Slurm jobs like any other;
+only a protocol stage the project runs on this machine (``run = "local"``) is prepared here, in
+batches in the background (``mpflow.manager.local_prep``), while the ticks go on. There is no
+barrier across models: each model moves to its next stage as soon as its previous one is done.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from sqlalchemy import select
 
 from mpflow.errors import file_problem
 from mpflow.project.file import Project
+from mpflow.manager.local_prep import Interrupted, LocalJob, end_all, run_local
+from mpflow.manager.tick import TickScope
 from mpflow.stages.prep import place_model_input
-from mpflow.stages.protocols import (
-    MissingInputError,
-    ProtocolDefinitionError,
-    ProtocolError,
-    run_protocol,
-)
+from mpflow.stages.protocols import MissingInputError, check_protocol
 from mpflow.states import FINAL, EventKind, ModelStatus, StageState
 from mpflow.store.records import (
     StageChange,
@@ -49,11 +47,13 @@ log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------
-# Preparation (protocol stages) on the master
+# Preparation on this machine (protocol stages with run = "local")
 # ------------------------------------------------------------------------------------------------
 
 def protocol_stages(project: Project) -> list[str]:
-    return [n for n in project.config.stage_order() if project.config.stages[n].kind == "protocol"]
+    """The protocol stages this machine prepares (``run = "local"``); the others are Slurm jobs."""
+    return [n for n in project.config.stage_order() if project.config.stages[n].kind == "protocol"
+            and project.config.stages[n].run == "local"]
 
 
 def preparation_candidates(Session, project: Project, *, mutants: Sequence[str] | None = None,
@@ -104,23 +104,28 @@ def record_preparation(Session, items: Sequence[StageRecord], held: dict[int, st
 
 def prepare_locally(project: Project, Session, master, items: Sequence[StageRecord],
                     log_line: Callable[[str], None] | None = None) -> list[Transition]:
-    """Run each item's protocol here, one after another (``mpflow run`` without Prefect)."""
+    """Run each item's protocol on this machine, ``local_workers`` at once, each its own process
+    (``mpflow.manager.local_prep``); an interrupt ends them and leaves the items waiting."""
     held: dict[int, str | None] = {}
-    search = [project.root / "templates"]
+    search = tuple(str(d) for d in [project.root / "templates"] if d.is_dir())
+    jobs = []
     for st in items:
         spec = project.config.stages[st.stage]
+        check_protocol(spec.protocol, spec.params, search_dirs=search)  # a definition error stops the run
         try:
             [(_, workdir)] = preparation_workdirs(project, master, [st])
-            run_protocol(spec.protocol, workdir, spec.params, log=log_line, search_dirs=search)
-            held[st.id] = None
-        except ProtocolDefinitionError:
-            raise
+            jobs.append(LocalJob(st.id, workdir, st.stage, spec.protocol, dict(spec.params), search))
         except MissingInputError as exc:
-            held[st.id] = exc.reason
-        except ProtocolError as exc:
             held[st.id] = exc.reason
         except OSError as exc:  # the master's folder cannot be written (permissions, a full or read-only disk)
             held[st.id] = file_problem(exc, f"{st.stage} on the master {master.name}")
+    workers = max((project.config.stages[st.stage].local_workers for st in items), default=1)
+    try:
+        held.update(run_local(jobs, workers,
+                              on_done=(lambda job, why: log_line(f"[{job.stage}] {job.folder}: {why or 'prepared'}"))
+                              if log_line else None))
+    except Interrupted:  # Ctrl-C: the items stay waiting, prepared again by the next run
+        return []
     return record_preparation(Session, items, held)
 
 
@@ -190,45 +195,55 @@ class PipelineResult:
     timed_out: bool = False
 
 
-def run_pipeline(project: Project, Session, *, tick: Callable[[], object], prepare: Callable[[list], object],
+def run_pipeline(project: Project, Session, *, tick: Callable[[TickScope], object],
+                 prepare: Callable[[list], object] | None = None,
                  mutants: Sequence[str] | None = None, until: str | None = None, interval_s: float | None = None,
-                 timeout_s: float | None = None, prepare_batch: int = 1,
+                 timeout_s: float | None = None, prepare_batch: int | None = None,
                  echo: Callable[[str], None] = print) -> PipelineResult:
-    """Prepare and tick until every selected model is through ``until`` (default: the last stage).
+    """Tick until every selected model is through ``until`` (default: the last stage).
 
-    ``prepare(items)`` prepares a batch of protocol model-stages; it runs in a background thread (with
-    the caller's context, so Prefect tasks called there belong to the caller's flow run) while the
-    manager keeps ticking, so models already prepared keep moving. ``tick()`` runs one manager tick;
-    each round's tick comes before its preparation batch, so the project's folders are claimed
-    (``mpflow.project.claim``) before anything is prepared in them.
+    ``tick(scope)`` runs one manager tick that starts nothing past ``until`` (``TickScope``): so when
+    the run returns, no copy it submitted of a later stage is queued anywhere. ``prepare(items)``
+    prepares a batch of the protocol model-stages this machine runs (``run = "local"``; a batch of
+    ``prepare_batch``, default the stage's ``local_workers``); it runs in a background thread (with the
+    caller's context, so Prefect tasks called there belong to the caller's flow run) while the manager
+    keeps ticking. Each round's tick comes before its preparation batch, so the project's folders are
+    claimed (``mpflow.project.claim``) before anything is prepared in them.
     Between rounds it waits ``interval_s`` (default: the manager's interval), less the round's time."""
     interval_s = project.config.manager.interval_s if interval_s is None else interval_s
+    scope = TickScope(until)
+    if prepare_batch is None:
+        prepare_batch = max([project.config.stages[n].local_workers for n in protocol_stages(project)], default=1)
     t0 = time.monotonic()
     rounds = 0
     last_line = ""
     running: Future | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpflow-prepare") as pool:
-        while True:
-            rounds += 1
-            started = time.monotonic()
-            if running is not None and running.done():
-                running.result()  # a definition error (bad protocol) stops the run here
-                running = None
-            tick()  # first: the first tick claims the project's folders before preparation writes there
-            if running is None:
-                batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
-                if batch:
-                    echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on the master")
-                    running = pool.submit(contextvars.copy_context().run, prepare, batch)
-            prog = progress(Session, project, mutants)
-            line = prog.line()
-            if line != last_line:
-                echo(f"[{time.monotonic() - t0:6.0f} s] {line}")
-                last_line = line
-            if running is None and prog.done(until):
-                return PipelineResult(prog, rounds, time.monotonic() - t0)
-            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-                if running is not None:
-                    running.result()
-                return PipelineResult(prog, rounds, time.monotonic() - t0, timed_out=True)
-            time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+        try:
+            while True:
+                rounds += 1
+                started = time.monotonic()
+                if running is not None and running.done():
+                    running.result()  # a definition error (bad protocol) stops the run here
+                    running = None
+                tick(scope)  # first: the first tick claims the project's folders before preparation writes there
+                if running is None and prepare is not None:
+                    batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
+                    if batch:
+                        echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on this machine")
+                        running = pool.submit(contextvars.copy_context().run, prepare, batch)
+                prog = progress(Session, project, mutants)
+                line = prog.line()
+                if line != last_line:
+                    echo(f"[{time.monotonic() - t0:6.0f} s] {line}")
+                    last_line = line
+                if running is None and prog.done(until):
+                    return PipelineResult(prog, rounds, time.monotonic() - t0)
+                if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                    if running is not None:
+                        running.result()
+                    return PipelineResult(prog, rounds, time.monotonic() - t0, timed_out=True)
+                time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+        except KeyboardInterrupt:  # the local preparations end too; their models stay waiting
+            end_all()
+            raise

@@ -46,6 +46,7 @@ from sqlalchemy.orm import sessionmaker
 from mpflow.clusters.check import read_gromacs_versions
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings, validation_message
+from mpflow.clusters.side import ClusterSideError, require_site
 from mpflow.clusters.transport import TransportError
 from mpflow.manager.budget import (
     CLEARED_BACKOFF,
@@ -122,6 +123,22 @@ T = TypeVar("T")
 def default_kinds() -> dict[str, StageKind]:
     """The stage kinds a project's ``[stages]`` may name (``kind = ...``)."""
     return {"script": ScriptStage(), "protocol": ProtocolStage(), "gromacs": GromacsStage()}
+
+
+@dataclass(frozen=True)
+class TickScope:
+    """What a tick may start: nothing of a stage after ``until`` (in the project's stage order) is
+    prepared or submitted; ``None`` is every stage."""
+
+    until: str | None = None
+
+    def allowed(self, order: Sequence[str]) -> set[str]:
+        return set(order[: order.index(self.until) + 1]) if self.until in order else set(order)
+
+
+def is_managed(kind: StageKind, spec: StageSpec) -> bool:
+    """Whether the manager moves a stage: its kind says so, and a protocol the project runs locally is not."""
+    return kind.managed and not (spec.kind == "protocol" and spec.run == "local")
 
 
 class TickIO(Protocol):
@@ -216,6 +233,7 @@ class TickReport:
     recovering: list[str] = field(default_factory=list)  # clusters a restore's recovery has yet to survey
     unmatched: list[str] = field(default_factory=list)  # jobs in the project's folders of no known model-stage
     progressed: int = 0  # jobs whose progress (from their logs) changed
+    cluster_side: dict[str, str] = field(default_factory=dict)  # cluster → why its mpflow cannot run jobs there
 
     def summary(self) -> str:
         if self.skipped:
@@ -230,6 +248,7 @@ class TickReport:
         for label, d in (("limited", self.limited), ("waiting for room", self.waiting_for_room)):
             if any(d.values()):
                 parts.append(f"{label} " + ", ".join(f"{c}: {n}" for c, n in d.items() if n))
+        parts += list(self.cluster_side.values())
         if self.backing_off:
             parts.append("backing off: " + ", ".join(f"{c} ({s:g} s)" for c, s in self.backing_off.items()))
         others = [c for c in self.unreachable if c not in self.backing_off]
@@ -256,9 +275,12 @@ class Manager:
         self.clusters = list(clusters)
         self.names = [c.name for c in self.clusters]
         self.kinds = dict(kinds or default_kinds())
+        self.scope = TickScope()
 
-    def tick(self, io: TickIO, *, holder: str | None = None, now: Callable[[], datetime] = utcnow) -> TickReport:
+    def tick(self, io: TickIO, *, holder: str | None = None, now: Callable[[], datetime] = utcnow,
+             scope: TickScope | None = None) -> TickReport:
         holder = holder or lease_holder()
+        self.scope = scope or TickScope()
         report = TickReport(holder)
         if not acquire_lease(self.Session, MANAGER_LEASE, holder, self.project.config.manager.lease_s):
             report.skipped = "another tick holds the manager lease"
@@ -334,7 +356,12 @@ class Manager:
                                           requeues=counters[k].requeues,
                                           # prepared again in this tick's advance, then resubmitted
                                           **({"state": StageState.WAITING} if k in rec.resend else {}))
-                              for k in rec.counters_changed | rec.resend])
+                              for k in (rec.counters_changed | rec.resend) - set(rec.hold)])
+            # a job that refused its input (a bad structure): the model-stage is held with its line
+            held = [(rows[k], why) for k, why in rec.hold.items() if k in rows]
+            update_stages(s, [StageChange(st.id, state=StageState.HELD, reason=why) for st, why in held])
+            rec.transitions += [Transition(EventKind.HELD, st.model_id, st.stage, None, None, st.state,
+                                           StageState.HELD, why, time=t_now) for st, why in held]
             record_events(s, rec.transitions)
         report.transitions += rec.transitions
         t = self._timed(report, "reconcile", t)
@@ -344,7 +371,8 @@ class Manager:
         if report.recovering:  # some cluster may hold copies the database does not know yet: wait
             return
 
-        managed = self.managed_stages()
+        allowed = self.scope.allowed(cfg.stage_order())
+        managed = [n for n in self.managed_stages() if n in allowed]  # nothing past --until is submitted
         sites = self.read_gromacs(io, sites, unreachable, report)
         with self.Session.begin() as s:
             stages = stage_records(s, states=MANAGED, stages=managed)
@@ -409,7 +437,7 @@ class Manager:
     # -- GROMACS per site ------------------------------------------------------------------------
     def gromacs_stages(self) -> list[str]:
         cfg = self.project.config
-        return [n for n, spec in cfg.stages.items() if spec.kind == "gromacs" and self.kinds[spec.kind].managed]
+        return [n for n, spec in cfg.stages.items() if spec.kind == "gromacs" and is_managed(self.kinds[spec.kind], spec)]
 
     def read_gromacs(self, io: TickIO, sites: dict[str, SiteRecord], unreachable: set[str],
                      report: TickReport) -> dict[str, SiteRecord]:
@@ -452,7 +480,7 @@ class Manager:
                                        {c: (sites[c].mdrun_version if c in sites else None) for c in self.names})
         return {stage: left_out for stage in self.gromacs_stages()} if left_out else {}
     def managed_stages(self) -> list[str]:
-        return [n for n, spec in self.project.config.stages.items() if self.kinds[spec.kind].managed]
+        return [n for n, spec in self.project.config.stages.items() if is_managed(self.kinds[spec.kind], spec)]
 
     # -- recover ---------------------------------------------------------------------------------
     def recover(self, io: TickIO, report: TickReport, now) -> set[str]:
@@ -505,6 +533,7 @@ class Manager:
         cfg = self.project.config
         settings = {c.name: c for c in self.clusters}
         sites = dict(sites or {})
+        self.require_cluster_side(plan, io, report)
         site_updates = self.make_room(plan, sites, unreachable, report, now())
         new_rows: list[NewJob] = []
         pending: dict[str, list[tuple[StageRecord, NewJob]]] = defaultdict(list)
@@ -637,6 +666,38 @@ class Manager:
                 update_site(s, cluster, **values)
         report.transitions += transitions
 
+    def require_cluster_side(self, plan: Plan, io: TickIO, report: TickReport) -> None:
+        """Before a job that runs mpflow's cluster side (a preparation) goes to a cluster, that cluster's
+        mpflow must be this build (``mpflow.clusters.side.require_site``, cached): where it is missing or
+        another build, those jobs are not submitted (nothing held: they go once it is set up) and the
+        tick says why in one line."""
+        cfg = self.project.config
+        settings = {c.name: c for c in self.clusters}
+
+        def runs_side(st: StageRecord) -> bool:
+            return cfg.stages[st.stage].kind == "protocol"
+
+        need = [c for c, items in plan.submit.items() if any(runs_side(st) for st, _ in items)]
+        if not need:
+            return
+
+        def batch() -> dict[str, str | None]:
+            out: dict[str, str | None] = {}
+            for c in need:
+                try:
+                    require_site(io.connections.transport(c), settings[c])
+                    out[c] = None
+                except ClusterSideError as exc:
+                    out[c] = str(exc)
+            return out
+
+        found = io.advance(f"cluster-side-{len(need)}", batch)
+        for c in need:
+            line = (f"{c}: {_first_line(found)}" if isinstance(found, Exception) else found.get(c))
+            if line:
+                report.cluster_side[c] = line
+                plan.submit[c] = [(st, resume) for st, resume in plan.submit[c] if not runs_side(st)]
+
     def make_room(self, plan: Plan, sites: Mapping[str, SiteRecord], unreachable: set[str], report: TickReport,
                   now: datetime) -> dict[str, dict]:
         """Keep in ``plan`` only the copies each cluster has room for (``max_queued`` of the user's jobs, or
@@ -682,7 +743,7 @@ class Manager:
         for stage_name, items in _group_by_stage(finishing).items():
             spec = cfg.stages[stage_name]
             kind = self.kinds[spec.kind]
-            if not kind.managed:
+            if not is_managed(kind, spec):
                 continue
             by_id = {st.id: st for st in items}
             for sid, problem in run("collect", stage_name, items, lambda: kind.collect(work, spec, items)).items():
@@ -694,9 +755,10 @@ class Manager:
                                               problem or f"outputs of {st.winner} on the master", time=t_now))
                 states[(st.model_id, st.stage)] = new
         ready_to_prepare = []
+        allowed = self.scope.allowed(cfg.stage_order())
         for st in waiting:
             spec = cfg.stages[st.stage]
-            if not self.kinds[spec.kind].managed:
+            if not is_managed(self.kinds[spec.kind], spec) or st.stage not in allowed:
                 continue
             prev_done = (st.model_id in model_ok if spec.after is None
                          else states.get((st.model_id, spec.after)) is StageState.DONE)

@@ -247,8 +247,8 @@ class ProjectConfig(BaseModel):
         return sorted(self.stages, key=lambda n: (depth[n], list(self.stages).index(n)))
 
     def master_stages(self) -> set[str]:
-        """Stages that run on the master itself, without Slurm jobs (protocols such as preparation)."""
-        return {name for name, spec in self.stages.items() if spec.kind == "protocol"}
+        """Stages that run on the orchestrator itself, without Slurm jobs (a protocol with ``run = "local"``)."""
+        return {name for name, spec in self.stages.items() if spec.kind == "protocol" and spec.run == "local"}
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:

@@ -27,6 +27,10 @@ from mpflow.slurm.md_log import (
 )
 from mpflow.states import FailureKind, JobState
 
+#: exit code of a preparation job whose step refused the model's input (a bad structure): the job writes
+#: the step's own line to ``<stage>.<cluster>.reason`` and the manager holds the model-stage with it
+INPUT_REFUSED_EXIT = 66
+
 LOG_HEAD_BYTES = 65536
 """How much of a log's beginning the probe reads for its header (GROMACS writes the parameters, the
 atom count and ``Started mdrun`` in the first ~20 kB), only while the tick does not know them yet."""
@@ -56,6 +60,10 @@ while IFS="$tab" read -r d s h; do
   case $e in ''|*[!0-9]*) e=- ;; esac
   case $j in ''|*[!0-9]*) j=- ;; esac
   printf 'f\t%s\t%s\t%s\t%s\t%s\t%s\n' "$g" "$l" "$e" "$j" "$s" "$d"
+  if [ -f "$d/$s.$c.reason" ]; then
+    r=; IFS= read -r r < "$d/$s.$c.reason" || true
+    printf 'r\t%s\t%s\t%s\n' "$s" "$d" "$r"
+  fi
   if [ $l = 1 ]; then
     set -- "$@" "$d/$s.log"
     [ "$h" = 1 ] && heads="$heads$d/$s.log$tab"
@@ -105,6 +113,7 @@ class FileEvidence:
     log: MdLog | None = None  # what the log's key lines say (a GROMACS log or not: ``log.is_gromacs``)
     log_mtime: float | None = None  # when the log was last written (seconds since the epoch, the cluster's clock)
     probed_at: float | None = None  # when the probe ran, on the same clock
+    reason: str | None = None  # the first line of ``<stage>.<cluster>.reason`` (a step that refused its input)
 
 
 def probe_argv(cluster: str) -> list[str]:
@@ -132,10 +141,14 @@ def parse_probe(returncode: int, stdout: str, stderr: str) -> dict[tuple[str, st
     mtimes: dict[str, float] = {}
     log_lines: dict[str, list[str]] = defaultdict(list)
     path = ""
+    reasons: dict[tuple[str, str], str] = {}
     for line in stdout.splitlines():
         kind, _, rest = line.partition("\t")
         if kind == "f":
             files.append(rest.split("\t", 5))
+        elif kind == "r":  # the reason file's first line: stage, folder, line
+            r_stage, r_folder, r_line = (rest.split("\t", 2) + ["", ""])[:3]
+            reasons[(r_folder, r_stage)] = r_line.strip()[:LOG_LINE_CHARS]
         elif kind == "L":  # a key line of the log named by the last "p" line
             log_lines[path].append(rest)
         elif kind == "p":
@@ -155,7 +168,8 @@ def parse_probe(returncode: int, stdout: str, stderr: str) -> dict[tuple[str, st
             reading = replace(reading, started=reading.started.replace(tzinfo=zone))
         found[(folder, stage)] = FileEvidence(
             folder, stage, gro == "1", log == "1", int(code) if code.isdigit() else None,
-            job_id if job_id.isdigit() else None, log=reading, log_mtime=mtimes.get(path), probed_at=now)
+            job_id if job_id.isdigit() else None, log=reading, log_mtime=mtimes.get(path), probed_at=now,
+            reason=reasons.get((folder, stage)) or None)
     return found
 
 
@@ -178,6 +192,8 @@ class Verdict:
 
 
 def _from_exit_code(code: int, ev: FileEvidence) -> Verdict:
+    if code == INPUT_REFUSED_EXIT and ev.reason:
+        return Verdict(JobState.F, FailureKind.NONZERO_EXIT, ev.reason, code)
     if code != 0:
         return Verdict(JobState.F, FailureKind.NONZERO_EXIT, f"exit code {code}", code)
     if ev.has_gro:
@@ -210,6 +226,8 @@ def resolve_state(job_id: str | None, status: SlurmStatus | None, ev: FileEviden
     if status is not None and status.state is JobState.F:
         code = status.exit_code if status.exit_code is not None else own_exit
         kind = status.failure_kind or FailureKind.UNKNOWN
+        if kind is FailureKind.NONZERO_EXIT and code == INPUT_REFUSED_EXIT and ev is not None and ev.reason:
+            return Verdict(JobState.F, kind, ev.reason, code)
         if kind is FailureKind.NONZERO_EXIT and code:
             return Verdict(JobState.F, kind, f"exit code {code}", code)
         return Verdict(JobState.F, kind, status.slurm_state, code)

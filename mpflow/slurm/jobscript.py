@@ -20,6 +20,7 @@ from importlib import resources
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mpflow.clusters.settings import ClusterSettings, StageResources
+from mpflow.slurm.job_files import INPUT_REFUSED_EXIT  # noqa: F401  (the job-script exit codes, together)
 from mpflow.slurm.mdrun import mdrun_line
 from mpflow.templating import TemplateFailure, from_text, render, sandbox
 from mpflow.validation import SBATCH_VALUE, check, check_cluster_path, check_tag
@@ -83,6 +84,11 @@ def log_name(stage: str, cluster: str) -> str:
 
 def exitcode_name(stage: str, cluster: str) -> str:
     return f"{stage}.{cluster}.exitcode"
+
+
+def reason_name(stage: str, cluster: str) -> str:
+    """The file a job that refuses its input writes its one-line reason to (read by the tick's probe)."""
+    return f"{stage}.{cluster}.reason"
 
 
 def sbatch_header(settings: ClusterSettings, opts: JobScriptOptions) -> list[str]:

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from mpflow.stages.gmx import ShellRunner, subprocess_runner
+from mpflow.tags import MODEL_INPUT
 from mpflow.stages.gro import Structure, read_gro, write_gro
 from mpflow.stages.membrane import (
     ION_RESNAMES,
@@ -50,7 +51,6 @@ from mpflow.stages.protocols import (
 )
 
 PREP_DIR = "prep"
-MODEL_INPUT = "protein.pdb"
 #: molar concentration of pure water, for the ion count from the number of waters
 WATER_MOLAR = 55.4
 BACKBONE_NAMES = ("N", "C", "O")

@@ -26,7 +26,7 @@ class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: Literal["protocol", "gromacs", "script"] = Field(
-        description="protocol: runs on the master (preparation); gromacs: grompp on the master, mdrun on the "
+        description="protocol: steps with declared files run as a job (preparation); gromacs: grompp on the master, mdrun on the "
                     "clusters; script: shell lines run as a job on the clusters.")
     after: str | None = Field(None, description="The stage that must be done first (none: the model itself).")
     clusters: Literal["all", "master"] = Field("all", description="Where jobs run: every cluster (the "
@@ -40,6 +40,10 @@ class StageSpec(BaseModel):
                                  "protocol file in the project's templates/ folder).")
     params: dict[str, str | bool | int | float | list | dict] = Field(default_factory=dict,
                                                         description="protocol: parameters of the protocol.")
+    run: Literal["slurm", "local"] = Field("slurm", description="protocol: as a Slurm job on the master (or every "
+                                           "cluster with clusters = \"all\"), or on this machine (`local`: a "
+                                           "workstation master without Slurm, in a pool of local_workers processes).")
+    local_workers: int = Field(2, ge=1, le=64, description="protocol with run = \"local\": preparations at once.")
     retry_budget: int = Field(3, ge=1, le=100, description="Counted failed attempts allowed per cluster.")
     time_limit_min: int = Field(60, ge=1, le=MAX_TIME_LIMIT_MIN, description="Slurm time limit of each job, minutes.")
     cpus_per_task: int = Field(1, ge=1, le=MAX_CPUS_PER_TASK, description="CPUs per job.")

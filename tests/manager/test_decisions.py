@@ -23,7 +23,7 @@ from mpflow.manager.decisions import (
 from mpflow.manager.rule import ClusterView
 from mpflow.project.file import ManagerSection
 from mpflow.slurm.client import Observation
-from mpflow.slurm.jobscript import INPUTS_MISSING_EXIT
+from mpflow.slurm.jobscript import INPUT_REFUSED_EXIT, INPUTS_MISSING_EXIT
 from mpflow.stages.spec import StageSpec
 from mpflow.states import EventKind, FailureKind, JobState, StageState
 from mpflow.store.records import UNSET, JobChange, JobRecord, StageChange, StageRecord
@@ -181,6 +181,14 @@ def test_stale_inputs_send_the_inputs_again():
     out = reconcile([job(state=R)], {"alpha": {"1": obs(F, kind=K.NONZERO_EXIT, exit_code=INPUTS_MISSING_EXIT)}},
                     {}, LIMITS, NOW)
     assert out.resend == {(7, "emmd")} and out.counters_changed == set()
+
+
+def test_a_refused_input_holds_the_model_stage_with_the_jobs_line():
+    line = "Fatal error: Residue 'XYZ' not found in residue topology database"
+    out = reconcile([job(state=R)], {"alpha": {"1": obs(F, kind=K.NONZERO_EXIT, exit_code=INPUT_REFUSED_EXIT,
+                                                          detail=line)}}, {}, LIMITS, NOW)
+    assert out.hold == {(7, "emmd"): line} and out.resend == set()
+    assert out.job_changes[0].failure_kind is K.INPUT_REFUSED and out.job_changes[0].counted is False
 
 
 def test_every_failure_kind_has_a_cost():

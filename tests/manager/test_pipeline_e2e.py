@@ -1,4 +1,5 @@
-"""End to end on the dev clusters: one GpA model through preparation in POPC, EMMD, PRMD and URMD,
+"""End to end on the dev clusters: one GpA model through preparation in POPC (a Slurm job on the master),
+EMMD, PRMD and URMD,
 each XXMD stage submitted to both clusters with one winner; and the bad inputs of the MD stages."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import select, update
 
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.transport import open_transport
-from mpflow.manager.pipeline import prepare_locally, progress, run_pipeline
+from mpflow.manager.pipeline import progress, run_pipeline
 from mpflow.manager.tick import DirectIO, Manager
 from mpflow.models.importing import import_models
 from mpflow.project.file import Project
@@ -65,14 +66,12 @@ class Run:
         self.manager = Manager(self.project, self.Session, self.clusters)
 
     def pipeline(self, until: str | None = None, timeout_s: float = 900, io_wrapper=None):
-        def tick():
+        def tick(scope):
             with ClusterConnections(self.clusters) as conns:
                 io = DirectIO(conns)
-                return self.manager.tick(io_wrapper(io) if io_wrapper else io)
+                return self.manager.tick(io_wrapper(io) if io_wrapper else io, scope=scope)
 
-        return run_pipeline(self.project, self.Session, tick=tick,
-                            prepare=lambda items: prepare_locally(self.project, self.Session, self.clusters[0], items),
-                            until=until, interval_s=1.0, timeout_s=timeout_s, echo=lambda line: None)
+        return run_pipeline(self.project, self.Session, tick=tick, until=until, interval_s=1.0, timeout_s=timeout_s, echo=lambda line: None)
 
     def cancel_active(self) -> None:
         """Cancel the jobs a run `until` a stage left queued for the next stages."""

@@ -1,8 +1,8 @@
 """`mpflow release` (issue 24, item 6): a model-stage held for a reason the user then fixes is put back
 in the pipeline, and nothing else moves.
 
-A real hold, without clusters: the project's preparation protocol is run on the master (a local
-folder) for a model whose ``model.pdb`` is not there yet, which holds it; the user puts the file in
+A real hold, without clusters: the project's preparation protocol is run on this machine (``run =
+"local"``, the master a local folder) for a model whose ``model.pdb`` is not there yet, which holds it; the user puts the file in
 place and releases the model; the next preparation runs it to done.
 """
 
@@ -37,6 +37,7 @@ STAGES = """
 kind = "protocol"
 clusters = "master"
 protocol = "quick"
+run = "local"
 
 [stages.collect]
 kind = "script"

@@ -30,6 +30,7 @@ STAGES = """
 kind = "protocol"
 clusters = "master"
 protocol = "quick"
+run = "local"
 
 [stages.emmd]
 kind = "gromacs"

@@ -22,10 +22,10 @@ from mpflow.states import FailureKind, JobState
 F, D, NS = JobState.F, JobState.D, JobState.NS
 
 
-def ev(gro=False, log=False, code=None, job="7", stopped=None):
+def ev(gro=False, log=False, code=None, job="7", stopped=None, reason=None):
     reading = MdLog(nsteps=5000, step=2400, stopped=stopped, finished=True) if stopped else None
     return FileEvidence("/w/m/emmd", "emmd", gro, log or reading is not None, code,
-                        job if code is not None else None, log=reading)
+                        job if code is not None else None, log=reading, reason=reason)
 
 
 def st(state, slurm_state, kind=None, reason=None, exit_code=None):
@@ -55,6 +55,12 @@ def st(state, slurm_state, kind=None, reason=None, exit_code=None):
          Verdict(F, FailureKind.NONZERO_EXIT, "exit code 2", 2)),
         ("7", st(F, "FAILED", FailureKind.NONZERO_EXIT, exit_code=3), ev(),
          Verdict(F, FailureKind.NONZERO_EXIT, "exit code 3", 3)),
+        # a preparation that refused its input: its reason file's line is the detail (with or without sacct)
+        ("7", st(F, "FAILED", FailureKind.NONZERO_EXIT, exit_code=66), ev(code=66, reason="Fatal error: bad atom"),
+         Verdict(F, FailureKind.NONZERO_EXIT, "Fatal error: bad atom", 66)),
+        ("7", None, ev(code=66, reason="Fatal error: bad atom"),
+         Verdict(F, FailureKind.NONZERO_EXIT, "Fatal error: bad atom", 66)),
+        ("7", None, ev(code=66), Verdict(F, FailureKind.NONZERO_EXIT, "exit code 66", 66)),
         ("7", st(F, "NODE_FAIL", FailureKind.NODE_FAILURE), ev(), Verdict(F, FailureKind.NODE_FAILURE, "NODE_FAIL")),
         ("7", st(F, "CANCELLED", FailureKind.CANCELLED), ev(), Verdict(F, FailureKind.CANCELLED, "CANCELLED")),
         # forgotten by the scheduler: only this job's own exit-code file counts
@@ -86,6 +92,7 @@ def test_probe_reads_folders_from_stdin_and_never_from_its_script(tmp_path):
     (good / "emmd.beta.exitcode").write_text("0 41\n")
     (bad / "emmd.log").write_text("")
     (bad / "emmd.beta.exitcode").write_text("3 42\n")
+    (bad / "emmd.beta.reason").write_text("Fatal error:\tresidue XYZ not found\nsecond line\n")
     (odd / "emmd.beta.exitcode").write_text("garbage\n")
     folders = [(str(good), "emmd"), (str(bad), "emmd"), (str(odd), "emmd"), (str(tmp_path / "none"), "emmd")]
     argv = probe_argv("beta")
@@ -100,6 +107,9 @@ def test_probe_reads_folders_from_stdin_and_never_from_its_script(tmp_path):
     }
     # an empty log is no GROMACS log; a folder without one has no reading
     assert found[(str(good), "emmd")].log == MdLog() and found[(str(odd), "emmd")].log is None
+    # a refusal's reason file: its first line only
+    assert found[(str(bad), "emmd")].reason == "Fatal error:\tresidue XYZ not found"
+    assert found[(str(good), "emmd")].reason is None
     assert not (tmp_path / "pwned").exists()
 
 

@@ -3,12 +3,17 @@ how the winner's outputs come back, and what holds a model-stage."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
 from mpflow.clusters.connections import ClusterConnections
+from mpflow.build import build_digest
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import ClusterUnreachable
-from mpflow.manager.tick import default_kinds
+from mpflow.manager.tick import default_kinds, is_managed
 from mpflow.stages.gromacs import GromacsStage, inputs_check_line
 from mpflow.stages.kinds import (
     ProtocolStage,
@@ -19,7 +24,7 @@ from mpflow.stages.kinds import (
 from mpflow.stages.spec import StageSpec
 from mpflow.states import StageState
 from mpflow.store.records import StageRecord
-from mpflow.tags import ModelTag
+from mpflow.tags import MODEL_FILE, ModelTag
 
 TAG = ModelTag("WT", "None", "m1")
 
@@ -43,7 +48,7 @@ def test_the_kinds_a_project_may_name():
     kinds = default_kinds()
     assert {k: type(v) for k, v in kinds.items()} == {"script": ScriptStage, "protocol": ProtocolStage,
                                                        "gromacs": GromacsStage}
-    assert {k: v.managed for k, v in kinds.items()} == {"script": True, "protocol": False, "gromacs": True}
+    assert {k: v.managed for k, v in kinds.items()} == {"script": True, "protocol": True, "gromacs": True}
 
 
 def test_a_script_stage_needs_nothing_prepared_and_runs_its_lines(work):
@@ -102,5 +107,42 @@ def test_a_gromacs_job_checks_its_inputs_before_mdrun(work):
                                          "missing or differs from the master copy' >&2; exit 65; }")
 
 
-def test_a_protocol_stage_is_not_moved_by_the_manager():
-    assert ProtocolStage.managed is False and not hasattr(ProtocolStage(), "prepare")
+def test_a_protocol_stage_run_locally_is_not_moved_by_the_manager():
+    kind = ProtocolStage()
+    assert is_managed(kind, StageSpec(kind="protocol", protocol="prep")) is True
+    assert is_managed(kind, StageSpec(kind="protocol", protocol="prep", run="local")) is False
+
+
+def test_a_protocol_stage_places_the_structure_and_the_request_on_its_targets(work):
+    alpha, beta = work.clusters
+    for st in (item(1, "prep"), item(2, "prep", name="m2")):
+        assert work.connections.transport("alpha").write_files(
+            {f"{ModelTag('WT', 'None', st.name).model_dir(alpha.workdir)}/{MODEL_FILE}": f"ATOM {st.name}\n".encode()}) == {}
+    items = [item(1, "prep"), item(2, "prep", name="m2"), item(3, "prep", name="absent")]
+    spec = StageSpec(kind="protocol", protocol="prep", params={"threads": 1}, clusters="all")
+    out = ProtocolStage().prepare(work, spec, items)
+    assert out[1] is None and out[2] is None
+    assert out[3].startswith("prep: the model's structure ") and "cannot be read on alpha" in out[3]
+    for cluster in (alpha, beta):
+        folder = Path(TAG.stage_dir(cluster.workdir, "prep"))
+        assert (folder / "protein.pdb").read_text() == "ATOM m1\n"
+        request = json.loads((folder / "prep.request.json").read_text())
+        assert request == {"protocol": "prep", "workdir": str(folder), "params": {"threads": 1},
+                           "search_dirs": [], "reason_file": str(folder / f"prep.{cluster.name}.reason")}
+    # the master only, by default
+    spec_master = StageSpec(kind="protocol", protocol="prep")
+    assert ProtocolStage().prepare(work, spec_master, [item(2, "prep", name="m2")]) == {2: None}
+
+
+def test_a_protocol_job_runs_the_cluster_side_mpflow(work):
+    spec = StageSpec(kind="protocol", protocol="prep")
+    alpha = work.clusters[0]
+    assert ProtocolStage().job_options(spec, item(stage="prep"), alpha) == {
+        "mdrun": False, "commands": [f"{sys.executable} -m mpflow.cluster_side protocol --request prep.request.json"]}
+    setup = alpha.model_copy(update={"mpflow_python": "/opt/venvs/mpflow-1/bin/python"})
+    assert ProtocolStage().job_options(spec, item(stage="prep"), setup)["commands"] == [
+        "/opt/venvs/mpflow-1/bin/python -m mpflow.cluster_side protocol --request prep.request.json"]
+    remote = ClusterSettings(name="gamma", kind="remote", host="h", user="u", workdir="/w/project")
+    assert ProtocolStage().job_options(spec, item(stage="prep"), remote)["commands"] == [
+        f"/w/.mpflow/venvs/mpflow-{build_digest()}/bin/python -m mpflow.cluster_side protocol --request "
+        "prep.request.json"]

@@ -1,0 +1,121 @@
+"""mpflow's cluster-side entry point: what a job (or one remote command) runs on a cluster.
+
+``python -m mpflow.cluster_side COMMAND [--request FILE]`` reads one JSON request (from ``FILE`` in the
+job's folder, else stdin) and prints one JSON answer. ``answer(command, request)`` is the plain function
+behind it, so a cluster that runs on the orchestrator's own interpreter is answered in-process.
+
+Commands:
+
+- ``version``: this mpflow's version and build digest (``mpflow.build``: what the orchestrator compares
+  with its own before it submits a job that runs this), the interpreter, and the GROMACS on the PATH;
+- ``protocol``: run a preparation protocol's steps in a folder (``mpflow.stages.protocols``). A step that
+  refuses the model's input (a bad structure: GROMACS's own line) or a protocol that cannot run writes
+  that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
+  model-stage with the line instead of retrying it; any other failure (killed, a crash) is an ordinary
+  failed job, retried within its budget.
+
+Only the standard library and ``mpflow.stages`` are imported: this runs in the cluster-side virtual
+environment, which has only what the cluster-side steps need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Mapping
+
+from mpflow.build import build_digest
+from mpflow.slurm.job_files import INPUT_REFUSED_EXIT
+from mpflow.stages.protocols import ProtocolError, run_protocol
+
+COMMANDS = ("version", "protocol")
+
+
+class RequestError(ValueError):
+    """A request that is not what its command takes (one line)."""
+
+
+class InputRefused(RuntimeError):
+    """A protocol refused its input: ``reason`` is the one line the model-stage is held with."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def mpflow_version() -> str:
+    try:
+        return version("mpflow")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "0+unknown"
+
+
+def _require(request: Mapping, *keys: str) -> None:
+    missing = [k for k in keys if k not in request]
+    if missing:
+        raise RequestError(f"request lacks {', '.join(missing)}")
+
+
+def run_protocol_request(request: Mapping) -> dict:
+    """Run the protocol of ``request`` in its folder; raise :class:`InputRefused` with the step's line."""
+    _require(request, "protocol", "workdir", "params")
+    workdir = Path(request["workdir"])
+    try:
+        outcomes = run_protocol(request["protocol"], workdir, request["params"],
+                                search_dirs=[Path(d) for d in request.get("search_dirs", [])],
+                                log=lambda line: print(line, file=sys.stderr, flush=True))
+    except ProtocolError as exc:
+        raise InputRefused(exc.reason) from exc
+    return {"steps": [{"step": o.name, "status": o.status, "seconds": o.seconds} for o in outcomes]}
+
+
+def answer(command: str, request: Mapping) -> dict:
+    """The answer to one cluster-side command (see the module doc)."""
+    if command == "version":
+        return {"version": mpflow_version(), "build": build_digest(), "python": sys.executable,
+                "gromacs": shutil.which("gmx")}
+    if command == "protocol":
+        return run_protocol_request(request)
+    raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
+
+
+def _write_reason(path: str | None, line: str) -> None:
+    if not path:
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(line.replace("\n", " ").strip() + "\n")
+    tmp.replace(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mpflow.cluster_side")
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--request", help="JSON request file (default: stdin)")
+    args = parser.parse_args(argv)
+    try:
+        text = Path(args.request).read_text() if args.request else (sys.stdin.read() if args.command != "version"
+                                                                      else "{}")
+        request = json.loads(text or "{}")
+    except (OSError, ValueError) as exc:
+        print(f"mpflow.cluster_side: cannot read the request: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = answer(args.command, request)
+    except InputRefused as exc:
+        _write_reason(request.get("reason_file"), exc.reason)
+        print(f"mpflow.cluster_side: input refused: {exc.reason}", file=sys.stderr)
+        return INPUT_REFUSED_EXIT
+    except RequestError as exc:
+        print(f"mpflow.cluster_side: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
