@@ -36,7 +36,6 @@ from mpflow.clusters.settings import dev_cluster_settings  # noqa: E402
 from mpflow.clusters.transport import open_transport  # noqa: E402
 from mpflow.manager.tick import DirectIO, Manager  # noqa: E402
 from mpflow.project.file import Project, init_project  # noqa: E402
-from mpflow.slurm import commands as slurm  # noqa: E402
 from mpflow.slurm.client import SlurmClient  # noqa: E402
 from mpflow.states import JobState, StageState  # noqa: E402
 from mpflow.store.database import open_database  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from mpflow.blocks.cluster import open_project
-from mpflow.deployments.deploy import MANAGER_QUEUE, deployment_name
+from mpflow.deployments.deploy import deployment_name
 from mpflow.flows.manager import keep_connections, manager_flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (

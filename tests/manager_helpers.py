@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import tomllib
 import uuid
@@ -12,6 +14,7 @@ from projects import make_project
 from sqlalchemy import select
 
 from mpflow.clusters.connections import ClusterConnections
+from mpflow.clusters.devcluster import dev_cluster_info, find_connection_file
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import open_transport
 from mpflow.manager.tick import DirectIO, Manager, TickReport
@@ -21,6 +24,8 @@ from mpflow.store.database import open_database
 from mpflow.store.records import add_model
 from mpflow.store.schema import Job, ModelStage
 from mpflow.tags import NO_GROUP
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -127,3 +132,18 @@ class PassThroughIO:
         return self.io.claim_all(claims)
     def survey_all(self, since, folders):
         return self.io.survey_all(since, folders)
+
+
+def set_partition_state(cluster: ClusterSettings, state: str) -> None:
+    """``scontrol update PartitionName=<the cluster's partition> State=<state>`` on a dev cluster (UP, DOWN, DRAIN)."""
+    conf = dev_cluster_info(cluster.name)["slurm_conf"]
+    subprocess.run(["scontrol", "update", f"PartitionName={cluster.partition}", f"State={state}"],
+                   env={**os.environ, "SLURM_CONF": conf}, check=True, capture_output=True, timeout=30)
+
+
+def devcluster_up() -> None:
+    """``scripts/devcluster up`` for the connection file the tests use (brings back what a test stopped)."""
+    env = {**os.environ, "MPFLOW_DEVCLUSTER_DIR": str(find_connection_file().parent)}
+    res = subprocess.run([str(REPO / "scripts" / "devcluster"), "up"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -60,3 +60,33 @@ def water_box_tpr(folder: Path, name: str, *, nsteps: int, nstlog: int = 500, dt
     gmx("grompp", "-f", f"{name}.mdp", "-c", gro.name, "-p", "topol.top", "-o", f"{name}.tpr", "-po",
         f"{name}.mdout.mdp", "-maxwarn", "2")
     return folder / f"{name}.tpr"
+
+
+def tiny_pipeline_stages(*, prep_threads: int = 2, emmd_steps: int = 150) -> str:
+    """The ``[stages]`` of a whole pipeline at tiny step counts (prep on the master, then EMMD, PRMD and
+    URMD): one model through every stage in a couple of minutes on the dev clusters."""
+    return f"""
+[stages.prep]
+kind = "protocol"
+clusters = "master"
+protocol = "prep"
+params = {{ npt_steps = 200, threads = {prep_threads} }}
+
+[stages.emmd]
+kind = "gromacs"
+after = "prep"
+mdp = "emmd"
+nsteps = {emmd_steps}
+
+[stages.prmd]
+kind = "gromacs"
+after = "emmd"
+mdp = "prmd"
+nsteps = 40
+
+[stages.urmd]
+kind = "gromacs"
+after = "prmd"
+mdp = "urmd"
+nsteps = 60
+"""

@@ -18,7 +18,7 @@ from mpflow.manager.pipeline import prepare_locally, run_pipeline
 from mpflow.manager.tick import DirectIO, Manager, TickScope
 from mpflow.project.file import ProjectError
 from mpflow.states import EventKind
-from mpflow.store.records import list_models
+from mpflow.store.records import active_jobs, list_models
 
 
 def run(
@@ -65,9 +65,26 @@ def run(
                               echo=typer.echo)
     except ProjectError as exc:  # the project's folder on a cluster is another project's
         fail(str(exc), 2)
+    except KeyboardInterrupt:
+        typer.echo(interrupted_lines(Session))
+        raise typer.Exit(130) from None
     held = sum(c.get("held", 0) + c.get("failed", 0) for per in result.progress.counts.values()
                for c in per.values())
     typer.echo(f"pipeline {'timed out' if result.timed_out else 'finished'} after {result.seconds:.0f} s; "
                f"`mpflow status` shows every model-stage")
     if result.timed_out or held:
         raise typer.Exit(1)
+
+
+def interrupted_lines(Session) -> str:
+    """What a Ctrl-C of ``mpflow run`` stopped and what it left: preparations on this machine are ended (their
+    models wait again); jobs already in the clusters' queues run on, and a new run takes them up."""
+    with Session() as s:
+        jobs = active_jobs(s)
+    per = {}
+    for job in jobs:
+        per[job.cluster] = per.get(job.cluster, 0) + 1
+    left = (f"{len(jobs)} job(s) left in the clusters' queues ({', '.join(f'{c} {n}' for c, n in per.items())}): "
+            "they run on, `mpflow status` lists them" if jobs else "no job left in any queue")
+    return ("interrupted: nothing more is submitted; preparations on this machine were ended and their models "
+            f"wait again; {left}; `mpflow run` again resumes")

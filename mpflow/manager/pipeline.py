@@ -28,6 +28,7 @@ from mpflow.manager.tick import TickScope
 from mpflow.stages.prep import place_model_input
 from mpflow.stages.protocols import MissingInputError, check_protocol
 from mpflow.states import FINAL, EventKind, ModelStatus, StageState
+from mpflow.store.leases import acquire_lease, lease_holder, release_lease
 from mpflow.store.records import (
     StageChange,
     StageRecord,
@@ -54,6 +55,13 @@ def protocol_stages(project: Project) -> list[str]:
     """The protocol stages this machine prepares (``run = "local"``); the others are Slurm jobs."""
     return [n for n in project.config.stage_order() if project.config.stages[n].kind == "protocol"
             and project.config.stages[n].run == "local"]
+
+
+LOCAL_PREPARATION_LEASE = "local-preparation"
+"""Held by the one ``mpflow run`` that prepares models on this machine (``run = "local"``): a second run at the
+same time ticks but prepares nothing, so no model is prepared twice in one folder. A run killed with SIGKILL
+lets it go with its process (the lease's holder is dead)."""
+LOCAL_PREPARATION_TTL_S = 24 * 3600.0
 
 
 def preparation_candidates(Session, project: Project, *, mutants: Sequence[str] | None = None,
@@ -218,17 +226,26 @@ def run_pipeline(project: Project, Session, *, tick: Callable[[TickScope], objec
     rounds = 0
     last_line = ""
     running: Future | None = None
+    holder = lease_holder()
+    said_busy = False
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpflow-prepare") as pool:
         try:
             while True:
                 rounds += 1
                 started = time.monotonic()
                 if running is not None and running.done():
-                    running.result()  # a definition error (bad protocol) stops the run here
-                    running = None
+                    finished, running = running, None
+                    release_lease(Session, LOCAL_PREPARATION_LEASE, holder)
+                    finished.result()  # a definition error (bad protocol) stops the run here
                 tick(scope)  # first: the first tick claims the project's folders before preparation writes there
                 if running is None and prepare is not None:
                     batch = preparation_candidates(Session, project, mutants=mutants, limit=prepare_batch)
+                    if batch and not acquire_lease(Session, LOCAL_PREPARATION_LEASE, holder, LOCAL_PREPARATION_TTL_S):
+                        if not said_busy:
+                            echo("another `mpflow run` is preparing this project's models on this machine: this run "
+                                 "waits for it")
+                            said_busy = True
+                        batch = []
                     if batch:
                         echo(f"preparing {', '.join(f'{b.mutant}/{b.name}' for b in batch)} on this machine")
                         running = pool.submit(contextvars.copy_context().run, prepare, batch)
@@ -247,3 +264,6 @@ def run_pipeline(project: Project, Session, *, tick: Callable[[TickScope], objec
         except KeyboardInterrupt:  # the local preparations end too; their models stay waiting
             end_all()
             raise
+        finally:
+            if prepare is not None:
+                release_lease(Session, LOCAL_PREPARATION_LEASE, holder)

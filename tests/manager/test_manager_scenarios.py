@@ -7,16 +7,21 @@ import multiprocessing
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from at_once import run_at_once
 from cluster_helpers import wait_until
-from manager_helpers import PassThroughIO, make_bench, squeue_tokens
+from manager_helpers import (
+    PassThroughIO,
+    devcluster_up,
+    make_bench,
+    set_partition_state,
+    squeue_tokens,
+)
 
-from mpflow.clusters.devcluster import dev_cluster_info, find_connection_file
+from mpflow.clusters.devcluster import find_connection_file
 from mpflow.clusters.transport import open_transport
 from mpflow.store.backups import backup_database, restore_database
 
@@ -46,17 +51,6 @@ def bench(tmp_path, master, slave, database_url):
         b.cleanup()
 
 
-def _partition(cluster, state: str) -> None:
-    conf = dev_cluster_info(cluster.name)["slurm_conf"]
-    subprocess.run(["scontrol", "update", f"PartitionName={cluster.partition}", f"State={state}"],
-                   env={**os.environ, "SLURM_CONF": conf}, check=True, capture_output=True, timeout=30)
-
-
-def _devcluster_up() -> None:
-    env = {**os.environ, "MPFLOW_DEVCLUSTER_DIR": str(find_connection_file().parent)}
-    res = subprocess.run([str(REPO / "scripts" / "devcluster"), "up"], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_both_free_submits_to_both_keeps_the_first_to_run_and_cancels_the_other(bench, master, slave):
@@ -84,7 +78,7 @@ def test_both_free_submits_to_both_keeps_the_first_to_run_and_cancels_the_other(
 def test_slave_partition_down_keeps_it_pending_until_cancelled(bench, master, slave):
     b = bench(SLEEP_STAGE.format(seconds=5, budget=2))
     [mid] = b.add_models("m1")
-    _partition(slave, "DOWN")
+    set_partition_state(slave, "DOWN")
     try:
         b.tick()
         b.tick_until("the slave's pending copy cancelled",
@@ -93,7 +87,7 @@ def test_slave_partition_down_keeps_it_pending_until_cancelled(bench, master, sl
         assert (slave_job.failure_kind, slave_job.started, slave_job.counted) == ("cancelled_by_mpflow", None, False)
         assert slave_job.slurm_id not in [n for n in squeue_tokens(slave)]
     finally:
-        _partition(slave, "UP")
+        set_partition_state(slave, "UP")
     b.tick_until("the stage done", lambda: b.stage_state(mid, "probe") == "done", timeout=90)
     assert [(j.cluster, j.state) for j in b.jobs() if j.state == "D"] == [(master.name, "D")]
 
@@ -165,13 +159,13 @@ def test_slave_unreachable_mid_run_changes_nothing_there_and_reconciles_later(be
     b = bench(SLEEP_STAGE.format(seconds=25, budget=2))
     [m1, m2] = b.add_models("m1", "m2")
     b.tick()
-    _partition(master, "DOWN")  # alpha cannot start anything: beta's copies win
+    set_partition_state(master, "DOWN")  # alpha cannot start anything: beta's copies win
     try:
         b.tick_until("both running on the slave", lambda: sum(1 for j in b.jobs()
                                                              if j.cluster == slave.name and j.state == "R") == 2,
                      timeout=60)
     finally:
-        _partition(master, "UP")
+        set_partition_state(master, "UP")
     fast_fail = [b.clusters[0], b.clusters[1].model_copy(update={"connect_timeout_s": 3})]
     pid = _sshd_pid(slave.name)
     os.kill(pid, signal.SIGTERM)
@@ -186,7 +180,7 @@ def test_slave_unreachable_mid_run_changes_nothing_there_and_reconciles_later(be
         after = {(j.id, j.state) for j in b.jobs()}
         assert before == after
     finally:
-        _devcluster_up()
+        devcluster_up()
     b.tick_until("both done after the slave came back",
                  lambda: all(b.stage_state(m, "probe") == "done" for m in (m1, m2)), timeout=120)
     assert sorted((j.cluster, j.state) for j in b.jobs() if j.state == "D") == [(slave.name, "D")] * 2
@@ -195,7 +189,7 @@ def test_slave_unreachable_mid_run_changes_nothing_there_and_reconciles_later(be
 def test_master_slurmctld_restarted_mid_run_loses_and_duplicates_nothing(bench, master, slave):
     b = bench(SLEEP_STAGE.format(seconds=20, budget=2))
     [mid] = b.add_models("m1")
-    _partition(slave, "DOWN")
+    set_partition_state(slave, "DOWN")
     try:
         b.tick()
         b.tick_until("running on the master", lambda: any(j.cluster == master.name and j.state == "R"
@@ -206,10 +200,10 @@ def test_master_slurmctld_restarted_mid_run_loses_and_duplicates_nothing(bench, 
         wait_until("slurmctld gone", lambda: not Path(f"/proc/{pid}").exists(), timeout=30, interval=0.1)
         report = b.tick()
         assert master.name in report.unreachable and report.submitted == {} and report.cancelled == {}
-        _devcluster_up()
+        devcluster_up()
         b.tick_until("the stage done", lambda: b.stage_state(mid, "probe") == "done", timeout=120)
     finally:
-        _partition(slave, "UP")
+        set_partition_state(slave, "UP")
     jobs = b.jobs()
     assert [(j.cluster, j.state) for j in jobs if j.cluster == master.name] == [(master.name, "D")]
     assert [j.failure_kind for j in jobs if j.cluster == slave.name] == ["cancelled_by_mpflow"]
@@ -251,11 +245,11 @@ retry_budget = 1
 '''
     b = bench(stage)
     [mid] = b.add_models("m1")
-    _partition(slave, "DOWN")
+    set_partition_state(slave, "DOWN")
     try:
         b.tick_until("the stage done", lambda: b.stage_state(mid, "probe") == "done", timeout=300, interval=3)
     finally:
-        _partition(slave, "UP")
+        set_partition_state(slave, "UP")
     master_jobs = [j for j in b.jobs() if j.cluster == master.name]
     assert [(j.state, j.failure_kind, j.counted, j.continuation) for j in master_jobs] == [
         ("F", "timeout", False, False), ("D", None, False, True)]
@@ -277,7 +271,7 @@ def test_a_restore_from_an_older_backup_finds_the_jobs_submitted_since_and_dupli
     url = b.project.database_url
     backup = tmp_path / "older-backup"
     backup_database(url, backup)  # the models, no job yet
-    _partition(slave, "DOWN")  # beta's copies stay pending
+    set_partition_state(slave, "DOWN")  # beta's copies stay pending
     try:
         assert b.tick().submitted == {master.name: 2, slave.name: 2}
         submitted = sorted((j.cluster, j.model_id, j.token, j.slurm_id) for j in b.jobs())
@@ -293,7 +287,7 @@ def test_a_restore_from_an_older_backup_finds_the_jobs_submitted_since_and_dupli
         assert sorted((j.cluster, j.model_id, j.token, j.slurm_id) for j in b.jobs()) == submitted  # no lost record
         assert {t.kind for t in report.transitions} >= {"adopted"}
     finally:
-        _partition(slave, "UP")
+        set_partition_state(slave, "UP")
     b.tick_until("both stages done", lambda: all(b.stage_state(m, "probe") == "done" for m in (m1, m2)), timeout=120)
     jobs = b.jobs()
     assert sorted((j.model_id, j.cluster) for j in jobs) == sorted(

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from md_helpers import tiny_pipeline_stages
 from mpflow.analysis.structure.helix_builder import build_models
 from projects import make_project
 from sqlalchemy import select, update
@@ -30,31 +31,7 @@ from mpflow.tags import NO_GROUP, ModelTag
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
-STAGES = """
-[stages.prep]
-kind = "protocol"
-clusters = "master"
-protocol = "prep"
-params = { npt_steps = 200, threads = 2 }
-
-[stages.emmd]
-kind = "gromacs"
-after = "prep"
-mdp = "emmd"
-nsteps = 150
-
-[stages.prmd]
-kind = "gromacs"
-after = "emmd"
-mdp = "prmd"
-nsteps = 40
-
-[stages.urmd]
-kind = "gromacs"
-after = "prmd"
-mdp = "urmd"
-nsteps = 60
-"""
+STAGES = tiny_pipeline_stages()
 
 
 class Run:

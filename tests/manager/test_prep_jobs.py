@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from md_helpers import tiny_pipeline_stages
 from mpflow.analysis.structure.helix_builder import build_models
 from projects import make_project
 from sqlalchemy import select
@@ -27,31 +28,7 @@ from mpflow.store.schema import Job, Model, ModelStage
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters
 
-STAGES = """
-[stages.prep]
-kind = "protocol"
-clusters = "master"
-protocol = "prep"
-params = { npt_steps = 200, threads = 1 }
-
-[stages.emmd]
-kind = "gromacs"
-after = "prep"
-mdp = "emmd"
-nsteps = 100
-
-[stages.prmd]
-kind = "gromacs"
-after = "emmd"
-mdp = "prmd"
-nsteps = 40
-
-[stages.urmd]
-kind = "gromacs"
-after = "prmd"
-mdp = "urmd"
-nsteps = 60
-"""
+STAGES = tiny_pipeline_stages(prep_threads=1, emmd_steps=100)
 
 
 class PrepRun:

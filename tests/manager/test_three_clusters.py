@@ -11,14 +11,20 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import wait_until
-from manager_helpers import make_bench
+from manager_helpers import devcluster_up, make_bench, set_partition_state
 from typer.testing import CliRunner
 
 from mpflow.cli import app
 from mpflow.clusters.check import check_cluster
-from mpflow.clusters.devcluster import dev_cluster_info, find_connection_file, load_connection
+from mpflow.clusters.devcluster import (
+    load_connection,
+)
 from mpflow.clusters.settings import JumpHost
-from mpflow.clusters.transport import ClusterSettingsError, ClusterUnreachable, SSHTransport
+from mpflow.clusters.transport import (
+    ClusterSettingsError,
+    ClusterUnreachable,
+    SSHTransport,
+)
 from mpflow.project.file import Project
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters (alpha, beta, gamma and the bastion)
@@ -46,21 +52,10 @@ def bench(tmp_path, master, slave, gamma):
         b.cleanup()
 
 
-def _partition(cluster, state: str) -> None:
-    conf = dev_cluster_info(cluster.name)["slurm_conf"]
-    subprocess.run(["scontrol", "update", f"PartitionName={cluster.partition}", f"State={state}"],
-                   env={**os.environ, "SLURM_CONF": conf}, check=True, capture_output=True, timeout=30)
-
 
 def _bastion_pid() -> int:
     return int(Path(load_connection()["bastion"]["pid_file"]).read_text().split()[0])
 
-
-def _devcluster_up() -> None:
-    env = {**os.environ, "MPFLOW_DEVCLUSTER_DIR": str(find_connection_file().parent)}
-    res = subprocess.run([str(REPO / "scripts" / "devcluster"), "up"], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_init_makes_a_project_on_the_three_dev_clusters(tmp_path, gamma):
@@ -82,8 +77,8 @@ def test_the_race_among_three_is_won_by_the_copy_that_starts_first(bench, master
     the two others are cancelled."""
     b = bench(SLEEP_STAGE.format(seconds=8))
     [m1] = b.add_models("m1")
-    _partition(master, "DOWN")
-    _partition(slave, "DOWN")
+    set_partition_state(master, "DOWN")
+    set_partition_state(slave, "DOWN")
     try:
         b.tick_until("gamma's copy running", lambda: any(j.cluster == gamma.name and j.state == "R"
                                                          for j in b.jobs()), timeout=90)
@@ -91,8 +86,8 @@ def test_the_race_among_three_is_won_by_the_copy_that_starts_first(bench, master
             (j.cluster, j.state, j.failure_kind) for j in b.jobs() if j.cluster != gamma.name) == [
             (master.name, "F", "cancelled_by_mpflow"), (slave.name, "F", "cancelled_by_mpflow")], timeout=60)
     finally:
-        _partition(master, "UP")
-        _partition(slave, "UP")
+        set_partition_state(master, "UP")
+        set_partition_state(slave, "UP")
     b.tick_until("done on gamma", lambda: b.stage_state(m1, "probe") == "done", timeout=120)
     assert [(j.cluster, j.state) for j in b.jobs() if j.state == "D"] == [(gamma.name, "D")]
 
@@ -133,6 +128,6 @@ def test_the_bastion_down_leaves_gamma_unknown_and_the_others_go_on(bench, maste
                      lambda: b.stage_state(m1, "probe") == "done", timeout=120, clusters=fast)
         assert {j.cluster for j in b.jobs()} == {master.name, slave.name}
     finally:
-        _devcluster_up()
+        devcluster_up()
     with SSHTransport(gamma) as t:
         assert t.run(["true"]).ok

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import wait_until
+from md_helpers import tiny_pipeline_stages
 from mpflow.analysis.structure.helix_builder import build_models
 from projects import make_project
 from sqlalchemy import select
@@ -29,31 +30,7 @@ from mpflow.store.schema import ModelStage
 
 pytestmark = [pytest.mark.devcluster, pytest.mark.slow]
 
-STAGES = """
-[stages.prep]
-kind = "protocol"
-clusters = "master"
-protocol = "prep"
-params = { npt_steps = 200, threads = 2 }
-
-[stages.emmd]
-kind = "gromacs"
-after = "prep"
-mdp = "emmd"
-nsteps = 150
-
-[stages.prmd]
-kind = "gromacs"
-after = "emmd"
-mdp = "prmd"
-nsteps = 40
-
-[stages.urmd]
-kind = "gromacs"
-after = "prmd"
-mdp = "urmd"
-nsteps = 60
-"""
+STAGES = tiny_pipeline_stages()
 ORDER = ["prep", "emmd", "prmd", "urmd"]
 
 
