@@ -112,11 +112,13 @@ def jobs_per_cluster(Session) -> dict[str, dict[str, int]]:
     return out
 
 
-def gromacs_seconds(Session) -> float:
-    """Wall time of the winning jobs (started → ended), summed."""
+def job_seconds(Session, *, first_stage: str) -> tuple[float, float]:
+    """Wall time (started → ended) of the winning jobs, summed: of the preparation stage, of the MD stages."""
     with Session() as s:
-        rows = s.execute(select(Job.started, Job.ended).where(Job.state == JobState.D)).all()
-    return sum((e - b).total_seconds() for b, e in rows if b and e)
+        rows = s.execute(select(Job.stage, Job.started, Job.ended).where(Job.state == JobState.D)).all()
+    prep = sum((e - b).total_seconds() for st, b, e in rows if b and e and st == first_stage)
+    md = sum((e - b).total_seconds() for st, b, e in rows if b and e and st != first_stage)
+    return prep, md
 
 
 def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: float = 1800,
@@ -174,14 +176,16 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
     echo(f"results (the master's copy): {master.workdir}/<mutant>/<group>/<model>/<stage>/ "
          f"(e.g. {master.workdir}/{DEMO_MUTANTS[0]}/)")
     total = time.monotonic() - t0
-    gmx = gromacs_seconds(Session)
-    prep = times.seconds.get("membrane build and preparation", 0.0)
+    prep_s, md_s = job_seconds(Session, first_stage=project.config.stage_order()[0])
     if result.rounds == 1 and not times.seconds.get("membrane build and preparation"):
         echo(f"every stage was already done (this run resumed the project in {total:.0f} s)")
     else:
-        echo(f"time: {total:.0f} s in all; of it preparation in POPC {prep:.0f} s (beside the MD jobs), "
-             f"models {times.seconds.get('models (build, check, classify, folders)', 0):.0f} s; the MD jobs "
-             f"ran {gmx:.0f} s of job time on the {len(clusters)} clusters, which share this machine's 2 cores")
+        local_prep = times.seconds.get("membrane build and preparation", 0.0)
+        prep = (f"preparation in POPC {local_prep:.0f} s on this machine" if local_prep
+                else f"preparation in POPC as jobs on the master ({prep_s:.0f} s of job time)")
+        echo(f"time: {total:.0f} s in all; {prep}; models "
+             f"{times.seconds.get('models (build, check, classify, folders)', 0):.0f} s; the MD jobs ran {md_s:.0f} s "
+             f"of job time on the {len(clusters)} clusters, which share this machine's 2 cores")
     if result.timed_out or problems:
         echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
         return 1
