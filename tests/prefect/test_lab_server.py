@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from mpflow.deployments.processes import (
     choose_port,
     is_healthy,
     process_is_ours,
+    read_pid,
     spawn,
 )
 from projects import make_project
@@ -97,7 +99,8 @@ def prefect_database(postgres):
 
 
 def test_the_projects_server_on_postgres_runs_the_manager_twice_and_lists_its_runs(tmp_path, prefect_database):
-    project = make_project(tmp_path / "pg", name="pgserved")
+    name = f"pgserved-{uuid.uuid4().hex[:8]}"  # its folder on the clusters is claimed: a name of this run's own
+    project = make_project(tmp_path / "pg", name=name)
     env = _env()
     res = _mpflow(["server", "start", "--project", str(project.root), "--database-url", prefect_database], env)
     state = ServerState.read(StatePaths(project.root))
@@ -105,9 +108,9 @@ def test_the_projects_server_on_postgres_runs_the_manager_twice_and_lists_its_ru
         assert res.returncode == 0, res.stdout + res.stderr
         assert "  database:    postgresql+asyncpg://mpflow:***@127.0.0.1:" in res.stdout
         assert _prefect_tables(prefect_database) >= 1  # the deployments are in PostgreSQL
-        _pause("manager/pgserved", state.api_url)  # only our two runs
+        _pause(f"manager/{name}", state.api_url)  # only our two runs
         for _ in range(2):
-            _run_manager("manager/pgserved", state.api_url)
+            _run_manager(f"manager/{name}", state.api_url)
         status = _mpflow(["server", "status", "--project", str(project.root)], env, timeout=120)
         assert status.returncode == 0, status.stdout + status.stderr
         assert sum("Completed  tick " in line for line in status.stdout.splitlines()) >= 2
@@ -129,7 +132,8 @@ def test_an_existing_server_gets_the_project_and_a_worker_and_keeps_running_afte
     try:
         wait_until("the lab's server", lambda: server.poll() is not None or is_healthy(api_url), timeout=180)
         assert server.poll() is None, (home / "server.log").read_text()[-2000:]
-        project = make_project(tmp_path / "lab", name="labproj")
+        name = f"labproj-{uuid.uuid4().hex[:8]}"  # its folder on the clusters is claimed: a name of this run's own
+        project = make_project(tmp_path / "lab", name=name)
         env = _env(PREFECT_API_URL=api_url)
         res = _mpflow(["server", "start", "--project", str(project.root)], env)
         assert res.returncode == 0, res.stdout + res.stderr
@@ -137,18 +141,21 @@ def test_an_existing_server_gets_the_project_and_a_worker_and_keeps_running_afte
         assert (state.external, state.server_pid, state.api_url) == (True, None, api_url)
         assert res.stdout.splitlines()[0] == f"using the Prefect server at http://127.0.0.1:{port} " \
                                              "(not started by mpflow: it is left running)"
-        assert f"project 'labproj' is set up on the Prefect server at http://127.0.0.1:{port} " \
+        assert f"project '{name}' is set up on the Prefect server at http://127.0.0.1:{port} " \
                "(not started by mpflow)" in res.stdout
-        assert "deployment:  manager/labproj (every 15 s" in res.stdout
+        assert f"deployment:  manager/{name} (every 15 s" in res.stdout
         assert not StatePaths(project.root).pid_file("server").exists()
-        assert process_is_ours(state.worker_pid, "worker", "mpflow-labproj")
-        _pause("manager/labproj", api_url)
-        _run_manager("manager/labproj", api_url)  # the worker mpflow started runs it
+        assert process_is_ours(state.worker_pid, "worker", f"mpflow-{name}")
+        _pause(f"manager/{name}", api_url)
+        _run_manager(f"manager/{name}", api_url)  # the worker mpflow started runs it
         status = _mpflow(["server", "status", "--project", str(project.root)], _env(), timeout=120)
         assert status.stdout.splitlines()[0] == f"server: http://127.0.0.1:{port} (not started by mpflow; healthy)"
+        manager_pid = read_pid(StatePaths(project.root), "manager")  # the long-lived manager mpflow started
+        assert manager_pid is not None and process_is_ours(manager_pid, "manager", str(project.root))
         stopped = _mpflow(["server", "stop", "--project", str(project.root)], _env(), timeout=120)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert stopped.stdout.splitlines() == [f"worker: stopped (pid {state.worker_pid})",
+        assert stopped.stdout.splitlines() == [f"manager: stopped (pid {manager_pid})",
+                                               f"worker: stopped (pid {state.worker_pid})",
                                                f"server: left running at http://127.0.0.1:{port} "
                                                "(mpflow did not start it)"]
         assert server.poll() is None and is_healthy(api_url)
