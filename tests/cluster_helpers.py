@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import time
 import uuid
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from mpflow.slurm.client import SlurmClient
@@ -46,3 +47,17 @@ def wait_terminal(client: SlurmClient, job_id: str, timeout: float = 180) -> Slu
         return status if status and status.state in TERMINAL else None
 
     return wait_until(f"job {job_id} on {client.cluster} to finish", done, timeout=timeout, interval=1.0)
+
+
+def sshd_sessions(listener_pid: str) -> set[int]:
+    """The per-connection sshd processes (one per accepted login) of the sshd listening as ``listener_pid``:
+    its children, read from /proc."""
+    out = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if f"\nPPid:\t{listener_pid}\n" in (proc / "status").read_text():
+                    out.add(int(proc.name))
+            except OSError:
+                continue
+    return out

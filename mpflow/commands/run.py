@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -81,9 +82,7 @@ def interrupted_lines(Session) -> str:
     models wait again); jobs already in the clusters' queues run on, and a new run takes them up."""
     with Session() as s:
         jobs = active_jobs(s)
-    per = {}
-    for job in jobs:
-        per[job.cluster] = per.get(job.cluster, 0) + 1
+    per = Counter(job.cluster for job in jobs)
     left = (f"{len(jobs)} job(s) left in the clusters' queues ({', '.join(f'{c} {n}' for c, n in per.items())}): "
             "they run on, `mpflow status` lists them" if jobs else "no job left in any queue")
     return ("interrupted: nothing more is submitted; preparations on this machine were ended and their models "

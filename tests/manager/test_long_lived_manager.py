@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from cluster_helpers import wait_until
+from cluster_helpers import sshd_sessions, wait_until
 from manager_helpers import make_bench
 
 from mpflow.clusters.connections import KeptConnections
@@ -29,21 +29,6 @@ time_limit_min = 5
 retry_budget = 2
 '''
 
-
-def _sessions_of(pidfile: Path) -> list[int]:
-    """The per-connection sshd processes of the sshd listening with ``pidfile``."""
-    listener = pidfile.read_text().split()[0]
-    out = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = next(line.split()[1] for line in (proc / "status").read_text().splitlines()
-                            if line.startswith("PPid:"))
-            except (OSError, StopIteration):
-                continue
-            if ppid == listener:
-                out.append(int(proc.name))
-    return out
 
 
 def _ticks(bench, conns, clusters, n):
@@ -94,7 +79,7 @@ def test_a_two_factor_login_is_kept_and_its_expiry_is_unreachable_not_a_failure(
         assert report.unreachable == {} and sorted(report.submitted) == sorted(c.name for c in b.clusters)
         # the site ends the session (the login expired): the next ticks cannot log in again
         pidfile = Path(dev_cluster_info("beta")["two_factor_login"]["code_file"]).parent / "sshd.pid"
-        for pid in _sessions_of(pidfile):
+        for pid in sshd_sessions(pidfile.read_text().split()[0]):
             os.kill(pid, signal.SIGTERM)
         wait_until("the session gone", lambda: not conns._open["beta"]._conn.is_connected, timeout=20)
         for _ in range(40):

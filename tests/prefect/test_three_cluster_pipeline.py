@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cluster_helpers import wait_until
+from cluster_helpers import sshd_sessions, wait_until
 from md_helpers import tiny_pipeline_stages
 from mpflow.analysis.structure.helix_builder import build_models
 from projects import make_project
@@ -48,17 +48,6 @@ def _login_listeners() -> dict[str, str]:
     return {name: f.read_text().split()[0] for name, f in files.items()}
 
 
-def _sessions(listener: str) -> set[int]:
-    out = set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if f"\nPPid:\t{listener}\n" in (proc / "status").read_text():
-                    out.add(int(proc.name))
-            except OSError:
-                continue
-    return out
-
 
 def test_one_model_through_every_stage_on_three_clusters_logging_in_once(tmp_path, master, slave, gamma):
     t0 = time.monotonic()
@@ -70,14 +59,14 @@ def test_one_model_through_every_stage_on_three_clusters_logging_in_once(tmp_pat
     built = build_models(GPA_WT, k=1, seed=3, out_dir=tmp_path / "built")
     import_models(project, Session, GPA_WT.name, [b.path for b in built])
     listeners = _login_listeners()
-    before = {name: _sessions(pid) for name, pid in listeners.items()}  # other sessions, not ours
+    before = {name: sshd_sessions(pid) for name, pid in listeners.items()}  # other sessions, not ours
     seen: dict[str, set[int]] = {name: set() for name in listeners}
     stop = threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
             for name, pid in listeners.items():
-                seen[name] |= _sessions(pid) - before[name]
+                seen[name] |= sshd_sessions(pid) - before[name]
             time.sleep(0.2)
 
     watcher = threading.Thread(target=watch, daemon=True)
