@@ -66,7 +66,8 @@ class Bench:
             if predicate():
                 return report
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}; jobs: {self.jobs()}; "
+                jobs = [(j.cluster, j.state, j.failure_kind) for j in self.jobs()]
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}; jobs: {jobs}; "
                                      f"stages: {self.stages()}")
             time.sleep(interval)
 

@@ -158,9 +158,11 @@ def _sshd_pid(name: str) -> int:
 def test_slave_unreachable_mid_run_changes_nothing_there_and_reconciles_later(bench, master, slave):
     b = bench(SLEEP_STAGE.format(seconds=25, budget=2))
     [m1, m2] = b.add_models("m1", "m2")
-    b.tick()
-    set_partition_state(master, "DOWN")  # alpha cannot start anything: beta's copies win
+    # alpha cannot start anything, from the first submission on: beta's copies win (set after the first
+    # tick, alpha could start its copies before the partition went down and win the race)
+    set_partition_state(master, "DOWN")
     try:
+        b.tick()
         b.tick_until("both running on the slave", lambda: sum(1 for j in b.jobs()
                                                              if j.cluster == slave.name and j.state == "R") == 2,
                      timeout=60)
