@@ -14,6 +14,10 @@ This module owns the Prefect side of the analysis; the steps are the plain funct
    notebook;
 4. artifacts on the flow run: the summary table, the signature list and a link to the report.
 
+A project whose master cluster is remote (over SSH) analyses where its trajectories are: steps 1-3
+are one ``analyse-on-master`` task (:func:`mpflow.models.analysis_job.run_on_master`: a Slurm job on
+the master, its tables, report and notebook brought back to ``out_dir``), then the same artifacts.
+
 What to compute is one parameter, ``settings`` (:class:`mpflow.analysis.run.AnalysisSettings`):
 the UI renders it as a nested form with every field described, Prefect checks a run's values
 against it before the run starts, and its defaults are the science modules' own.
@@ -28,11 +32,16 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from mpflow.analysis.frame_pass import PassOptions
 from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings, outcome, plan_analysis
 from mpflow.blocks.cluster import SlurmCluster, open_project
-from mpflow.tasks.analysis import analyse_chunk_task, summarise_task
+from mpflow.tasks.analysis import (
+    analyse_chunk_task,
+    analyse_on_master_task,
+    summarise_task,
+)
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
     create_link_artifact,
@@ -43,9 +52,12 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mpflow.clusters.settings import ClusterSettings
+from mpflow.models.analysis_job import is_remote
 from mpflow.models.sources import analysis_inputs
 
 Executor = Literal["dask-local", "dask-slurm", "threads"]
+#: what a run's outcome adds to the summary (counts of this run, paths): not in the summary artifact
+_OUTCOME_KEYS = ("new_frames", "chunks", "out_dir", "report", "notebook", "master_out_dir")
 
 
 def task_runner_for(executor: str, *, n_workers: int = 2, slurm_cluster=None, log_dir: str | Path = "."):
@@ -132,8 +144,17 @@ def analysis_flow(
     log = get_run_logger()
     # a manifest with an out_dir needs no project; otherwise the project, its clusters from the blocks
     needs_project = not manifest or not out_dir
-    sources, out = analysis_inputs(manifest, out_dir, open_project(project) if needs_project else None,
-                                   stages=stages, mutants=mutants)
+    proj = open_project(project) if needs_project else None
+    if not manifest and is_remote(proj.cluster_settings()[0]):  # the analysis runs where the files are
+        if executor == "dask-slurm":
+            raise ValueError("executor dask-slurm: a remote master runs the analysis as one job there "
+                             "(executor dask-local or threads)")
+        summary = analyse_on_master_task(proj, out_dir, stages, mutants, settings, executor, n_workers)
+        out = Path(summary["out_dir"])
+        _artifacts(summary, _read_signatures(out), Path(summary["report"]) if summary.get("report") else None)
+        log.info("report: %s", summary["report"])
+        return summary
+    sources, out = analysis_inputs(manifest, out_dir, proj, stages=stages, mutants=mutants)
     plan = plan_analysis(sources, out, settings, store_dir=store_dir)
     if plan.removed:
         log.warning("removed %d file(s) of parts a previous run did not finish", len(plan.removed))
@@ -152,19 +173,23 @@ def analysis_flow(
         chunks_flow.with_options(task_runner=runner)(plan.chunks, str(plan.store.root), plan.pass_options)
     result = summarise_task(str(plan.store.root), str(out), plan.selected(), plan.stats, plan.filt,
                             settings.title)
-    _artifacts(result)
+    _artifacts(result.summary, result.signatures, result.report)
     summary = outcome(plan, result)
     log.info("report: %s", summary["report"])
     return summary
 
 
-def _artifacts(result) -> None:
-    s = result.summary
+def _read_signatures(out: Path):
+    """The signatures table a run exported (what the summary artifact lists), empty when there is none."""
+    path = out / "tables" / "signatures.parquet"
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame({"signature": []})
+
+
+def _artifacts(s: dict, sig, report: Path | None) -> None:
     rows = [{"item": k, "value": (", ".join(map(str, v)) if isinstance(v, list) else
                                   ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else str(v))}
-            for k, v in s.items() if not k.endswith("_options")]
+            for k, v in s.items() if not k.endswith("_options") and k not in _OUTCOME_KEYS]
     create_table_artifact(rows, key="analysis-summary", description="Analysis summary")
-    sig = result.signatures
     if len(sig):
         top = sig[sig["signature"]] if sig["signature"].any() else sig
         lines = [f"| {r.kind} | {r.mutant_1} {r.conformation_1} vs {r.mutant_2} {r.conformation_2} | "
@@ -175,6 +200,6 @@ def _artifacts(result) -> None:
     else:
         md = "No key is significant or discriminating at the chosen thresholds."
     create_markdown_artifact(md, key="analysis-signatures", description="Signatures")
-    if result.report is not None:
-        create_link_artifact(result.report.resolve().as_uri(), link_text="analysis report",
+    if report is not None:
+        create_link_artifact(report.resolve().as_uri(), link_text="analysis report",
                              key="analysis-report", description="Self-contained HTML report")

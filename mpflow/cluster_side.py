@@ -12,10 +12,15 @@ Commands:
   refuses the model's input (a bad structure: GROMACS's own line) or a protocol that cannot run writes
   that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
   model-stage with the line instead of retrying it; any other failure (killed, a crash) is an ordinary
-  failed job, retried within its budget.
+  failed job, retried within its budget;
+- ``analyse``: the per-frame analysis of a manifest whose files are on this cluster (``mpflow analyse``
+  for a project whose master is remote: ``mpflow.models.analysis_job`` submits it as a job on the
+  master), into an output folder here; progress lines go to stderr, the summary (counts, paths here)
+  to ``summary_file`` and stdout. A missing file or a failing analysis is one line and exit 1.
 
-Only the standard library and ``mpflow.stages`` are imported: this runs in the cluster-side virtual
-environment, which has only what the cluster-side steps need.
+Only the standard library and ``mpflow.stages`` are imported at the top: this runs in the cluster-side
+virtual environment, which has only what the cluster-side steps need; ``analyse`` loads the science
+(``mpflow.analysis``) when it runs.
 """
 
 from __future__ import annotations
@@ -32,11 +37,17 @@ from mpflow.build import build_digest
 from mpflow.slurm.job_files import INPUT_REFUSED_EXIT
 from mpflow.stages.protocols import ProtocolError, run_protocol
 
-COMMANDS = ("version", "protocol")
+COMMANDS = ("version", "protocol", "analyse")
+#: exit code of an analysis that could not run or failed (a missing file: one line on stderr)
+ANALYSIS_FAILED_EXIT = 1
 
 
 class RequestError(ValueError):
     """A request that is not what its command takes (one line)."""
+
+
+class AnalysisFailed(RuntimeError):
+    """The analysis could not run (a missing file, bad settings) or failed (one line)."""
 
 
 class InputRefused(RuntimeError):
@@ -73,6 +84,46 @@ def run_protocol_request(request: Mapping) -> dict:
     return {"steps": [{"step": o.name, "status": o.status, "seconds": o.seconds} for o in outcomes]}
 
 
+def run_analysis_request(request: Mapping) -> dict:
+    """Run the analysis of ``request`` (sources, out_dir, settings, executor, n_workers; optional
+    summary_file) here; raise :class:`AnalysisFailed` with one line when it cannot run or fails."""
+    _require(request, "sources", "out_dir")
+    # the science (MDAnalysis, pandas, scikit-learn, ...) takes seconds to import and is not needed by
+    # `version` or `protocol`: loaded only for this command
+    import warnings
+
+    from pydantic import ValidationError
+
+    from mpflow.analysis.frames import FrameSource
+    from mpflow.analysis.run import AnalysisSettings, run_analysis, settings_error
+
+    try:
+        sources = [FrameSource.model_validate(s) for s in request["sources"]]
+        settings = AnalysisSettings(**(request.get("settings") or {}))
+    except ValidationError as exc:
+        raise RequestError(settings_error(exc)) from None
+    executor = request.get("executor", "threads")
+    if executor not in ("dask-local", "threads"):
+        raise RequestError(f"executor {executor!r}: expected dask-local or threads")
+    def say(line: str) -> None:  # the job's log
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        with warnings.catch_warnings():  # library warnings (MDAnalysis readers, ...) are not the user's business
+            warnings.simplefilter("ignore")
+            summary = run_analysis(sources, request["out_dir"], settings, executor=executor,
+                                   n_workers=int(request.get("n_workers", 1)), progress=say)
+    except (ValueError, OSError, EOFError, RuntimeError) as exc:  # a missing or bad file, a failing engine
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise AnalysisFailed(lines[0] if lines else type(exc).__name__) from None
+    if request.get("summary_file"):
+        target = Path(request["summary_file"])
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(json.dumps(summary))
+        tmp.replace(target)
+    return summary
+
+
 def answer(command: str, request: Mapping) -> dict:
     """The answer to one cluster-side command (see the module doc)."""
     if command == "version":
@@ -80,6 +131,8 @@ def answer(command: str, request: Mapping) -> dict:
                 "gromacs": shutil.which("gmx")}
     if command == "protocol":
         return run_protocol_request(request)
+    if command == "analyse":
+        return run_analysis_request(request)
     raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
 
 
@@ -113,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except RequestError as exc:
         print(f"mpflow.cluster_side: {exc}", file=sys.stderr)
         return 2
+    except AnalysisFailed as exc:
+        print(f"mpflow.cluster_side: analysis failed: {exc}", file=sys.stderr)
+        return ANALYSIS_FAILED_EXIT
     print(json.dumps(result))
     return 0
 

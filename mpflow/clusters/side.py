@@ -3,7 +3,8 @@
 A job that runs mpflow's own code (a preparation) needs that code on its cluster. ``mpflow cluster
 setup NAME`` makes ``<cluster workdir>/.mpflow/venvs/mpflow-<build>`` there over the cluster's
 transport: a virtual environment with only what the cluster-side steps import
-(:data:`CLUSTER_REQUIREMENTS`, from the cluster's own package index) and a copy of this mpflow's core
+(:data:`CLUSTER_REQUIREMENTS`, and :data:`ANALYSIS_REQUIREMENTS` for the analysis job of a remote
+master, from the cluster's own package index) and a copy of this mpflow's core
 and science files (``mpflow.build``: the same files, so the same build digest). The manager asks a
 cluster's mpflow its build before it submits a job that runs it (once per :data:`CHECK_TTL_S` per
 cluster); missing or another build is a :class:`ClusterSideError` whose one line names the command
@@ -26,6 +27,11 @@ from mpflow.clusters.transport import Transport
 
 #: what the cluster-side steps import (the protocols' engine, the membrane build, the structure code)
 CLUSTER_REQUIREMENTS = ("numpy", "scipy", "jinja2", "MDAnalysis", "gemmi", "biopython")
+#: what the analysis (``python -m mpflow.cluster_side analyse``, ``mpflow.analysis``) imports besides: its
+#: settings and manifest rows, tables and their store, helix geometry, PCA, figures, the notebook, and
+#: the local Dask cluster of ``--executor dask-local``
+ANALYSIS_REQUIREMENTS = ("pydantic", "pandas", "pyarrow", "mdtraj", "scikit-learn", "matplotlib", "nbformat",
+                         "distributed")
 #: how long a cluster's answer to "which mpflow?" is trusted, seconds
 CHECK_TTL_S = 300.0
 #: how long installing the requirements may take, seconds
@@ -135,8 +141,9 @@ def setup_site(transport: Transport, settings: ClusterSettings, *, echo: Callabl
     if transport.stat(py) is None:
         echo(f"[{settings.name}] creating {venv}")
         _run(transport, [python, "-m", "venv", "--", venv], "python3 -m venv", settings.command_timeout_s)
-    echo(f"[{settings.name}] installing {', '.join(CLUSTER_REQUIREMENTS)} (the cluster's package index)")
-    _run(transport, [py, "-m", "pip", "install", "-q", *CLUSTER_REQUIREMENTS], "pip install", INSTALL_TIMEOUT_S)
+    requirements = (*CLUSTER_REQUIREMENTS, *ANALYSIS_REQUIREMENTS)
+    echo(f"[{settings.name}] installing {', '.join(requirements)} (the cluster's package index)")
+    _run(transport, [py, "-m", "pip", "install", "-q", *requirements], "pip install", INSTALL_TIMEOUT_S)
     files = package_files()
     src = posixpath.join(venv, "src")
     echo(f"[{settings.name}] copying mpflow {build_digest()} ({len(files)} files)")

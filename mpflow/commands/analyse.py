@@ -7,7 +7,11 @@ file, else :func:`mpflow.models.sources.project_manifest`), and where the work r
 - the project's Prefect server runs (``mpflow server start``; ``use_project_server`` sets
   ``PREFECT_API_URL``): the ``analysis`` flow, so the run shows in the UI;
 - no server: the same steps as plain functions (:func:`mpflow.analysis.run.run_analysis`) without
-  Prefect — no ephemeral server, no Prefect log lines — with a progress line per chunk.
+  Prefect — no ephemeral server, no Prefect log lines — with a progress line per chunk;
+- a project whose master cluster is remote (reached over SSH): the analysis runs as one Slurm job on
+  the master, where the trajectories are, and its tables, report and notebook come back to ``--out``
+  (:func:`mpflow.models.analysis_job.run_on_master`; ``--executor``/``--workers`` apply there), a
+  progress line per poll of the job; Ctrl-C cancels the job (exit 130).
 
 The last line printed is the report's path.  :func:`analyse_project` is the project's analysis
 without Prefect as a function (``mpflow demo`` ends with it).
@@ -32,6 +36,12 @@ from mpflow.commands.common import (
 )
 from mpflow.deployments.processes import is_healthy
 from mpflow.errors import first_line
+from mpflow.models.analysis_job import (
+    AnalysisInterrupted,
+    AnalysisJobError,
+    is_remote,
+    run_on_master,
+)
 from mpflow.models.sources import (
     ANALYSIS_DIR,
     NothingToAnalyse,
@@ -106,13 +116,16 @@ def analyse_command(
             raise ValueError(settings_error(exc)) from None
     except ValueError as exc:
         fail(str(exc), 2)
+    remote = None
     if manifest is not None:
         root, sources, out = _from_manifest(manifest, project_dir, out, stage, mutant)
     else:
-        root, sources, out = _from_project(project_dir, out, stage, mutant)
+        root, sources, out, remote = _from_project(project_dir, out, stage, mutant)
     api_url = use_project_server(root)
     if api_url:
         summary = _run_flow(api_url, manifest, root, out, stage, mutant, settings, executor, workers)
+    elif remote is not None:
+        summary = _run_remote(*remote, out, stage, mutant, settings, executor, workers)
     else:
         summary = _run_plain(sources, out, settings, executor, workers)
     for line in closing_lines(summary, settings.test):
@@ -144,7 +157,8 @@ def _from_manifest(manifest: Path, project_dir, out, stages, mutants):
 
 
 def _from_project(project_dir, out, stages, mutants):
-
+    """The project's sources and output folder; for a remote master no sources (they are read there)
+    but (project, Session)."""
     project, Session = open_project(project_dir)
     try:
         wanted_stages(project, stages)
@@ -154,7 +168,10 @@ def _from_project(project_dir, out, stages, mutants):
     if unknown:
         fail(f"--mutant: no mutant {unknown[0]!r} in the project (mutants: "
              f"{', '.join(project.config.mutants) or 'none yet'})", 2)
+    out = out or project.root / ANALYSIS_DIR
     try:
+        if is_remote(project.cluster_settings()[0]):
+            return project.root, None, out, (project, Session)
         sources, notes = project_sources(project, Session, stages=stages, mutants=mutants or None)
     except NothingToAnalyse as exc:
         fail(str(exc), 1)
@@ -164,7 +181,7 @@ def _from_project(project_dir, out, stages, mutants):
         fail(first_line(exc), 1)
     for note in notes:
         typer.echo(note)
-    return project.root, sources, out or project.root / ANALYSIS_DIR
+    return project.root, sources, out, None
 
 
 def closing_lines(summary: dict, test: str) -> list[str]:
@@ -185,15 +202,22 @@ def analyse_project(project, Session, *, echo=print, out_dir: Path | None = None
     """The analysis of a project's docked models and done stages without Prefect (``mpflow demo``
     ends with it), with progress lines through ``echo``; returns the report's path.
 
-    Raises :class:`mpflow.models.sources.NothingToAnalyse`, ``ValueError`` or ``ProjectError``
-    (one line) when it cannot run.
+    A project whose master is remote analyses as a job on the master
+    (:func:`mpflow.models.analysis_job.run_on_master`), its results brought back to ``out_dir``.
+
+    Raises :class:`mpflow.models.sources.NothingToAnalyse`, ``ValueError``, ``ProjectError`` or
+    :class:`mpflow.models.analysis_job.AnalysisJobError` (one line) when it cannot run.
     """
 
     settings = settings or AnalysisSettings()
-    sources, notes = project_sources(project, Session)
-    for note in notes:
-        echo(note)
-    summary = _run_quietly(sources, out_dir or project.root / ANALYSIS_DIR, settings, executor, n_workers, echo)
+    if is_remote(project.cluster_settings()[0]):  # a job on the master, where the files are
+        summary = run_on_master(project, Session, out_dir=out_dir, settings=settings, executor=executor,
+                                n_workers=n_workers, echo=echo)
+    else:
+        sources, notes = project_sources(project, Session)
+        for note in notes:
+            echo(note)
+        summary = _run_quietly(sources, out_dir or project.root / ANALYSIS_DIR, settings, executor, n_workers, echo)
     for line in closing_lines(summary, settings.test):
         echo(line)
     return Path(summary["report"])
@@ -212,6 +236,21 @@ def _run_plain(sources, out: Path, settings, executor: str, workers: int) -> dic
         return _run_quietly(sources, out, settings, executor, workers, typer.echo)
     except (ValueError, OSError, EOFError, RuntimeError) as exc:  # bad input files, a failing engine
         fail(f"analysis failed: {first_line(exc)}", 1)
+
+
+def _run_remote(project, Session, out: Path, stages, mutants, settings, executor: str, workers: int) -> dict:
+    try:
+        return run_on_master(project, Session, out_dir=out, stages=stages or None, mutants=mutants or None,
+                             settings=settings, executor=executor, n_workers=workers, echo=typer.echo)
+    except AnalysisInterrupted as exc:
+        typer.echo(str(exc))
+        raise typer.Exit(130) from None
+    except NothingToAnalyse as exc:
+        fail(str(exc), 1)
+    except (AnalysisJobError, ValueError) as exc:  # the job failed, the master's mpflow, a bad file
+        fail(first_line(exc), 1)
+    except ProjectError as exc:
+        fail(first_line(exc), 2)
 
 
 def _run_flow(api_url: str, manifest, root, out: Path, stages, mutants, settings, executor: str,

@@ -37,6 +37,7 @@ from mpflow.manager.status import (
     table_lines,
 )
 from mpflow.manager.tick import DirectIO, Manager, TickScope
+from mpflow.models.analysis_job import AnalysisInterrupted, AnalysisJobError
 from mpflow.models.importing import import_models
 from mpflow.project.file import PROJECT_FILE, Project, ProjectError, init_project
 from mpflow.project.mutants import EXAMPLES
@@ -190,7 +191,14 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
         echo("demo did not finish: see `mpflow status --project " + str(project.root) + "`")
         return 1
     if analyse:
-        report = analyse_project(project, Session, echo=echo)
+        try:  # a remote master analyses as a job there: it can fail or be interrupted (one line)
+            report = analyse_project(project, Session, echo=echo)
+        except AnalysisInterrupted as exc:
+            echo(str(exc))
+            return 130
+        except AnalysisJobError as exc:
+            echo(f"analysis failed: {exc}")
+            return 1
         echo(f"report of {' vs '.join(DEMO_MUTANTS)}: {report}")
     echo("demo finished: every model through prep, EMMD, PRMD and URMD")
     return 0

@@ -23,7 +23,7 @@ Errors are ``ValueError``/``ProjectError`` with one line naming the model, file 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -69,13 +69,16 @@ def wanted_stages(project: Project, stages: Sequence[str] | None) -> list[str]:
 
 
 def project_manifest(project: Project, Session, *, stages: Sequence[str] | None = None,
-                     mutants: Sequence[str] | None = None, master_workdir: str | Path | None = None
-                     ) -> list[FrameSource]:
+                     mutants: Sequence[str] | None = None, master_workdir: str | Path | None = None,
+                     is_file: Callable[[Path], bool] | None = None) -> list[FrameSource]:
     """The project's docked models and finished GROMACS stages as manifest rows (model id, then stage).
 
     ``stages``: only these (analysis or project stage names; ``docked`` for the models);
     ``mutants``: only these.  ``master_workdir``: where the master's model tree is (default: the
-    project's master cluster, which must be on this machine).  Every file is checked.
+    project's master cluster, which must be on this machine).  ``is_file``: whether a file of the
+    master's tree exists (a remote master's, asked through its transport): given, it decides only
+    whether a stage wrote a trajectory, and the files are checked where the analysis runs, on the
+    master; not given, every file is checked on this machine.
     """
     to_analysis = analysis_stages(project)
     wanted = wanted_stages(project, stages)
@@ -106,8 +109,9 @@ def project_manifest(project: Project, Session, *, stages: Sequence[str] | None 
             sources.append(FrameSource(**common, stage=DOCKED, topology=model_dir / MODEL_FILE))
         for stage in MD_STAGES:
             if stage in wanted and stage in done_by_model.get(model_id, ()):
-                sources.append(stage_source(model_dir, project_stage[stage], stage, **common))
-    check_manifest(sources, f"project {project.config.project.name}")
+                sources.append(stage_source(model_dir, project_stage[stage], stage, is_file=is_file, **common))
+    if is_file is None:
+        check_manifest(sources, f"project {project.config.project.name}")
     return sources
 
 
@@ -116,15 +120,18 @@ class NothingToAnalyse(ValueError):
 
 
 def project_sources(project: Project, Session, *, stages: Sequence[str] | None = None,
-                    mutants: Sequence[str] | None = None) -> tuple[list[FrameSource], list[str]]:
-    """The project's manifest (:func:`project_manifest`) and notes for the user.
+                    mutants: Sequence[str] | None = None, master_workdir: str | Path | None = None,
+                    is_file: Callable[[Path], bool] | None = None) -> tuple[list[FrameSource], list[str]]:
+    """The project's manifest (:func:`project_manifest`, ``master_workdir`` and ``is_file`` passed on)
+    and notes for the user.
 
     Raises :class:`NothingToAnalyse` (one line saying what is missing) for an empty manifest; a
     note says when no MD stage asked for is done yet, so only the docked models are analysed.
     """
     wanted = wanted_stages(project, stages)
     md_wanted = [w for w in wanted if w != DOCKED]
-    sources = project_manifest(project, Session, stages=wanted, mutants=mutants)
+    sources = project_manifest(project, Session, stages=wanted, mutants=mutants, master_workdir=master_workdir,
+                               is_file=is_file)
     if not sources:
         missing = ["no model with status ok"] if DOCKED in wanted else []
         if md_wanted:
@@ -138,19 +145,21 @@ def project_sources(project: Project, Session, *, stages: Sequence[str] | None =
     return sources, notes
 
 
-def stage_source(model_dir: Path, project_stage: str, stage: str, **model) -> FrameSource:
-    """The manifest row of one finished GROMACS stage (files named by ``-deffnm <project_stage>``)."""
+def stage_source(model_dir: Path, project_stage: str, stage: str, *,
+                 is_file: Callable[[Path], bool] | None = None, **model) -> FrameSource:
+    """The manifest row of one finished GROMACS stage (files named by ``-deffnm <project_stage>``;
+    ``is_file``: whether its trajectory exists, default: on this machine)."""
     folder = model_dir / project_stage
     xtc = folder / f"{project_stage}.xtc"
     return FrameSource(**model, stage=stage, topology=folder / f"{project_stage}.gro",
-                       trajectory=xtc if xtc.is_file() else None)
+                       trajectory=xtc if (is_file or Path.is_file)(xtc) else None)
 
 
 def _master_workdir(project: Project) -> Path:
     master = project.cluster_settings()[0]
     if master.kind != "local":
         raise ProjectError(f"the master cluster {master.name} is not on this machine: the analysis reads "
-                           "the master's model tree (run it where the master's files are)")
+                           "the master's model tree (`mpflow analyse` runs it as a job on the master)")
     return Path(master.workdir)
 
 
