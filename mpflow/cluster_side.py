@@ -29,6 +29,7 @@ import argparse
 import json
 import shutil
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Mapping
@@ -88,20 +89,15 @@ def run_analysis_request(request: Mapping) -> dict:
     """Run the analysis of ``request`` (sources, out_dir, settings, executor, n_workers; optional
     summary_file) here; raise :class:`AnalysisFailed` with one line when it cannot run or fails."""
     _require(request, "sources", "out_dir")
-    # the science (MDAnalysis, pandas, scikit-learn, ...) takes seconds to import and is not needed by
-    # `version` or `protocol`: loaded only for this command
-    import warnings
-
-    from pydantic import ValidationError
-
-    from mpflow.analysis.frames import FrameSource
-    from mpflow.analysis.run import AnalysisSettings, run_analysis, settings_error
+    # the science (MDAnalysis, pandas, pydantic, scikit-learn, ...) takes seconds to import and is not
+    # needed by `version` or `protocol`: loaded only for this command
+    from mpflow.analysis.run import AnalysisSettings, FrameSource, run_analysis, settings_error
 
     try:
         sources = [FrameSource.model_validate(s) for s in request["sources"]]
         settings = AnalysisSettings(**(request.get("settings") or {}))
-    except ValidationError as exc:
-        raise RequestError(settings_error(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError: the first problem in one line
+        raise RequestError(settings_error(exc) if hasattr(exc, "errors") else str(exc)) from None
     executor = request.get("executor", "threads")
     if executor not in ("dask-local", "threads"):
         raise RequestError(f"executor {executor!r}: expected dask-local or threads")

@@ -18,7 +18,8 @@ CODE = ("mpflow", "flows", "tasks", "blocks", "deployments", "analysis")
 #: heavy, and needed on one path only
 HEAVY_OPTIONAL = {"sklearn", "nbclient", "distributed", "prolif", "MDAnalysisTests", "openmm", "prefect",
                   "prefect_dask", "dask_jobqueue", "mpflow.blocks", "mpflow.flows.analysis",
-                  "mpflow.slurm.dask_workers", "mpflow.deployments.manager_service"}
+                  "mpflow.slurm.dask_workers", "mpflow.deployments.manager_service",
+                  "mpflow.analysis.run"}
 
 
 def _script():
