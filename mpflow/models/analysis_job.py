@@ -13,9 +13,9 @@ analysis) for a master reached over SSH; a master on this machine keeps the loca
    only new frames) and ``.../job`` (the job's script, request, log, exit-code and summary files); the
    key is ``analysis`` for the default output folder ``<project>/analysis``, else the output folder's
    name and a digest of its path;
-3. the job (:func:`submit_job`): :func:`mpflow.clusters.side.require_site` first (no cluster-side
-   mpflow of this build: one line naming ``mpflow cluster setup NAME``, nothing submitted), then the
-   request (:func:`analysis_request`) written through the transport and one job rendered and
+3. the job (:func:`submit_job`): :func:`check_master` first, before the manifest (no cluster-side
+   mpflow of this build, :func:`mpflow.clusters.side.require_site`: one line naming ``mpflow cluster
+   setup NAME``, nothing submitted), then the request (:func:`analysis_request`) written through the transport and one job rendered and
    submitted by mpflow's own job-script and submission code (``mpflow.slurm``), running
    ``python -m mpflow.cluster_side analyse --request FILE``;
 4. the wait (:func:`wait_for_job`): one poll per interval (at least the cluster's
@@ -152,13 +152,17 @@ def new_token() -> str:
     return f"analysis-{uuid.uuid4().hex[:12]}"
 
 
-def submit_job(transport: Transport, master: ClusterSettings, folders: MasterFolders, request: dict, *,
-               project: str, executor: str, n_workers: int) -> str:
-    """Check the master's mpflow, write the request, submit the job; return its Slurm id."""
+def check_master(transport: Transport, master: ClusterSettings) -> None:
+    """The master's cluster-side mpflow must be this build: else one line naming ``mpflow cluster setup``."""
     try:
         require_site(transport, master)
     except ClusterSideError as exc:
         raise AnalysisJobError(str(exc)) from None
+
+
+def submit_job(transport: Transport, master: ClusterSettings, folders: MasterFolders, request: dict, *,
+               project: str, executor: str, n_workers: int) -> str:
+    """Write the request and submit the job (after :func:`check_master`); return its Slurm id."""
     summary = posixpath.join(folders.job_dir, SUMMARY_FILE)
     transport.makedirs([folders.job_dir, folders.out_dir])
     transport.run(["rm", "-f", "--", summary, posixpath.join(folders.job_dir, exitcode_name(JOB_STAGE, master.name))])
@@ -320,6 +324,7 @@ def run_on_master(project: Project, Session, *, out_dir: Path | None = None, sta
     transport = transport or open_transport(master)
     try:
         try:
+            check_master(transport, master)  # before anything is read or written there
             sources, notes = remote_sources(project, Session, transport, master, stages=stages, mutants=mutants)
             for note in notes:
                 echo(note)

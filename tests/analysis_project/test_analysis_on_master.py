@@ -1,0 +1,138 @@
+"""``mpflow analyse`` of a project whose master is remote (beta, real Slurm over SSH): the analysis runs as
+one job on the master, where the files are, and its tables, report and notebook come back; its numbers are
+those of the same analysis run here on the same models; a second run computes no new frame; without the
+cluster-side mpflow it is one line naming `mpflow cluster setup`, and no job is submitted.
+
+One project (three docked models, no MD) and one `mpflow cluster setup` for the module."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import uuid
+
+import pandas as pd
+import pytest
+from mpflow.analysis.frames import FrameSource
+from mpflow.analysis.run import AnalysisSettings, run_analysis
+from mpflow.analysis.structure.helix_builder import build_models
+from projects import make_project
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from mpflow.cli import app
+from mpflow.clusters.side import _checked, venv_dir
+from mpflow.clusters.transport import open_transport
+from mpflow.models.analysis_job import MASTER_DIR
+from mpflow.models.importing import import_models
+from mpflow.project.file import Project
+from mpflow.project.mutants import GPA_WT, Mutant
+from mpflow.store.database import open_database
+from mpflow.store.schema import Model
+from mpflow.tags import MODEL_FILE, ModelTag
+
+pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters (beta over SSH)
+
+ANALYSE = ["--executor", "threads", "--stage", "docked"]
+
+
+@pytest.fixture(scope="module")
+def remote_project(slave, tmp_path_factory):
+    """A project whose only cluster (its master) is beta, three docked models there, and this build's
+    cluster-side mpflow set up on beta; the project's folder on beta is removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    root = tmp_path_factory.mktemp("remote") / "p"
+    make_project(root, name=f"anal-{tag}", clusters=[slave.name])
+    project = Project.load(root)
+    Session = open_database(project.database_url)
+    gpa = Mutant(name=f"GpA-{tag}", sequence=GPA_WT.sequence, oligomer=2, first_resid=70)
+    project.add_mutant(gpa)
+    project = Project.load(root)
+    built = build_models(gpa, k=3, seed=5, out_dir=root / "built")
+    import_models(project, Session, gpa.name, [b.path for b in built])
+    master = project.cluster_settings()[0]
+    setup = CliRunner().invoke(app, ["cluster", "setup", slave.name, "--project", str(root)])
+    assert setup.exit_code == 0, setup.output
+    try:
+        yield project, Session, master
+    finally:
+        with open_transport(master) as t:
+            t.run(["rm", "-rf", "--", master.workdir])
+
+
+def analyse(root, *extra):
+    return CliRunner().invoke(app, ["analyse", "--project", str(root), *ANALYSE, *extra])
+
+
+@pytest.fixture(scope="module")
+def first_run(remote_project):
+    project, _, _ = remote_project
+    return analyse(project.root)
+
+
+def local_reference(project, Session, master, out):
+    """The same analysis run on this machine, on copies of the master's model files."""
+    folder = out / "models"
+    folder.mkdir(parents=True)
+    with Session() as s:
+        models = s.execute(select(Model.id, Model.mutant, Model.group, Model.name).order_by(Model.id)).all()
+    sources = []
+    with open_transport(master) as t:
+        for model_id, mutant, group, name in models:
+            with t.open_read(posixpath.join(ModelTag(mutant, group, name).model_dir(master.workdir), MODEL_FILE)) as f:
+                (folder / f"{model_id}.pdb").write_bytes(f.read())
+            sources.append(FrameSource(model_id=model_id, mutant=mutant, group=group, name=name, stage="docked",
+                                       topology=folder / f"{model_id}.pdb"))
+    return run_analysis(sources, out / "analysis", AnalysisSettings(), executor="threads")
+
+
+def test_the_analysis_runs_on_the_master_and_its_numbers_are_the_local_ones(remote_project, first_run, tmp_path):
+    project, Session, master = remote_project
+    assert first_run.exit_code == 0, first_run.output
+    lines = first_run.output.splitlines()
+    assert re.fullmatch(rf"analysis of 3 source\(s\) submitted as job \d+ on {master.name} \(output there: "
+                        rf"{re.escape(master.workdir)}/{MASTER_DIR}/analysis/out\)", lines[0]), lines
+    back = next(i for i, ln in enumerate(lines) if ln.startswith("results brought back"))
+    assert all(re.fullmatch(rf"analysis job \d+ on {master.name}: (PD|R).* for \d+ s.*", ln) for ln in lines[1:back]), lines
+    out = project.root / "analysis"
+    assert re.fullmatch(rf"results brought back from {master.name} to {re.escape(str(out))} \(\d+ file\(s\) copied\)",
+                        lines[back]), lines
+    assert re.fullmatch(r"analysed 3 frame\(s\) of 3 model\(s\) \(3 new\): .*", lines[back + 1]), lines
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    assert {p.name for p in out.iterdir()} >= {"report.html", "analysis.ipynb", "summary.json", "tables", "csv"}
+    assert not (out / "store").exists()  # the frame store stays on the master
+    ref = local_reference(project, Session, master, tmp_path)
+    for table in ("probabilities", "superbase", "model_counts"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / "tables" / f"{table}.parquet"),
+                                      pd.read_parquet(tmp_path / "analysis" / "tables" / f"{table}.parquet"))
+    assert json.loads((out / "summary.json").read_text()) == json.loads(
+        (tmp_path / "analysis" / "summary.json").read_text())
+    assert ref["frames"] == 3
+
+
+def test_a_second_run_computes_no_new_frame(remote_project, first_run):
+    project, _, _ = remote_project
+    assert first_run.exit_code == 0, first_run.output
+    again = analyse(project.root)
+    assert again.exit_code == 0, again.output
+    assert re.search(r"^analysed 3 frame\(s\) of 3 model\(s\) \(0 new\)", again.output, re.M), again.output
+
+
+def test_without_the_cluster_side_mpflow_it_is_one_line_and_no_job(remote_project, first_run):
+    project, _, master = remote_project
+    venv = venv_dir(master)
+    job_dir = posixpath.join(master.workdir, MASTER_DIR, "analysis", "job")
+    with open_transport(master) as t:
+        logs = sorted(e.path for e in t.list_files(job_dir) or [])
+        assert t.run(["mv", "--", venv, venv + ".aside"]).returncode == 0
+        _checked.clear()
+        try:
+            res = analyse(project.root)
+        finally:
+            t.run(["mv", "--", venv + ".aside", venv])
+            _checked.clear()
+        assert sorted(e.path for e in t.list_files(job_dir) or []) == logs  # nothing written, no job
+    assert res.exit_code == 1
+    assert res.output == (f"error: cluster-side mpflow on {master.name} is missing: run "
+                          f"`mpflow cluster setup {master.name}`\n")
