@@ -199,7 +199,10 @@ def last_line(text: str) -> str | None:
 
 
 def failure_line(job_id: str, cluster: str, what: str, log_last: str | None) -> str:
-    """A failed job in one line, with the last line of its log."""
+    """A failed job in one line, with the last line of its log (the cluster side's own words without
+    its prefix)."""
+    if log_last:
+        log_last = log_last.removeprefix("mpflow.cluster_side: ").removeprefix("analysis failed: ")
     said = f": {log_last}" if log_last else " (its log is empty)"
     return f"analysis job {job_id} on {cluster} failed ({what}){said}"
 
@@ -267,6 +270,9 @@ def wait_for_job(transport: Transport, master: ClusterSettings, folders: MasterF
                 else None
             echo(state_line(job_id, master.name, status, time.monotonic() - t0, progress))
             sleep(interval())
+    except (TransportError, SchedulerError) as exc:  # the master lost, its controller failing
+        raise AnalysisJobError(f"analysis job {job_id} on {master.name} cannot be followed: {first_line(exc)} "
+                               f"(it runs on there: scancel {job_id} stops it)") from None
     except KeyboardInterrupt:
         try:
             client.cancel([job_id])

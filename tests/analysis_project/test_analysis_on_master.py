@@ -1,28 +1,35 @@
 """``mpflow analyse`` of a project whose master is remote (beta, real Slurm over SSH): the analysis runs as
 one job on the master, where the files are, and its tables, report and notebook come back; its numbers are
 those of the same analysis run here on the same models; a second run computes no new frame; without the
-cluster-side mpflow it is one line naming `mpflow cluster setup`, and no job is submitted.
+cluster-side mpflow it is one line naming `mpflow cluster setup`, and no job is submitted; a job that
+fails is one line with its log's last line; the ``analysis`` flow does the same (last: it starts Prefect's
+test server for the session).
 
 One project (three docked models, no MD) and one `mpflow cluster setup` for the module."""
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings, run_analysis
 from mpflow.analysis.structure.helix_builder import build_models
+from mpflow.flows.analysis import analysis_flow
 from projects import make_project
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mpflow.cli import app
-from mpflow.clusters.side import _checked, venv_dir
+from mpflow.clusters.side import venv_dir
 from mpflow.clusters.transport import open_transport
 from mpflow.models.analysis_job import MASTER_DIR
 from mpflow.models.importing import import_models
@@ -61,8 +68,13 @@ def remote_project(slave, tmp_path_factory):
             t.run(["rm", "-rf", "--", master.workdir])
 
 
-def analyse(root, *extra):
-    return CliRunner().invoke(app, ["analyse", "--project", str(root), *ANALYSE, *extra])
+def analyse(root, *extra) -> subprocess.CompletedProcess:
+    """``mpflow analyse`` as the user runs it: its own process, no Prefect server (none of this session's
+    PREFECT_* settings, a Prefect home of its own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MPFLOW_PROJECT"))}
+    env["PREFECT_HOME"] = str(Path(root) / ".prefect-home")
+    return subprocess.run([str(Path(sys.executable).with_name("mpflow")), "analyse", "--project", str(root), *ANALYSE,
+                           *extra], env=env, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +101,9 @@ def local_reference(project, Session, master, out):
 
 def test_the_analysis_runs_on_the_master_and_its_numbers_are_the_local_ones(remote_project, first_run, tmp_path):
     project, Session, master = remote_project
-    assert first_run.exit_code == 0, first_run.output
-    lines = first_run.output.splitlines()
+    assert first_run.returncode == 0, first_run.stdout + first_run.stderr
+    assert first_run.stderr == ""
+    lines = first_run.stdout.splitlines()
     assert re.fullmatch(rf"analysis of 3 source\(s\) submitted as job \d+ on {master.name} \(output there: "
                         rf"{re.escape(master.workdir)}/{MASTER_DIR}/analysis/out\)", lines[0]), lines
     back = next(i for i, ln in enumerate(lines) if ln.startswith("results brought back"))
@@ -113,10 +126,10 @@ def test_the_analysis_runs_on_the_master_and_its_numbers_are_the_local_ones(remo
 
 def test_a_second_run_computes_no_new_frame(remote_project, first_run):
     project, _, _ = remote_project
-    assert first_run.exit_code == 0, first_run.output
+    assert first_run.returncode == 0, first_run.stderr
     again = analyse(project.root)
-    assert again.exit_code == 0, again.output
-    assert re.search(r"^analysed 3 frame\(s\) of 3 model\(s\) \(0 new\)", again.output, re.M), again.output
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"^analysed 3 frame\(s\) of 3 model\(s\) \(0 new\)", again.stdout, re.M), again.stdout
 
 
 def test_without_the_cluster_side_mpflow_it_is_one_line_and_no_job(remote_project, first_run):
@@ -126,13 +139,36 @@ def test_without_the_cluster_side_mpflow_it_is_one_line_and_no_job(remote_projec
     with open_transport(master) as t:
         logs = sorted(e.path for e in t.list_files(job_dir) or [])
         assert t.run(["mv", "--", venv, venv + ".aside"]).returncode == 0
-        _checked.clear()
         try:
             res = analyse(project.root)
         finally:
             t.run(["mv", "--", venv + ".aside", venv])
-            _checked.clear()
         assert sorted(e.path for e in t.list_files(job_dir) or []) == logs  # nothing written, no job
-    assert res.exit_code == 1
-    assert res.output == (f"error: cluster-side mpflow on {master.name} is missing: run "
+    assert (res.returncode, res.stdout) == (1, "")
+    assert res.stderr == (f"error: cluster-side mpflow on {master.name} is missing: run "
                           f"`mpflow cluster setup {master.name}`\n")
+
+
+def test_a_missing_file_fails_the_job_in_one_line(remote_project, first_run):
+    project, Session, master = remote_project
+    with Session() as s:
+        mutant, group, name = s.execute(select(Model.mutant, Model.group, Model.name).order_by(Model.id)).first()
+    model = posixpath.join(ModelTag(mutant, group, name).model_dir(master.workdir), MODEL_FILE)
+    with open_transport(master) as t:
+        t.rename(model, model + ".aside")
+        try:
+            res = analyse(project.root)
+        finally:
+            t.rename(model + ".aside", model)
+    assert res.returncode == 1
+    assert re.fullmatch(rf"error: analysis job \d+ on {master.name} failed \(exit code 1\): manifest: model 1 "
+                        rf"\({name}\) stage docked: file not found: {re.escape(model)}\n", res.stderr), res.stderr
+
+
+def test_the_analysis_flow_runs_it_on_the_master_too(prefect_api, remote_project, first_run, tmp_path):
+    project, _, master = remote_project
+    summary = analysis_flow(project=str(project.root), out_dir=str(tmp_path / "flow"), stages=["docked"],
+                            executor="threads")
+    assert (summary["frames"], summary["new_frames"]) == (3, 3)  # another output folder: a store of its own
+    assert summary["report"] == str(tmp_path / "flow" / "report.html") and (tmp_path / "flow" / "report.html").is_file()
+    assert summary["master_out_dir"].startswith(f"{master.workdir}/{MASTER_DIR}/flow-")

@@ -75,7 +75,9 @@ def test_progress_and_failure_lines():
     log = "1 source(s)\nmpflow.cluster_side: analysis failed: manifest: model 1 (m1) stage docked: file not found: /x\n\n"
     assert last_line(log) == "mpflow.cluster_side: analysis failed: manifest: model 1 (m1) stage docked: file not found: /x"
     assert last_line(" \n") is None
-    assert failure_line("12", "beta", "exit code 1", "boom") == "analysis job 12 on beta failed (exit code 1): boom"
+    assert failure_line("12", "beta", "exit code 1", last_line(log)) == (
+        "analysis job 12 on beta failed (exit code 1): manifest: model 1 (m1) stage docked: file not found: /x")
+    assert failure_line("12", "beta", "OUT_OF_MEMORY", "Killed") == "analysis job 12 on beta failed (OUT_OF_MEMORY): Killed"
     assert failure_line("12", "beta", "TIMEOUT", None) == "analysis job 12 on beta failed (TIMEOUT) (its log is empty)"
     assert exit_code("1 12\n", "12") == 1 and exit_code("0 11\n", "12") is None and exit_code(None, "12") is None
 
