@@ -149,3 +149,25 @@ def test_a_grompp_error_on_the_remote_master_holds_the_model_with_gromacs_own_li
     with ws.Session() as s:
         assert s.scalars(select(Job.id).where(Job.model_id == mid)).all() == []  # nothing was submitted
     assert not ws.marker.exists()
+
+
+def test_init_reach_ssh_reaches_every_dev_cluster_over_ssh_and_says_the_next_step(tmp_path, master):
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "p"), "--dev", "--reach", "ssh"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert "  clusters:     alpha, beta (dev, all over SSH)" in lines
+    assert lines[-1].startswith("  next:         mpflow cluster setup alpha ")
+    settings = Project.load(tmp_path / "p").cluster_settings()
+    assert [(s.name, s.kind, s.env) for s in settings] == [("alpha", "remote", {}), ("beta", "remote", {})]
+    assert settings[0].port == master.port  # alpha's own login node
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--reach", "ssh"], "--reach: only with --dev (a real cluster's block says how it is reached: kind, host, "
+                         "proxy_jump)"),
+    (["--dev", "--reach", "sftp"], "--reach 'sftp': expected ssh (or as-set-up, the default)"),
+])
+def test_init_refuses_a_reach_it_cannot_honour_in_one_line(tmp_path, args, line):
+    res = CliRunner().invoke(app, ["init", str(tmp_path / "p"), *args])
+    assert res.exit_code == 2 and res.output.strip().splitlines()[-1].endswith(line), res.output
+    assert not (tmp_path / "p" / "mpflow.toml").exists()
