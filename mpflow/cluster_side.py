@@ -13,6 +13,8 @@ Commands:
   that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
   model-stage with the line instead of retrying it; any other failure (killed, a crash) is an ordinary
   failed job, retried within its budget;
+- ``grompp``: make the ``.tpr`` of a batch of model-stages (``{"items": [...]}``,
+  :func:`mpflow.stages.tpr.grompp_batch`): the tick's grompps on a remote master, in one command;
 - ``analyse``: the per-frame analysis of a manifest whose files are on this cluster (``mpflow analyse``
   for a project whose master is remote: ``mpflow.models.analysis_job`` submits it as a job on the
   master), into an output folder here; progress lines go to stderr, the summary (counts, paths here)
@@ -37,8 +39,9 @@ from typing import Mapping
 from mpflow.build import build_digest
 from mpflow.slurm.job_files import INPUT_REFUSED_EXIT
 from mpflow.stages.protocols import ProtocolError, run_protocol
+from mpflow.stages.tpr import grompp_batch
 
-COMMANDS = ("version", "protocol", "analyse")
+COMMANDS = ("version", "protocol", "grompp", "analyse")
 #: exit code of an analysis that could not run or failed (a missing file: one line on stderr)
 ANALYSIS_FAILED_EXIT = 1
 
@@ -91,7 +94,12 @@ def run_analysis_request(request: Mapping) -> dict:
     _require(request, "sources", "out_dir")
     # the science (MDAnalysis, pandas, pydantic, scikit-learn, ...) takes seconds to import and is not
     # needed by `version` or `protocol`: loaded only for this command
-    from mpflow.analysis.run import AnalysisSettings, FrameSource, run_analysis, settings_error
+    from mpflow.analysis.run import (
+        AnalysisSettings,
+        FrameSource,
+        run_analysis,
+        settings_error,
+    )
 
     try:
         sources = [FrameSource.model_validate(s) for s in request["sources"]]
@@ -127,6 +135,9 @@ def answer(command: str, request: Mapping) -> dict:
                 "gromacs": shutil.which("gmx")}
     if command == "protocol":
         return run_protocol_request(request)
+    if command == "grompp":
+        _require(request, "items")
+        return {"results": grompp_batch(request["items"])}
     if command == "analyse":
         return run_analysis_request(request)
     raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
