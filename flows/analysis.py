@@ -130,13 +130,14 @@ def analysis_flow(
         stages: Only these stages: docked, emmd, prmd, urmd (default: all).
         mutants: Only these mutants (default: all).
         store_dir: Folder of the per-frame tables (default <out_dir>/store); frames already there
-            are not computed again.
+            are not computed again. A remote master keeps its store on the master (this is not used).
         settings: What to compute and how: frame selections per stage, chunk size, interaction
             criteria, types and selections, the statistics' thresholds and tests, the PCA filter
             and the report title (each field says what it is; the defaults are the science
             modules' own).
         executor: Where the chunk tasks run: dask-local (local Dask cluster), dask-slurm (Dask
-            workers as Slurm jobs of slurm_cluster) or threads (one thread, tiny runs).
+            workers as Slurm jobs of slurm_cluster) or threads (one thread, tiny runs). A remote
+            master: dask-local or threads, inside its analysis job.
         n_workers: Dask workers (processes or Slurm jobs).
         slurm_cluster: Name of a saved mpflow Slurm cluster block, or cluster settings (executor
             dask-slurm; a local cluster).
