@@ -220,6 +220,16 @@ def poll_intervals(min_interval_s: float) -> "Callable[[], float]":
     return interval
 
 
+def cancelled(client: SlurmClient, master: ClusterSettings, job_id: str) -> AnalysisInterrupted:
+    """Cancel the job (Ctrl-C) and say so, or say that it may still run."""
+    try:
+        client.cancel([job_id])
+        said = f"cancelled analysis job {job_id} on {master.name}"
+    except (SchedulerError, TransportError) as exc:
+        said = f"analysis job {job_id} on {master.name} may still run (scancel failed: {first_line(exc)})"
+    return AnalysisInterrupted(f"interrupted: {said}")
+
+
 def _log_path(folders: MasterFolders, cluster: str, job_id: str) -> str:
     return posixpath.join(folders.job_dir, f"{JOB_STAGE}.{cluster}.{job_id}.out")
 
@@ -274,12 +284,7 @@ def wait_for_job(transport: Transport, master: ClusterSettings, folders: MasterF
         raise AnalysisJobError(f"analysis job {job_id} on {master.name} cannot be followed: {first_line(exc)} "
                                f"(it runs on there: scancel {job_id} stops it)") from None
     except KeyboardInterrupt:
-        try:
-            client.cancel([job_id])
-            said = f"cancelled analysis job {job_id} on {master.name}"
-        except (SchedulerError, TransportError) as exc:
-            said = f"analysis job {job_id} on {master.name} may still run (scancel failed: {first_line(exc)})"
-        raise AnalysisInterrupted(f"interrupted: {said}") from None
+        raise cancelled(client, master, job_id) from None
     summary_text = _read(transport, posixpath.join(folders.job_dir, SUMMARY_FILE))
     code = _exit_code(_read(transport, posixpath.join(folders.job_dir, exitcode_name(JOB_STAGE, master.name))),
                       job_id)
@@ -337,9 +342,12 @@ def run_on_master(project: Project, Session, *, out_dir: Path | None = None, sta
             request = analysis_request(sources, folders, settings, executor, n_workers)
             job_id = submit_job(transport, master, folders, request, project=project.config.project.name,
                                 executor=executor, n_workers=n_workers)
-            echo(f"analysis of {len(sources)} source(s) submitted as job {job_id} on {master.name} "
-                 f"(output there: {folders.out_dir})")
-            summary = wait_for_job(transport, master, folders, job_id, echo=echo)
+            try:
+                echo(f"analysis of {len(sources)} source(s) submitted as job {job_id} on {master.name} "
+                     f"(output there: {folders.out_dir})")
+                summary = wait_for_job(transport, master, folders, job_id, echo=echo)
+            except KeyboardInterrupt:  # before the wait began: cancelled all the same
+                raise cancelled(SlurmClient(transport), master, job_id) from None
             copied = fetch_results(transport, folders, out)
         except TransportError as exc:  # the master unreachable, a file operation refused
             raise AnalysisJobError(f"analysis on {master.name}: {first_line(exc)}") from None

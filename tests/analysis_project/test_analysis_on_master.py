@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -163,6 +164,27 @@ def test_a_missing_file_fails_the_job_in_one_line(remote_project, first_run):
     assert res.returncode == 1
     assert re.fullmatch(rf"error: analysis job \d+ on {master.name} failed \(exit code 1\): manifest: model 1 "
                         rf"\({name}\) stage docked: file not found: {re.escape(model)}\n", res.stderr), res.stderr
+
+
+def test_ctrl_c_cancels_the_job_and_says_so(remote_project, first_run, tmp_path):
+    project, _, master = remote_project
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MPFLOW_PROJECT"))}
+    env["PREFECT_HOME"] = str(tmp_path / ".prefect-home")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("mpflow")), "analyse", "--project", str(project.root),
+                             *ANALYSE, "--out", str(tmp_path / "interrupted")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()  # waits for the submission
+        job_id = re.fullmatch(rf"analysis of 3 source\(s\) submitted as job (\d+) on {master.name} .*\n", first)[1]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert out.splitlines()[-1] == f"interrupted: cancelled analysis job {job_id} on {master.name}" and err == ""
+    with open_transport(master) as t:
+        listed = t.run(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format=%T"]).stdout.split()
+    assert listed in ([], ["CANCELLED"]), listed  # cancelled (or already forgotten by Slurm)
 
 
 def test_the_analysis_flow_runs_it_on_the_master_too(prefect_api, remote_project, first_run, tmp_path):
