@@ -6,8 +6,8 @@ analysis) for a master reached over SSH; a master on this machine keeps the loca
 (:mod:`mpflow.analysis.run` on the orchestrator):
 
 1. the manifest (:func:`remote_sources`): the project's docked models and done stages with the
-   master's own paths (``mpflow.models.sources`` with the master's workdir; whether a stage wrote a
-   trajectory is asked through the master's transport); the files are checked on the master;
+   master's own paths (``mpflow.models.sources`` with the master's workdir; which stages wrote a
+   trajectory is asked of the master in one command); the files are checked on the master;
 2. the master's folders (:func:`master_folders`): ``<master workdir>/.analysis/<key>/out`` (tables,
    report, notebook, and the frame store ``store/``, kept there between runs so a second run computes
    only new frames) and ``.../job`` (the job's script, request, log, exit-code and summary files); the
@@ -15,7 +15,8 @@ analysis) for a master reached over SSH; a master on this machine keeps the loca
    name and a digest of its path;
 3. the job (:func:`submit_job`): :func:`check_master` first, before the manifest (no cluster-side
    mpflow of this build, :func:`mpflow.clusters.side.require_site`: one line naming ``mpflow cluster
-   setup NAME``, nothing submitted), then the request (:func:`analysis_request`) written through the transport and one job rendered and
+   setup NAME``, nothing submitted), one job at a time per output folder (the last job's id is kept in
+   its folder: while it is queued or running, one line says so), then the request (:func:`analysis_request`) written through the transport and one job rendered and
    submitted by mpflow's own job-script and submission code (``mpflow.slurm``), running
    ``python -m mpflow.cluster_side analyse --request FILE``;
 4. the wait (:func:`wait_for_job`): one poll per interval (at least the cluster's
@@ -67,6 +68,7 @@ Echo = Callable[[str], None]
 JOB_STAGE = "analysis"
 REQUEST_FILE = "analysis.request.json"
 SUMMARY_FILE = "analysis.summary.json"
+JOB_ID_FILE = "analysis.jobid"
 #: the master's folder of a project's analyses, in its workdir
 MASTER_DIR = ".analysis"
 #: what stays on the master (the frame store: what a second run does not compute again)
@@ -113,15 +115,30 @@ def master_folders(master: ClusterSettings, out_dir: Path, project_root: Path) -
 def remote_sources(project: Project, Session, transport: Transport, master: ClusterSettings, *,
                    stages: Sequence[str] | None = None, mutants: Sequence[str] | None = None
                    ) -> tuple[list[FrameSource], list[str]]:
-    """The project's manifest with the master's paths, and notes (``project_sources``); whether a stage
-    wrote a trajectory is asked through the master's ``transport``."""
+    """The project's manifest with the master's paths, and notes (``project_sources``); which stages
+    wrote a trajectory is asked of the master in one command (:func:`existing_files`)."""
+    rows, notes = project_sources(project, Session, stages=stages, mutants=mutants,
+                                  master_workdir=PurePosixPath(master.workdir), is_file=lambda path: True)
+    present = existing_files(transport, [str(r.trajectory) for r in rows if r.trajectory is not None])
+    return [r if r.trajectory is None or str(r.trajectory) in present else r.model_copy(update={"trajectory": None})
+            for r in rows], notes
 
-    def is_file(path: Path) -> bool:
-        st = transport.stat(str(path))
-        return st is not None and st.is_file
 
-    return project_sources(project, Session, stages=stages, mutants=mutants, master_workdir=PurePosixPath(
-        master.workdir), is_file=is_file)
+#: prints each path of its stdin (one a line) that is a regular file: shell builtins only
+_EXISTING_SCRIPT = 'while IFS= read -r f; do [ -f "$f" ] && printf "%s\\n" "$f"; done; exit 0'
+
+
+def existing_files(transport: Transport, paths: Sequence[str]) -> set[str]:
+    """Which of ``paths`` are regular files on the transport's cluster: one command, the paths on its stdin."""
+    if not paths:
+        return set()
+    if any("\n" in p for p in paths):
+        raise ValueError("existing_files: a path contains a newline")
+    res = transport.run(["sh", "-c", _EXISTING_SCRIPT], stdin="".join(f"{p}\n" for p in paths))
+    if res.returncode != 0:
+        raise AnalysisJobError(f"cannot look for the trajectories on {transport.settings.name}: "
+                               f"{last_line(res.stderr) or f'exit code {res.returncode}'}")
+    return set(res.stdout.splitlines()) & set(paths)
 
 
 def analysis_request(sources: Sequence[FrameSource], folders: MasterFolders, settings: AnalysisSettings,
@@ -160,9 +177,23 @@ def check_master(transport: Transport, master: ClusterSettings) -> None:
         raise AnalysisJobError(str(exc)) from None
 
 
+def refuse_a_second_job(transport: Transport, master: ClusterSettings, folders: MasterFolders) -> None:
+    """One analysis job at a time per output folder (two would write one store): the last job's id is
+    in its folder; while Slurm has it queued or running, one line says so."""
+    last = _read(transport, posixpath.join(folders.job_dir, JOB_ID_FILE))
+    job_id = (last or "").strip()
+    if not job_id.isdigit():
+        return
+    status = SlurmClient(transport).poll([job_id]).states.get(job_id)
+    if status is not None and status.state in (JobState.PD, JobState.R):
+        raise AnalysisJobError(f"analysis job {job_id} on {master.name} is still {status.state.value} for this output "
+                               f"folder: wait for it, or stop it with scancel {job_id} there")
+
+
 def submit_job(transport: Transport, master: ClusterSettings, folders: MasterFolders, request: dict, *,
                project: str, executor: str, n_workers: int) -> str:
     """Write the request and submit the job (after :func:`check_master`); return its Slurm id."""
+    refuse_a_second_job(transport, master, folders)
     summary = posixpath.join(folders.job_dir, SUMMARY_FILE)
     transport.makedirs([folders.job_dir, folders.out_dir])
     transport.run(["rm", "-f", "--", summary, posixpath.join(folders.job_dir, exitcode_name(JOB_STAGE, master.name))])
@@ -176,6 +207,7 @@ def submit_job(transport: Transport, master: ClusterSettings, folders: MasterFol
     if outcome.error or not outcome.job_id:
         raise AnalysisJobError(f"the analysis job was not submitted on {master.name}: "
                                f"{(outcome.error or 'no job id').strip().splitlines()[0]}")
+    transport.write_files({posixpath.join(folders.job_dir, JOB_ID_FILE): f"{outcome.job_id}\n".encode()})
     return outcome.job_id
 
 

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from mpflow.cli import app
 from mpflow.clusters.side import venv_dir
 from mpflow.clusters.transport import open_transport
-from mpflow.models.analysis_job import MASTER_DIR
+from mpflow.models.analysis_job import MASTER_DIR, existing_files
 from mpflow.models.importing import import_models
 from mpflow.project.file import Project
 from mpflow.project.mutants import GPA_WT, Mutant
@@ -164,6 +164,15 @@ def test_a_missing_file_fails_the_job_in_one_line(remote_project, first_run):
     assert res.returncode == 1
     assert re.fullmatch(rf"error: analysis job \d+ on {master.name} failed \(exit code 1\): manifest: model 1 "
                         rf"\({name}\) stage docked: file not found: {re.escape(model)}\n", res.stderr), res.stderr
+
+
+def test_which_files_exist_is_asked_of_the_master_over_ssh(remote_project):
+    project, Session, master = remote_project
+    with Session() as s:
+        mutant, group, name = s.execute(select(Model.mutant, Model.group, Model.name).order_by(Model.id)).first()
+    model = posixpath.join(ModelTag(mutant, group, name).model_dir(master.workdir), MODEL_FILE)
+    with open_transport(master) as t:
+        assert existing_files(t, [model, model + ".xtc", posixpath.dirname(model)]) == {model}
 
 
 def test_ctrl_c_cancels_the_job_and_says_so(remote_project, first_run, tmp_path):

@@ -15,9 +15,11 @@ from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.build import build_digest
 from mpflow.cluster_side import main
 from mpflow.clusters.settings import ClusterSettings
+from mpflow.clusters.transport import LocalTransport
 from mpflow.models.analysis_job import (
     POLL_MAX_S,
     analysis_request,
+    existing_files,
     failure_line,
     job_request,
     last_line,
@@ -80,6 +82,16 @@ def test_progress_and_failure_lines():
     assert failure_line("12", "beta", "OUT_OF_MEMORY", "Killed") == "analysis job 12 on beta failed (OUT_OF_MEMORY): Killed"
     assert failure_line("12", "beta", "TIMEOUT", None) == "analysis job 12 on beta failed (TIMEOUT) (its log is empty)"
     assert exit_code("1 12\n", "12") == 1 and exit_code("0 11\n", "12") is None and exit_code(None, "12") is None
+
+
+def test_which_trajectories_exist_in_one_command(tmp_path):
+    here = LocalTransport(ClusterSettings(name="here", kind="local", workdir=str(tmp_path)))
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "prmd.xtc").write_bytes(b"x")
+    (tmp_path / "folder.xtc").mkdir()
+    paths = [str(tmp_path / "a b" / "prmd.xtc"), str(tmp_path / "urmd.xtc"), str(tmp_path / "folder.xtc")]
+    assert existing_files(here, paths) == {str(tmp_path / "a b" / "prmd.xtc")}
+    assert existing_files(here, []) == set()
 
 
 def test_poll_intervals_double_and_respect_the_clusters_minimum():
