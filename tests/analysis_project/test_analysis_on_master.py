@@ -32,7 +32,8 @@ from typer.testing import CliRunner
 from mpflow.cli import app
 from mpflow.clusters.side import venv_dir
 from mpflow.clusters.transport import open_transport
-from mpflow.models.analysis_job import MASTER_DIR, existing_files
+from mpflow.commands.analyse import analyse_project
+from mpflow.models.analysis_job import MASTER_DIR, existing_files, master_folders
 from mpflow.models.importing import import_models
 from mpflow.project.file import Project
 from mpflow.project.mutants import GPA_WT, Mutant
@@ -194,6 +195,17 @@ def test_ctrl_c_cancels_the_job_and_says_so(remote_project, first_run, tmp_path)
     with open_transport(master) as t:
         listed = t.run(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format=%T"]).stdout.split()
     assert listed in ([], ["CANCELLED"]), listed  # cancelled (or already forgotten by Slurm)
+
+
+def test_analyse_project_the_demo_ends_with_runs_it_on_the_master(remote_project, first_run, tmp_path):
+    project, Session, master = remote_project
+    lines = []
+    report = analyse_project(project, Session, echo=lines.append, out_dir=tmp_path / "demo", executor="threads")
+    assert report == tmp_path / "demo" / "report.html" and report.is_file()
+    assert lines[0] == "note: no emmd/prmd/urmd stage is done yet: analysing the 3 docked model(s) only"
+    assert lines[1].startswith("analysis of 3 source(s) submitted as job ") and lines[1].endswith(
+        f"on {master.name} (output there: {master_folders(master, tmp_path / 'demo', project.root).out_dir})")
+    assert lines[-1].startswith("analysed 3 frame(s) of 3 model(s) (3 new): ")
 
 
 def test_the_analysis_flow_runs_it_on_the_master_too(prefect_api, remote_project, first_run, tmp_path):
