@@ -101,11 +101,13 @@ def write_connection_file(path: Path, alpha_workdir: Path, beta_workdir: Path) -
 
 
 def make_project(folder: Path, *, done: dict[str, list[int]] | None = None,
-                 status: dict[int, str] | None = None):
+                 status: dict[int, str] | None = None, name: str = PROJECT_NAME,
+                 clusters: tuple[str, ...] = ("alpha", "beta")):
     """A dev-cluster project with the two mutants and the four models registered; ``done``: stage →
     model ids in state done (default: every stage of every model; prep is always done); ``status``:
-    model id → status (default ok).  Returns (project, Session)."""
-    project = make_dev_project(folder, name=PROJECT_NAME,
+    model id → status (default ok); ``name`` and ``clusters`` (the master first): as
+    ``projects.make_project`` takes them.  Returns (project, Session)."""
+    project = make_dev_project(folder, name=name, clusters=clusters,
                                mutants=[example_mutant("GpA-WT"), example_mutant("G83I")])
     Session = open_database(project.database_url)
     ids = list(range(1, len(MODELS) + 1))

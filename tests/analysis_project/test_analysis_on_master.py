@@ -25,25 +25,29 @@ from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings, run_analysis
 from mpflow.analysis.structure.helix_builder import build_models
 from mpflow.flows.analysis import analysis_flow
+from project_analysis_data import make_project as make_analysis_project
 from projects import make_project
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from mpflow.cli import app
+from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.side import venv_dir
-from mpflow.clusters.transport import open_transport
+from mpflow.clusters.transport import LocalTransport, open_transport
 from mpflow.commands.analyse import analyse_project
 from mpflow.models.analysis_job import MASTER_DIR, existing_files, master_folders
 from mpflow.models.importing import import_models
+from mpflow.models.sources import project_manifest
 from mpflow.project.file import Project
 from mpflow.project.mutants import GPA_WT, Mutant
 from mpflow.store.database import open_database
 from mpflow.store.schema import Model
 from mpflow.tags import MODEL_FILE, ModelTag
+from mpflow.transfers.engine import transfer_tree
 
 pytestmark = pytest.mark.devcluster  # needs the dev Slurm clusters (beta over SSH)
 
-ANALYSE = ["--executor", "threads", "--stage", "docked"]
+ANALYSE = ["--executor", "threads"]  # one CPU of beta's two
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +74,10 @@ def remote_project(slave, tmp_path_factory):
             t.run(["rm", "-rf", "--", master.workdir])
 
 
+def analyse_docked(root, *extra) -> subprocess.CompletedProcess:
+    return analyse(root, "--stage", "docked", *extra)
+
+
 def analyse(root, *extra) -> subprocess.CompletedProcess:
     """``mpflow analyse`` as the user runs it: its own process, no Prefect server (none of this session's
     PREFECT_* settings, a Prefect home of its own)."""
@@ -82,7 +90,7 @@ def analyse(root, *extra) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def first_run(remote_project):
     project, _, _ = remote_project
-    return analyse(project.root)
+    return analyse_docked(project.root)
 
 
 def local_reference(project, Session, master, out):
@@ -129,7 +137,7 @@ def test_the_analysis_runs_on_the_master_and_its_numbers_are_the_local_ones(remo
 def test_a_second_run_computes_no_new_frame(remote_project, first_run):
     project, _, _ = remote_project
     assert first_run.returncode == 0, first_run.stderr
-    again = analyse(project.root)
+    again = analyse_docked(project.root)
     assert again.returncode == 0, again.stderr
     assert re.search(r"^analysed 3 frame\(s\) of 3 model\(s\) \(0 new\)", again.stdout, re.M), again.stdout
 
@@ -142,7 +150,7 @@ def test_without_the_cluster_side_mpflow_it_is_one_line_and_no_job(remote_projec
         logs = sorted(e.path for e in t.list_files(job_dir) or [])
         assert t.run(["mv", "--", venv, venv + ".aside"]).returncode == 0
         try:
-            res = analyse(project.root)
+            res = analyse_docked(project.root)
         finally:
             t.run(["mv", "--", venv + ".aside", venv])
         assert sorted(e.path for e in t.list_files(job_dir) or []) == logs  # nothing written, no job
@@ -159,7 +167,7 @@ def test_a_missing_file_fails_the_job_in_one_line(remote_project, first_run):
     with open_transport(master) as t:
         t.rename(model, model + ".aside")
         try:
-            res = analyse(project.root)
+            res = analyse_docked(project.root)
         finally:
             t.rename(model + ".aside", model)
     assert res.returncode == 1
@@ -181,7 +189,7 @@ def test_ctrl_c_cancels_the_job_and_says_so(remote_project, first_run, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MPFLOW_PROJECT"))}
     env["PREFECT_HOME"] = str(tmp_path / ".prefect-home")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("mpflow")), "analyse", "--project", str(project.root),
-                             *ANALYSE, "--out", str(tmp_path / "interrupted")], env=env, stdout=subprocess.PIPE,
+                             *ANALYSE, "--stage", "docked", "--out", str(tmp_path / "interrupted")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()  # waits for the submission
@@ -215,3 +223,29 @@ def test_the_analysis_flow_runs_it_on_the_master_too(prefect_api, remote_project
     assert (summary["frames"], summary["new_frames"]) == (3, 3)  # another output folder: a store of its own
     assert summary["report"] == str(tmp_path / "flow" / "report.html") and (tmp_path / "flow" / "report.html").is_file()
     assert summary["master_out_dir"].startswith(f"{master.workdir}/{MASTER_DIR}/flow-")
+
+
+@pytest.mark.slow  # the session's real system (GROMACS) takes ~1.5 min to build, if no test built it yet
+def test_md_stages_on_the_master_are_analysed_there_as_here(real_system, remote_project, tmp_path):
+    """The real system's model tree (EMMD, PRMD, URMD of four models) on beta, the master of a project
+    of its own: the job reads its trajectories there; the tables are those of the same analysis here."""
+    _, _, beta = remote_project  # this build's cluster side is set up on beta
+    project, Session = make_analysis_project(tmp_path / "md", name=f"realsys-{uuid.uuid4().hex[:6]}",
+                                             clusters=(beta.name,))
+    master = project.cluster_settings()[0]
+    here = LocalTransport(ClusterSettings(name="here", kind="local", workdir=str(real_system.workdir)))
+    try:
+        with open_transport(master) as t:
+            transfer_tree(here, str(real_system.workdir), t, master.workdir, include=["*/model.pdb", "*.gro", "*.xtc"])
+        res = analyse(project.root)
+        assert res.returncode == 0, res.stderr
+        assert re.search(r"^analysed 96 frame\(s\) of 4 model\(s\) \(96 new\)", res.stdout, re.M), res.stdout
+        local = project_manifest(project, Session, master_workdir=real_system.workdir)  # the same rows, here
+        assert sum(s.trajectory is not None for s in local) == 8  # PRMD and URMD wrote trajectories
+        run_analysis(local, tmp_path / "here", AnalysisSettings(), executor="threads")
+        for table in ("probabilities", "superbase", "geometry"):
+            pd.testing.assert_frame_equal(pd.read_parquet(project.root / "analysis" / "tables" / f"{table}.parquet"),
+                                          pd.read_parquet(tmp_path / "here" / "tables" / f"{table}.parquet"))
+    finally:
+        with open_transport(master) as t:
+            t.run(["rm", "-rf", "--", master.workdir])
