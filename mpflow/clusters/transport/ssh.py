@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 HASH_SECONDS_PER_GB = 20.0
 """Added to a remote hash command's timeout per GB hashed (sha256sum does ~0.5-2 GB/s)."""
 _READ = 1 << 16
-READ_AHEAD_BYTES = 1 << 20
+READ_AHEAD_BYTES = 4 << 20
 """``open_read`` asks for the file a segment of this many bytes at a time, the next segment while it
 reads one: at most two segments (2 MiB, 64 SFTP requests of 32 KiB) are asked for or waiting in this
 process. Measured with benchmarks/bench_transfers.py on the dev clusters: 1 MiB segments are as fast
