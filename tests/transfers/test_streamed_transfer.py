@@ -93,3 +93,19 @@ def test_a_100mb_copy_between_two_remote_clusters_streams_in_bounded_memory(mast
         finally:
             ta.run(["rm", "-f", "--", src])
             tb.run(["rm", "-rf", "--", f"{slave.workdir}/{name}"])
+
+
+@pytest.mark.parametrize("size", [0, 1, 3 * 65536, 5 * 65536 + 17])
+def test_read_ahead_reads_every_byte_whatever_the_read_sizes(ts, sites, slave, monkeypatch, size):
+    """Reads of odd sizes, across segment ends, and read() of the rest give the file exactly (64 KiB segments)."""
+    monkeypatch.setattr(ssh, "READ_AHEAD_BYTES", 65536)
+    data = os.urandom(size)
+    path = sites[slave.name].path("r.bin")
+    assert ts.write_files({path: data}) == {}
+    with ts.open_read(path) as f:
+        parts = [f.read(n) for n in (1000, 70000, 1, 65536)]
+        parts.append(f.read())
+        assert f.read() == b"" and f.read(10) == b""
+    assert b"".join(parts) == data
+    with ts.open_read(path) as f:
+        assert f.read() == data

@@ -10,6 +10,8 @@ share it) and reused for every command and file operation until ``close``.
   (neither can fill up and block the other) and one deadline bounds the whole command.
 - Files: SFTP channels from a small pool; a channel serves one operation at a time (Paramiko's SFTP
   clients are not safe to share between threads), so N worker threads use at most N channels.
+  A file is read with a bounded read-ahead (``ReadAhead``, ``READ_AHEAD_BYTES``) and written with
+  pipelined writes bounded by the SSH window: copying a file of any size holds a few MiB of it.
   Hashes, listings and folder creation are batched commands (``file_commands``); many small files
   go up as one tar stream.
 - Settings are checked before connecting: a missing, unreadable or encrypted key, a wrong passphrase
@@ -35,8 +37,6 @@ from fabric import Config, Connection
 
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import file_commands as fc
-from mpflow.clusters.transport.routes import Hop, read_ssh_config, resolve_route
-from mpflow.clusters.transport.ssh_auth import HopAuthentication, LoginRequired, Prompter, agent_keys
 from mpflow.clusters.transport.base import (
     MODE_BITS,
     ClusterSettingsError,
@@ -49,6 +49,13 @@ from mpflow.clusters.transport.base import (
     check,
     confine,
 )
+from mpflow.clusters.transport.routes import Hop, read_ssh_config, resolve_route
+from mpflow.clusters.transport.ssh_auth import (
+    HopAuthentication,
+    LoginRequired,
+    Prompter,
+    agent_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +63,13 @@ HASH_SECONDS_PER_GB = 20.0
 """Added to a remote hash command's timeout per GB hashed (sha256sum does ~0.5-2 GB/s)."""
 _READ = 1 << 16
 READ_AHEAD_BYTES = 4 << 20
-"""``open_read`` asks for the file a segment of this many bytes at a time, the next segment while it
-reads one: at most two segments (2 MiB, 64 SFTP requests of 32 KiB) are asked for or waiting in this
-process. Measured with benchmarks/bench_transfers.py on the dev clusters: 1 MiB segments are as fast
-as asking for the whole file at once (256 KiB ones lose ~10 %, 4 MiB ones gain nothing)."""
+"""``open_read`` asks for a file a segment of this many bytes at a time, for the next segment as it
+starts reading one: at most two segments (8 MiB) are asked for and not yet read. What is held in this
+process is less: the SSH channel window (2 MiB) bounds what the server sends before it is read.
+Measured with benchmarks/bench_transfers.py (alpha over SSH -> beta, 500 MB): 4 MiB segments stream
+at ~85-95 % of the rate of asking for the whole file at once, 1 MiB ones at ~65 %, 8 MiB ones
+gain little; a reader that stops early leaves up to two segments to be answered (read off by the
+close), which is what the segment size costs."""
 KEEPALIVE_S = 30
 """An SSH keepalive this often on every hop, so a connection kept for many ticks is not dropped as idle
 by a firewall or a jump host (and a dead one is noticed)."""
@@ -340,7 +350,12 @@ class SSHTransport:
     def open_write(self, path: str) -> Iterator[BinaryIO]:
         path = self.resolve(path)
         with self._sftp() as sftp, sftp.open(path, "wb") as f:
-            f.set_pipelined(True)  # do not wait for each block's acknowledgement; errors surface at close
+            # Do not wait for each block's acknowledgement; errors surface at close. Paramiko (5.1) does not
+            # bound the blocks sent and not yet acknowledged by a count (it only collects the acks once
+            # more than 100 are outstanding and one has arrived): the bound is the SSH channel window,
+            # as each write blocks in Channel.send until the server's window (2 MiB on OpenSSH) has room.
+            # Nothing queues in this process but the request numbers.
+            f.set_pipelined(True)
             yield f
 
     def rename(self, src: str, dst: str) -> None:
@@ -410,13 +425,16 @@ class SSHTransport:
 class ReadAhead(io.RawIOBase):
     """A reader of an open ``SFTPFile`` that keeps a bounded read-ahead: the file is asked for in
     segments of ``segment`` bytes, each one as the reader enters the segment before it, so at most
-    two segments are in flight or buffered however fast the file arrives or slowly it is consumed.
+    two segments are asked for and not yet read, however long the file.
 
-    Paramiko's ``SFTPFile.prefetch()`` alone asks for every block of the file at once. Its other
-    bound, ``max_concurrent_requests``, is no better here: its thread waits for answers to free a
-    slot, so a reader that stops early (the other side of a copy failed) leaves that thread polling
-    forever. Here each segment's requests are sent by a short-lived thread that never waits; a reader
-    that stops early leaves at most two segments to be answered, which closing the file reads off."""
+    Paramiko's ``SFTPFile.prefetch()`` alone asks for every block of the file at once. While the file
+    is read to its end, the SSH window still bounds what it holds (measured: +11 MiB for 500 MB, most
+    of it the bookkeeping of 15,000 requests), but a reader that stops early (the other side of a copy
+    failed) leaves everything asked for by then to be answered into the closed file's buffers:
+    22-46 MB measured for 100-200 MB files. Its bound, ``max_concurrent_requests``, waits in its thread
+    for answers to free a slot: after an early stop nobody reads them and the thread polls forever
+    (seen with Paramiko 5.1). Here each segment's requests are sent by a short-lived thread that never
+    waits, and closing the file reads off the answers to at most two segments."""
 
     def __init__(self, f: paramiko.SFTPFile, size: int, segment: int):
         super().__init__()
