@@ -67,7 +67,7 @@ READ_AHEAD_BYTES = 4 << 20
 starts reading one: at most two segments (8 MiB) are asked for and not yet read. What is held in this
 process is less: the SSH channel window (2 MiB) bounds what the server sends before it is read.
 Measured with benchmarks/bench_transfers.py (alpha over SSH -> beta, 500 MB): 4 MiB segments stream
-at ~85-95 % of the rate of asking for the whole file at once, 1 MiB ones at ~65 %, 8 MiB ones
+at ~85-100 % of the rate of asking for the whole file at once, 1 MiB ones at ~65-85 %, 8 MiB ones
 gain little; a reader that stops early leaves up to two segments to be answered (read off by the
 close), which is what the segment size costs."""
 KEEPALIVE_S = 30
