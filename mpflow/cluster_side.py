@@ -12,7 +12,9 @@ Commands:
   refuses the model's input (a bad structure: GROMACS's own line) or a protocol that cannot run writes
   that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
   model-stage with the line instead of retrying it; any other failure (killed, a crash) is an ordinary
-  failed job, retried within its budget.
+  failed job, retried within its budget;
+- ``grompp``: make the ``.tpr`` of a batch of model-stages (``{"items": [...]}``,
+  :func:`mpflow.stages.tpr.grompp_batch`): the tick's grompps on a remote master, in one command.
 
 Only the standard library and ``mpflow.stages`` are imported: this runs in the cluster-side virtual
 environment, which has only what the cluster-side steps need.
@@ -31,8 +33,9 @@ from typing import Mapping
 from mpflow.build import build_digest
 from mpflow.slurm.job_files import INPUT_REFUSED_EXIT
 from mpflow.stages.protocols import ProtocolError, run_protocol
+from mpflow.stages.tpr import grompp_batch
 
-COMMANDS = ("version", "protocol")
+COMMANDS = ("version", "protocol", "grompp")
 
 
 class RequestError(ValueError):
@@ -80,6 +83,9 @@ def answer(command: str, request: Mapping) -> dict:
                 "gromacs": shutil.which("gmx")}
     if command == "protocol":
         return run_protocol_request(request)
+    if command == "grompp":
+        _require(request, "items")
+        return {"results": grompp_batch(request["items"])}
     raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")
 
 

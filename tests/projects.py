@@ -23,13 +23,13 @@ from mpflow.project.mutants import Mutant
 
 def make_project(root: Path, *, name: str | None = None, clusters: Iterable[str] = ("alpha", "beta"),
                  stages: str | None = None, manager: Mapping[str, object] | None = None,
-                 mutants: Iterable[Mutant] = (), database: str | None = None) -> Project:
+                 mutants: Iterable[Mutant] = (), database: str | None = None, reach: str | None = None) -> Project:
     """A dev project in ``root`` on ``clusters`` (the master first). ``stages``: TOML text of
     ``[stages.NAME]`` tables replacing the pipeline's four; ``manager``: values of ``[manager]``;
     ``name``: default ``<folder name>-<8 random hex digits>``; ``database``: the jobs database's URL
-    (default: SQLite in the project folder)."""
+    (default: SQLite in the project folder); ``reach``: ``"ssh"`` reaches every dev cluster over SSH."""
     name = name or f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(root).name).strip('-._')[:40] or 'p'}-{uuid.uuid4().hex[:8]}"
-    project = init_project(root, name=name, dev=True, clusters=list(clusters))
+    project = init_project(root, name=name, dev=True, clusters=list(clusters), reach=reach)
     if stages is not None or manager or database:
         def edit(doc) -> None:
             if database:

@@ -281,15 +281,16 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def dev_cluster_settings(path: Path | None = None) -> list:
+def dev_cluster_settings(path: Path | None = None, *, over_ssh: bool = False) -> list:
     """``ClusterSettings`` of the dev clusters, master first. A local cluster gets ``SLURM_CONF`` in its
-    env; a remote one gets it from its login node's sshd, as a real cluster would."""
+    env; a remote one gets it from its login node's sshd, as a real cluster would. ``over_ssh``: every
+    cluster remote, the master too (through its login node's sshd), as from a workstation."""
     doc = load_connection(path)
     settings = []
     for c in doc["clusters"]:
-        local = c["kind"] == "local"
+        local = c["kind"] == "local" and not over_ssh
         settings.append(ClusterSettings(
-            name=c["name"], kind=c["kind"], host=c["host"], port=c["port"], user=c["user"],
+            name=c["name"], kind="local" if local else "remote", host=c["host"], port=c["port"], user=c["user"],
             key_path=doc["key_path"], known_hosts=doc["known_hosts"], workdir=c["workdir"],
             env={"SLURM_CONF": c["slurm_conf"]} if local else {}, partition=c["partition"],
             # this machine's own clusters: observed at every tick, so tests and the demo wait on nothing

@@ -24,8 +24,9 @@ from mpflow.build import build_digest, package_files
 from mpflow.clusters.settings import ClusterSettings
 from mpflow.clusters.transport import Transport
 
-#: what the cluster-side steps import (the protocols' engine, the membrane build, the structure code)
-CLUSTER_REQUIREMENTS = ("numpy", "scipy", "jinja2", "MDAnalysis", "gemmi", "biopython")
+#: what the cluster-side steps import (the protocols' engine, the membrane build and its POPC source (openmm's
+#: data file), the structure code)
+CLUSTER_REQUIREMENTS = ("numpy", "scipy", "jinja2", "MDAnalysis", "gemmi", "biopython", "openmm")
 #: how long a cluster's answer to "which mpflow?" is trusted, seconds
 CHECK_TTL_S = 300.0
 #: how long installing the requirements may take, seconds
@@ -66,6 +67,16 @@ class SiteStatus:
     gromacs: str | None = None
     python: str | None = None
     problem: str | None = None  # the first line of the failure, when not present
+
+
+def side_argv(settings: ClusterSettings, command: str, *args: str) -> list[str]:
+    """``python -m mpflow.cluster_side COMMAND ARGS`` on the cluster after its preamble (the modules that
+    put GROMACS on the PATH), as one argument vector: the preamble is the cluster's settings, never user
+    text, and the arguments go to ``exec "$@"`` unquoted by no shell."""
+    argv = [cluster_python(settings), "-m", "mpflow.cluster_side", command, *args]
+    if not settings.preamble:
+        return argv
+    return ["bash", "-c", "\n".join([*settings.preamble, 'exec "$@"']), "bash", *argv]
 
 
 def version_argv(settings: ClusterSettings) -> list[str]:

@@ -28,15 +28,25 @@ def init(
     name: str = typer.Option(None, "--name", help="Project name (default: the folder's name)."),
     clusters: str = typer.Option(None, "--clusters", help="Cluster names, comma-separated, the master first "
                                  "(e.g. --dev --clusters alpha,beta,gamma); any number."),
+    reach: str = typer.Option(None, "--reach", show_default=False,
+                              help="With --dev: ssh reaches every dev cluster over SSH, alpha included, as a "
+                                   "workstation reaches real clusters (no cluster files on this machine's "
+                                   "project side); default: alpha on this machine, the others over SSH."),
 ) -> None:
     """Create a project: mpflow.toml (clusters, mutants, stages, manager) and its jobs database."""
     names = cluster_names_option(clusters)
+    if reach is not None and reach not in ("ssh", "as-set-up"):
+        fail(f"--reach {reach!r}: expected ssh (or as-set-up, the default)", 2)
     try:
-        project = init_project(folder, name=name, dev=dev, clusters=names)
+        project = init_project(folder, name=name, dev=dev, clusters=names, reach=reach)
         open_database(project.database_url)
     except (ProjectError, DatabaseError) as exc:
         fail(str(exc), 2)
     typer.echo(f"created project {project.config.project.name!r} in {project.root}")
     typer.echo(f"  project file: {project.file}")
     typer.echo(f"  database:     {redact_url(project.database_url)}")
-    typer.echo(f"  clusters:     {', '.join(project.cluster_names)} ({project.config.clusters.source})")
+    over = ", all over SSH" if project.config.clusters.reach == "ssh" else ""
+    typer.echo(f"  clusters:     {', '.join(project.cluster_names)} ({project.config.clusters.source}{over})")
+    if project.config.clusters.reach == "ssh":
+        typer.echo(f"  next:         mpflow cluster setup {project.cluster_names[0]} (mpflow's cluster side on the "
+                   "master: its grompp and preparation jobs run it)")

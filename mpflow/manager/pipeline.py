@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 from sqlalchemy import select
 
 from mpflow.errors import file_problem
-from mpflow.project.file import Project
+from mpflow.project.file import Project, ProjectError
 from mpflow.manager.local_prep import Interrupted, LocalJob, end_all, run_local
 from mpflow.manager.tick import TickScope
 from mpflow.stages.prep import place_model_input
@@ -86,9 +86,15 @@ def preparation_candidates(Session, project: Project, *, mutants: Sequence[str] 
 
 
 def preparation_workdirs(project: Project, master, items: Iterable[StageRecord]) -> list[tuple[StageRecord, Path]]:
-    """Each item's protocol folder on the master, with the model's structure placed as its input."""
+    """Each item's protocol folder on the master, with the model's structure placed as its input. A master
+    reached over SSH has no folders here: a :class:`ProjectError` says so (and stops the run)."""
     out = []
     for st in items:
+        if master.kind != "local":
+            raise ProjectError(f"stage {st.stage}: run = \"local\" prepares models in the master's folders on "
+                               f"this machine, and the master {master.name} is reached over SSH: remove "
+                               f"`run = \"local\"` from [stages.{st.stage}] (it then runs as a Slurm job on "
+                               f"{master.name})")
         model_dir = Path(ModelTag(st.mutant, st.group, st.name).model_dir(master.workdir))
         place_model_input(model_dir, model_dir / MODEL_FILE)
         out.append((st, model_dir / st.stage))
@@ -113,7 +119,8 @@ def record_preparation(Session, items: Sequence[StageRecord], held: dict[int, st
 def prepare_locally(project: Project, Session, master, items: Sequence[StageRecord],
                     log_line: Callable[[str], None] | None = None) -> list[Transition]:
     """Run each item's protocol on this machine, ``local_workers`` at once, each its own process
-    (``mpflow.manager.local_prep``); an interrupt ends them and leaves the items waiting."""
+    (``mpflow.manager.local_prep``); an interrupt ends them and leaves the items waiting. A master
+    reached over SSH has no folders here: a :class:`ProjectError` says so and stops the run."""
     held: dict[int, str | None] = {}
     search = tuple(str(d) for d in [project.root / "templates"] if d.is_dir())
     jobs = []

@@ -733,7 +733,16 @@ class Manager:
         transitions: list[Transition] = []
 
         def run(phase: str, stage: str, items: list[StageRecord], call) -> dict[int, str | None]:
-            result = io.advance(f"{phase}-{stage}-{len(items)}", call)
+            def guarded():
+                try:
+                    return call()
+                except ClusterSideError as exc:  # returned, not raised: a failed batch task would be retried
+                    return exc
+
+            result = io.advance(f"{phase}-{stage}-{len(items)}", guarded)
+            if isinstance(result, ClusterSideError):  # the master's mpflow cannot run it: these wait
+                report.cluster_side[self.clusters[0].name] = str(result)
+                return {}
             if isinstance(result, Exception):  # unreachable after retries: these wait for the next tick
                 report.unreachable_now(getattr(result, "cluster", "") or "?", result)
                 return {}

@@ -133,6 +133,16 @@ class ClustersSection(BaseModel):
     names: list[str] = Field(default_factory=list, min_length=1,
                              description="Cluster names, the master first (any number of clusters: the others "
                                          "race the master's stages, the first copy to start wins).")
+    reach: Literal["as-set-up", "ssh"] = Field(
+        "as-set-up", description='dev clusters only: "as-set-up" (alpha on this machine, the others over SSH) '
+                                 'or "ssh" (every one over SSH, as a workstation reaches real clusters).')
+
+    @model_validator(mode="after")
+    def _reach_of_dev_clusters(self) -> "ClustersSection":
+        if self.reach != "as-set-up" and self.source != "dev":
+            raise ValueError('reach: only the dev clusters (source = "dev") are reached by choice; a Prefect '
+                             "block says how its cluster is reached (kind, host, proxy_jump)")
+        return self
 
     @field_validator("names")
     @classmethod
@@ -345,7 +355,7 @@ class Project:
         names = self.config.clusters.names
         if self.config.clusters.source == "dev":
             try:
-                found = {s.name: s for s in dev_cluster_settings()}
+                found = {s.name: s for s in dev_cluster_settings(over_ssh=self.config.clusters.reach == "ssh")}
             except DevClusterNotFound as exc:
                 raise ProjectError(str(exc)) from None
             missing = [n for n in names if n not in found]
@@ -439,7 +449,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             tmp.unlink()
 
 
-def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None) -> str:
+def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None, reach: str | None = None) -> str:
     """The project file ``mpflow init`` writes: every section, with comments saying what it holds."""
     names = clusters or (["alpha", "beta"] if dev else ["master", "slave"])
     doc = tomlkit.document()
@@ -457,6 +467,9 @@ def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None)
     cl["source"].comment('"blocks": mpflow-slurm-cluster Prefect blocks by name; "dev": the dev clusters')
     cl.add("names", names)
     cl["names"].comment("the master first")
+    if reach is not None:
+        cl.add("reach", reach)
+        cl["reach"].comment('"ssh": every dev cluster over SSH, none of their files on this machine')
     doc.add("clusters", cl)
     doc.add("mutants", tomlkit.table())
     stages = tomlkit.table(is_super_table=True)
@@ -475,7 +488,7 @@ def new_project_text(name: str, *, dev: bool, clusters: list[str] | None = None)
 
 
 def init_project(root: str | Path, *, name: str | None = None, dev: bool = False,
-                 clusters: list[str] | None = None) -> Project:
+                 clusters: list[str] | None = None, reach: str | None = None) -> Project:
     """Create ``root/mpflow.toml`` (refusing to overwrite one) and return the project."""
     root = Path(root)
     path = root / PROJECT_FILE
@@ -491,8 +504,11 @@ def init_project(root: str | Path, *, name: str | None = None, dev: bool = False
         if not re.fullmatch(NAME_PATTERN, project_name):
             raise ProjectError(f"the folder name {root.resolve().name!r} makes no project name: give one with "
                                "--name (letters, digits, '_', '.' or '-')")
+    if reach is not None and not dev:
+        raise ProjectError("--reach: only with --dev (a real cluster's block says how it is reached: kind, host, "
+                           "proxy_jump)")
     try:
-        text = new_project_text(project_name, dev=dev, clusters=clusters)
+        text = new_project_text(project_name, dev=dev, clusters=clusters, reach=reach)
     except ValidationError as exc:
         raise ProjectError(_format_validation_error(exc, "--clusters")) from None
     if dev and clusters:

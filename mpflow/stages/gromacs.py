@@ -11,55 +11,59 @@
   (not counted as a failure), so a job never runs on stale or half-transferred files.
 - **collect**: the winner's stage folder comes back to the master, verified.
 
-The master's workdir must be on this machine (a ``local`` master cluster): grompp and the
-preparation run where mpflow runs, as in the original design's master/slave model.
+The master may be this machine or a cluster reached over SSH: the tick's grompps are one batch
+(:mod:`mpflow.stages.tpr`), run in-process for a master on this machine and as one cluster-side command
+(``python -m mpflow.cluster_side grompp``, after the master's preamble) for a remote one, so the
+orchestrator needs neither GROMACS nor the master's files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import posixpath
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 from mpflow.clusters.settings import ClusterSettings
-from mpflow.clusters.transport import TransportError
-from mpflow.errors import file_problem
+from mpflow.clusters.side import ClusterSideError, require_site, runs_here, side_argv
+from mpflow.clusters.transport import Transport, TransportError
 from mpflow.slurm.jobscript import INPUTS_MISSING_EXIT
 from mpflow.stages.kinds import StageWork, collect_from_winners
-from mpflow.stages.mdp import MdpError, StageError, grompp_stage, stage_paths
+from mpflow.stages.mdp import MdpError, render_mdp
 from mpflow.stages.spec import StageSpec
+from mpflow.stages.tpr import batch_item, checksum_name, grompp_batch
 from mpflow.store.records import StageRecord
 from mpflow.tags import ModelTag
 from mpflow.transfers.engine import TransferError, transfer_files
 
 log = logging.getLogger(__name__)
 
+#: how long one grompp of a batch may take on a remote master, seconds (a membrane system: ~1 s)
+GROMPP_TIMEOUT_PER_ITEM_S = 60.0
 
 
-def checksum_name(stage: str) -> str:
-    return f"{stage}.tpr.sha256"
+def grompp_on_master(transport: Transport, master: ClusterSettings, items: Sequence[Mapping]) -> dict[str, dict]:
+    """The batch's answers (:func:`mpflow.stages.tpr.grompp_batch`), made where the master's files are.
 
-
-def write_checksum(tpr: Path) -> Path:
-    """``<stage>.tpr.sha256`` beside the .tpr, in ``sha256sum -c`` format."""
-    digest = hashlib.sha256(tpr.read_bytes()).hexdigest()
-    path = tpr.with_name(checksum_name(tpr.stem))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(f"{digest}  {tpr.name}\n")
-    tmp.replace(path)
-    return path
-
-
-def inputs_digest(model_dir: Path, spec: StageSpec, stage: str) -> str:
-    """What the stage's .tpr is made from: its settings and the bytes of the previous stage's final
-    coordinates, the topology and the index. A .tpr made from other inputs is made again."""
-    paths = stage_paths(model_dir, stage, spec.after)
-    h = hashlib.sha256(json.dumps([spec.mdp, spec.nsteps, spec.mdp_overrides], sort_keys=True).encode())
-    for name in ("start", "top", "ndx"):
-        h.update(paths[name].read_bytes() if paths[name].is_file() else b"missing")
-    return h.hexdigest()
+    A master on this machine without an environment of its own: in this process. Else one
+    cluster-side command for the whole batch; a cluster-side mpflow that is missing, of another build
+    or that fails raises :class:`ClusterSideError` (one line): the items wait, nothing is held."""
+    if not items:
+        return {}
+    if runs_here(master):
+        return grompp_batch(items)
+    require_site(transport, master)
+    res = transport.run(side_argv(master, "grompp"), stdin=json.dumps({"items": list(items)}),
+                        timeout=master.command_timeout_s + GROMPP_TIMEOUT_PER_ITEM_S * len(items))
+    lines = [ln for ln in (res.stdout or "").strip().splitlines() if ln.strip()]
+    if res.returncode != 0 or not lines:
+        said = [ln for ln in (res.stderr or res.stdout or "").strip().splitlines() if ln.strip()]
+        raise ClusterSideError(f"grompp on the master {master.name} failed (exit {res.returncode}): "
+                               f"{said[-1] if said else 'no output'}")
+    try:
+        return json.loads(lines[-1])["results"]
+    except (ValueError, KeyError, TypeError):
+        raise ClusterSideError(f"grompp on the master {master.name}: not an answer: {lines[-1][:200]!r}") from None
 
 
 def inputs_check_line(stage: str) -> str:
@@ -76,47 +80,35 @@ class GromacsStage:
 
     def prepare(self, work: StageWork, spec: StageSpec, items: list[StageRecord]) -> dict[int, str | None]:
         master = work.master
-        if master.kind != "local":
-            return {st.id: f"the master cluster {master.name} must be local: grompp runs on the master"
-                    for st in items}
+        try:  # the project's templates are here: the .mdp is rendered here, once for the batch
+            mdp_text = render_mdp(spec.mdp, spec.nsteps, overrides=spec.mdp_overrides, search_dirs=[work.templates])
+        except MdpError as exc:
+            return {st.id: str(exc).splitlines()[0] for st in items}
+        tags = {st.id: ModelTag(st.mutant, st.group, st.name) for st in items}
+        batch = [batch_item(key=str(st.id), model_dir=tags[st.id].model_dir(master.workdir), stage=st.stage,
+                            after=spec.after, mdp_text=mdp_text) for st in items]
+        results = grompp_on_master(work.connections.transport(master.name), master, batch)
         out: dict[int, str | None] = {}
-        ready: list[tuple[StageRecord, ModelTag, Path]] = []
-        search = [work.templates]
+        ready: list[StageRecord] = []
         for st in items:
-            tag = ModelTag(st.mutant, st.group, st.name)
-            model_dir = Path(tag.model_dir(master.workdir))
-            tpr = model_dir / st.stage / f"{st.stage}.tpr"
-            checksum = tpr.with_name(checksum_name(st.stage))
-            made_from = tpr.with_name(f"{st.stage}.tpr.inputs")
-            try:
-                digest = inputs_digest(model_dir, spec, st.stage)
-                # grompp again unless this .tpr was made from exactly these inputs (inputs sent again
-                # after a job found them missing are the same file, so both clusters run the same run)
-                if not (tpr.is_file() and checksum.is_file() and made_from.is_file()
-                        and made_from.read_text() == digest):
-                    grompp_stage(model_dir, st.stage, spec.nsteps, template=spec.mdp, after=spec.after,
-                                 overrides=spec.mdp_overrides, search_dirs=search)
-                    write_checksum(tpr)
-                    made_from.write_text(digest)
-            except (StageError, MdpError) as exc:
-                out[st.id] = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-                continue
-            except OSError as exc:  # the master's folder cannot be written (permissions, a full or read-only disk)
-                out[st.id] = file_problem(exc, f"{st.stage} on the master {master.name}")
-                continue
-            ready.append((st, tag, tpr))
+            answer = results.get(str(st.id), {"reason": f"{st.stage}: no answer from the master {master.name}"})
+            if "reason" in answer:
+                out[st.id] = answer["reason"]
+            else:
+                ready.append(st)
         for cluster in work.clusters[1:]:
             if not ready:
                 break
-            pairs = [(str(f), posixpath.join(tag.stage_dir(cluster.workdir, st.stage), f.name))
-                     for st, tag, tpr in ready for f in (tpr, tpr.with_name(checksum_name(st.stage)))]
+            pairs = [(posixpath.join(tags[st.id].stage_dir(master.workdir, st.stage), name),
+                      posixpath.join(tags[st.id].stage_dir(cluster.workdir, st.stage), name))
+                     for st in ready for name in (f"{st.stage}.tpr", checksum_name(st.stage))]
             try:  # one batch per cluster: one hash command on each side for every model's inputs
                 transfer_files(work.connections.transport(master.name),
                                work.connections.transport(cluster.name), pairs)
             except (TransferError, TransportError) as exc:  # unreachable included: nothing waits for it
                 # The job on that cluster finds its inputs missing and asks for them again.
                 log.warning("inputs of %s not sent to %s now: %s", spec.mdp, cluster.name, str(exc).splitlines()[0])
-        for st, _, _ in ready:
+        for st in ready:
             out[st.id] = None
         return out
 

@@ -290,24 +290,29 @@ def grompp_stage(model_dir: str | Path, stage: str, nsteps: int, *, template: st
     grompp runs (:class:`MdpError`); a missing input or a grompp failure raises
     :class:`StageError` with GROMACS' own error line.  Returns the .tpr path.
     """
-    paths = stage_paths(model_dir, stage, after)
     text = render_mdp(template or stage, nsteps, params=params, overrides=overrides, search_dirs=search_dirs)
+    return grompp_from_text(model_dir, stage, text, after=after, gmx=gmx, maxwarn=maxwarn, runner=runner)
+
+
+def grompp_from_text(model_dir: str | Path, stage: str, mdp_text: str, *, after: str | None = None,
+                     gmx: str = "gmx", maxwarn: int = 0, runner: ShellRunner = subprocess_runner) -> Path:
+    """Write ``<stage>/<stage>.mdp`` (``mdp_text``, rendered already) and run grompp into
+    ``<stage>/<stage>.tpr`` (see :func:`grompp_stage`)."""
+    paths = stage_paths(model_dir, stage, after)
     for name in ("start", "top", "ndx"):
         if not paths[name].is_file():
             raise StageError(stage, f"missing input {paths[name]}")
-    folder = paths["dir"]
-    folder.mkdir(parents=True, exist_ok=True)
+    paths["dir"].mkdir(parents=True, exist_ok=True)
     tmp = paths["mdp"].with_name(f".{paths['mdp'].name}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(mdp_text)
     tmp.replace(paths["mdp"])
-    stale = paths["tpr"]
-    stale.unlink(missing_ok=True)
+    paths["tpr"].unlink(missing_ok=True)
     rel = lambda p: str(Path("..") / p.parent.name / p.name)  # noqa: E731 - paths from <stage>/
     argv = [gmx, "-quiet", "grompp", "-f", paths["mdp"].name, "-c", rel(paths["start"]),
             "-r", rel(paths["start"]), "-p", rel(paths["top"]), "-n", rel(paths["ndx"]),
             "-o", paths["tpr"].name, "-po", paths["mdout"].name, "-maxwarn", str(maxwarn)]
     try:
-        run_gmx(argv, folder, runner=runner)
+        run_gmx(argv, paths["dir"], runner=runner)
     except GromacsError as exc:
         raise StageError(stage, f"grompp: {exc.reason}") from exc
     return paths["tpr"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
+from mpflow.clusters.settings import ClusterSettings
 from mpflow.manager.local_prep import LocalJob, end_orphan, outcome_of, pid_file
+from mpflow.manager.pipeline import preparation_workdirs
+from mpflow.project.file import ProjectError
+from mpflow.states import StageState
+from mpflow.store.records import StageRecord
 
 
 def job(folder) -> LocalJob:
@@ -30,3 +37,15 @@ def test_an_orphan_of_a_killed_run_is_ended_with_its_whole_group(tmp_path):
     assert leader.wait(timeout=10) == -9
     assert not pid_file(tmp_path, "prep").exists()
     assert end_orphan(tmp_path, "prep") is False  # nothing left
+
+
+def test_preparing_here_for_a_master_reached_over_ssh_is_one_line_and_places_nothing(tmp_path):
+    remote = ClusterSettings(name="hpc", kind="remote", host="login.example.org", user="me",
+                             workdir=str(tmp_path / "work"))
+    st = StageRecord(1, 1, "prep", StageState.WAITING, None, 0, 0, "GpA", "None", "GpA_001")
+    with pytest.raises(ProjectError) as err:
+        preparation_workdirs(None, remote, [st])
+    assert str(err.value) == ('stage prep: run = "local" prepares models in the master\'s folders on this machine, '
+                              'and the master hpc is reached over SSH: remove `run = "local"` from [stages.prep] '
+                              '(it then runs as a Slurm job on hpc)')
+    assert not (tmp_path / "work").exists()
