@@ -9,12 +9,15 @@ For each file size (default 50 and 500 MB, random bytes made on alpha with ``hea
 alternates, ``--repeats`` times: ours with the read-ahead segment ``open_read`` uses
 (``ssh.READ_AHEAD_BYTES``), ``scp -3``, and with ``--read-aheads`` also other segment sizes and
 ``none`` (Paramiko's ``prefetch()`` asking for the whole file at once, what ``open_read`` did
-before). Every copy of ours runs in a fresh subprocess, which reports the copy's wall time, the part
-of it spent streaming (open_read -> open_write, without the hash commands) and the growth of its
-peak resident memory (VmHWM after the copy minus before it, connections already open). Prints
-MB/s (median of the repeats; 1 MB = 10**6 bytes), the ratio to scp, and the peak memory.
+before). Each round starts one later in that order (what ran just before a copy, such as the
+writeback of the previous 500 MB on beta, slows it: measured ~15 %), so ``--repeats`` equal to the
+number of contenders gives each every place. Every copy of ours runs in a fresh subprocess, which
+reports the copy's wall time, the part of it spent streaming (open_read -> open_write, without the
+hash commands) and the growth of its peak resident memory (VmHWM after the copy minus before it,
+connections already open). Prints MB/s (median of the repeats; 1 MB = 10**6 bytes), the ratio to
+scp, and the peak memory.
 
-    .venv/bin/python benchmarks/bench_transfers.py [--sizes 50 500] [--repeats 3] [--read-aheads 262144 none]
+    .venv/bin/python benchmarks/bench_transfers.py [--sizes 50 500] [--repeats 4] [--read-aheads none 4194304]
 
 Needs the dev clusters (scripts/devcluster up); removes its files at the end. Figures are on
 whatever else the machine is doing (2 shared cores, every SSH end on this machine).
@@ -113,7 +116,7 @@ def scp3(a: ClusterSettings, src_path: str, b: ClusterSettings, dst_path: str) -
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 500], help="file sizes, MB")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=4)
     ap.add_argument("--read-aheads", nargs="*", default=[],
                     help="other read-ahead segments (bytes) to measure, or 'none' (the whole file at once)")
     args = ap.parse_args()
@@ -132,16 +135,17 @@ def main() -> None:
                 ta.run(["sh", "-c", f'head -c {size * MB} /dev/urandom > "$1"', "sh", src], timeout=600)
                 runs: dict[str, list[dict]] = {m: [] for m in modes}
                 scp_s = []
+                order = [*modes, "scp"]
                 for i in range(args.repeats):
-                    for m in modes:
-                        dst = f"{dst_dir}/ours-{m}-{size}"
-                        runs[m].append(ours(src, dst, m))
-                        tb.remove(dst)  # else the next copy is skipped as identical
-                    dst = f"{dst_dir}/scp-{size}"
-                    scp_s.append(scp3(a, src, b, dst))
-                    if tb.sha256([dst])[dst] != ta.sha256([src])[src]:
-                        raise RuntimeError("scp -3 made a bad copy")
-                    tb.remove(dst)
+                    for m in order[i % len(order):] + order[:i % len(order)]:  # each repeat starts one later
+                        dst = f"{dst_dir}/{m}-{size}"
+                        if m == "scp":
+                            scp_s.append(scp3(a, src, b, dst))
+                            if tb.sha256([dst])[dst] != ta.sha256([src])[src]:
+                                raise RuntimeError("scp -3 made a bad copy")
+                        else:
+                            runs[m].append(ours(src, dst, m))
+                        tb.remove(dst)  # else the next copy of ours is skipped as identical
                 scp_rate = size / statistics.median(scp_s)
                 print(f"\n{size} MB file: scp -3 {scp_rate:.1f} MB/s (median {statistics.median(scp_s):.2f} s)")
                 print(f"  {'mpflow read-ahead':>22} {'MB/s':>7} {'x scp':>6} {'stream MB/s':>12} {'x scp':>6} "
