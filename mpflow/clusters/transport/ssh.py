@@ -66,11 +66,12 @@ READ_AHEAD_BYTES = 16 << 20
 """``open_read`` asks for a file a segment of this many bytes at a time, for the next segment as it
 starts reading one: at most two segments (32 MiB) are asked for and not yet read. What is held in this
 process is much less: the SSH channel window (2 MiB) bounds what the server sends before it is read;
-the rest waits on the server. Measured (alpha over SSH -> beta, 200 MB, open_read -> open_write,
-3 runs each, alternating): 16 MiB segments stream at 57-62 MB/s like asking for the whole file at once
-(54-57), 4 MiB ones at 41-46; the server needs that much asked for ahead to keep the pipe full. A reader
-that stops early reads off what is still asked for (``ReadAhead.drain``: at most 32 MiB of traffic,
-~0.5 s here) rather than let closing the file gather it into memory."""
+the rest waits on the server. Measured (alpha over SSH -> beta, open_read -> open_write): the server
+needs that much asked for ahead to keep the pipe full; 200 MB, 3 runs each in one process: 16 MiB
+segments 47-60 MB/s, the whole file at once 52-56, 4 MiB segments 38-45; benchmarks/bench_transfers.py,
+500 MB: 52-53 MB/s against 55-59 for the whole file at once. A reader that stops early reads off what is
+still asked for (``ReadAhead.drain``: at most 32 MiB of traffic, ~0.2 s here) rather than let closing
+the file gather it into memory."""
 KEEPALIVE_S = 30
 """An SSH keepalive this often on every hop, so a connection kept for many ticks is not dropped as idle
 by a firewall or a jump host (and a dead one is noticed)."""
