@@ -155,7 +155,8 @@ def run_demo(folder: Path, *, echo: Callable[[str], None] = print, timeout_s: fl
         rows = stage_statuses(s, stage_order=project.config.stage_order())
         summary = project_summary(s, project, now=now)
     echo("")
-    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), now=now)):
+    for line in table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), now=now,
+                                                      master_only=project.config.master_only_stages())):
         echo(line)
     echo(CELL_KEY)
     problems = [r for r in rows if r.state in (StageState.HELD, StageState.FAILED)]

@@ -140,7 +140,8 @@ def status_lines(rows, project, stale, sites, now) -> list[str]:
     """What ``mpflow status`` prints: the count table (with a progress column while jobs run), the
     running jobs, clusters the ticks cannot reach, the model-stages that need a person, and what the
     manager knows of each cluster (query budget, limits, GROMACS)."""
-    lines = table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), stale, now=now))
+    lines = table_lines(*count_table(rows, project.cluster_names, project.config.master_stages(), stale, now=now,
+                                              master_only=project.config.master_only_stages()))
     lines.append(CELL_KEY)
     running = running_lines(rows, now)
     if running:

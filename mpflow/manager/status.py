@@ -126,7 +126,8 @@ def _shown_progress(jobs: dict[str, dict], winner: str | None) -> tuple[str | No
 #: The line under the count table that says what its job-state cells mean.
 CELL_KEY = ("cells: each cluster's latest job per model-stage: NS not submitted (or refused by a site's limit, sent\n"
             "again when there is room), PD pending, R running, D done, F failed, lost = cancelled by mpflow as the\n"
-            "other cluster's copy started first, doomed = cancelled as it could never start there; - = runs on the master")
+            "other cluster's copy started first, doomed = cancelled as it could never start there; - = no job there\n"
+            "(the stage runs on the master alone, or on this machine)")
 
 
 def job_cell_state(job: dict) -> str:
@@ -207,11 +208,12 @@ def cluster_lines(sites: dict, settings: dict, names: list[str], now, *, gromacs
 
 def count_table(statuses: list[StageStatus], clusters: list[str],
                 master_stages: frozenset[str] | set[str] = frozenset(),
-                stale: frozenset[str] | set[str] | dict = frozenset(), now: datetime | None = None
-                ) -> tuple[list[str], list[list]]:
+                stale: frozenset[str] | set[str] | dict = frozenset(), now: datetime | None = None,
+                master_only: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[list]]:
     """Rows of (stage, state, model-stages, per-cluster latest job states; see :data:`CELL_KEY`),
     and, given ``now``, a ``progress`` column where jobs run (:func:`progress_cell`).
     ``master_stages``: stages that run on the master without Slurm jobs (their cells are ``-``);
+    ``master_only``: stages whose jobs go to the master alone (the other clusters' cells are ``-``);
     ``stale``: clusters the ticks cannot reach (their column is headed ``<name> (stale)``)."""
     counts: Counter = Counter()
     per_cluster: dict[tuple[str, str], Counter] = defaultdict(Counter)
@@ -222,7 +224,7 @@ def count_table(statuses: list[StageStatus], clusters: list[str],
             running[(r.stage, r.state)].append(r.progress)
         if r.stage in master_stages:
             continue
-        for c in clusters:
+        for c in clusters[:1] if r.stage in master_only else clusters:
             per_cluster[(r.stage, r.state)][(c, job_cell_state(r.clusters.get(c, {})))] += 1
     with_progress = now is not None and bool(running)
     header = ["stage", "state", "models", *(f"{c} (stale)" if c in stale else c for c in clusters)] + \

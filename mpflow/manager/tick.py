@@ -211,6 +211,13 @@ class DirectIO:
         return per_cluster(folders, lambda c, b: self.client(c).survey(since, b))
 
 
+@dataclass(frozen=True)
+class SideProblem:
+    """An advance batch that the master's cluster-side mpflow could not run (missing, another build, failed)."""
+
+    line: str
+
+
 @dataclass
 class TickReport:
     holder: str
@@ -736,12 +743,12 @@ class Manager:
             def guarded():
                 try:
                     return call()
-                except ClusterSideError as exc:  # returned, not raised: a failed batch task would be retried
-                    return exc
+                except ClusterSideError as exc:  # returned as data, not raised: a failed batch task is retried
+                    return SideProblem(str(exc))
 
             result = io.advance(f"{phase}-{stage}-{len(items)}", guarded)
-            if isinstance(result, ClusterSideError):  # the master's mpflow cannot run it: these wait
-                report.cluster_side[self.clusters[0].name] = str(result)
+            if isinstance(result, SideProblem):  # the master's mpflow cannot run it: these wait
+                report.cluster_side[self.clusters[0].name] = result.line
                 return {}
             if isinstance(result, Exception):  # unreachable after retries: these wait for the next tick
                 report.unreachable_now(getattr(result, "cluster", "") or "?", result)

@@ -260,6 +260,11 @@ class ProjectConfig(BaseModel):
         """Stages that run on the orchestrator itself, without Slurm jobs (a protocol with ``run = "local"``)."""
         return {name for name, spec in self.stages.items() if spec.kind == "protocol" and spec.run == "local"}
 
+    def master_only_stages(self) -> set[str]:
+        """Stages whose Slurm jobs go to the master alone (a protocol with ``clusters = "master"``)."""
+        return {name for name, spec in self.stages.items()
+                if spec.kind == "protocol" and spec.run != "local" and spec.clusters == "master"}
+
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]

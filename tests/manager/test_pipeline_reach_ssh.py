@@ -125,22 +125,29 @@ def test_one_model_through_every_stage_with_neither_gromacs_nor_cluster_files_he
         assert sum(1 for j in jobs if j.stage == stage and j.state == "D") == 1
 
 
-def test_a_grompp_error_on_the_remote_master_holds_the_model_with_gromacs_own_line(workstation):
-    ws, gpa, _ = workstation
-    name = f"{gpa.name}_001"
+def _prepared_copy(ws: Workstation, gpa: Mutant, name: str) -> tuple[int, str]:
+    """A model registered with a copy (on the master) of the prepared model's prep/ and its prep done."""
+    first = f"{gpa.name}_001"
     with ws.Session() as s:
-        group = s.scalar(select(Model.group).where(Model.name == name))
-    good = ModelTag(gpa.name, group, name).model_dir(ws.clusters[0].workdir)
-    bad = ModelTag(gpa.name, NO_GROUP, "badtop").model_dir(ws.clusters[0].workdir)
+        group = s.scalar(select(Model.group).where(Model.name == first))
+    good = ModelTag(gpa.name, group, first).model_dir(ws.clusters[0].workdir)
+    copy = ModelTag(gpa.name, NO_GROUP, name).model_dir(ws.clusters[0].workdir)
     with ws.Session.begin() as s:
-        mid = add_model(s, mutant=gpa.name, group=NO_GROUP, name="badtop")
-    for argv in (["mkdir", "-p", "--", bad], ["cp", "-r", "--", f"{good}/prep", f"{bad}/prep"],
-                 ["sh", "-c", 'printf "\\n[ molecules ]\\nNOSUCHMOLECULE 3\\n" >> "$1"', "sh", f"{bad}/prep/topol.top"]):
+        mid = add_model(s, mutant=gpa.name, group=NO_GROUP, name=name)
+    for argv in (["mkdir", "-p", "--", copy], ["cp", "-r", "--", f"{good}/prep", f"{copy}/prep"]):
         assert ws.on_master(*argv).returncode == 0, argv
     with ws.Session.begin() as s:
         ensure_model_stages(s, ws.project.config.stage_order())
         s.execute(update(ModelStage).where(ModelStage.model_id == mid, ModelStage.stage == "prep")
                   .values(state="done"))
+    return mid, copy
+
+
+def test_a_grompp_error_on_the_remote_master_holds_the_model_with_gromacs_own_line(workstation):
+    ws, gpa, _ = workstation
+    mid, bad = _prepared_copy(ws, gpa, "badtop")
+    assert ws.on_master("sh", "-c", 'printf "\\n[ molecules ]\\nNOSUCHMOLECULE 3\\n" >> "$1"', "sh",
+                        f"{bad}/prep/topol.top").returncode == 0
     run = ws.mpflow("run", "--until", "emmd", "--timeout", "120", timeout=200)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # a model held: says which, exit 1
     assert "held " in run.stdout and "badtop emmd: grompp: ERROR 1 [file topol.top" in run.stdout
@@ -171,3 +178,20 @@ def test_init_refuses_a_reach_it_cannot_honour_in_one_line(tmp_path, args, line)
     res = CliRunner().invoke(app, ["init", str(tmp_path / "p"), *args])
     assert res.exit_code == 2 and res.output.strip().splitlines()[-1].endswith(line), res.output
     assert not (tmp_path / "p" / "mpflow.toml").exists()
+
+
+def test_without_the_master_s_cluster_side_the_grompps_wait_with_one_line_and_nothing_is_held(workstation):
+    from mpflow.clusters.connections import ClusterConnections
+    from mpflow.manager.tick import DirectIO, Manager, TickScope
+
+    ws, gpa, _ = workstation
+    mid, _ = _prepared_copy(ws, gpa, "noside")
+    elsewhere = "/home/mpflowdev/alpha/mpflow-work/.mpflow/venvs/nowhere/bin/python"
+    clusters = [ws.clusters[0].model_copy(update={"mpflow_python": elsewhere}), *ws.clusters[1:]]
+    with ClusterConnections(clusters) as conns:
+        report = Manager(ws.project, ws.Session, clusters).tick(DirectIO(conns), scope=TickScope("emmd"))
+    assert report.cluster_side == {clusters[0].name: f"cluster-side mpflow on {clusters[0].name} is missing: run "
+                                                     f"`mpflow cluster setup {clusters[0].name}`"}
+    assert ws.rows()[("noside", "emmd")] == ("waiting", None)
+    with ws.Session() as s:
+        assert s.scalars(select(Job.id).where(Job.model_id == mid)).all() == []

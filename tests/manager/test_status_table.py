@@ -50,6 +50,12 @@ def test_table_counts_latest_jobs_and_marks_master_stages():
     assert lines[2].split() == ["emmd", "done", "2", "D:1", "lost:1", "D:1", "lost:1"]
 
 
+def test_a_stage_whose_jobs_go_to_the_master_alone_shows_no_job_elsewhere():
+    rows = [_row(1, "prep", "done", alpha={"state": "D"}), _row(2, "prep", "active", alpha={"state": "R"})]
+    _, table = count_table(rows, ["alpha", "beta"], master_only={"prep"})
+    assert table == [["prep", "done", 1, "D:1", "-"], ["prep", "active", 1, "R:1", "-"]]
+
+
 def test_three_clusters_get_a_column_each_and_a_stale_one_is_marked():
     """Issue 20, item 1: any number of clusters, one column each in the project's order."""
     lost = {"state": "F", "failure_kind": "cancelled_by_mpflow"}
