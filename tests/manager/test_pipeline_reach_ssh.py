@@ -1,11 +1,13 @@
 """End to end from a "workstation": every dev cluster, the master alpha included, reached over SSH
 (`mpflow init --dev --reach ssh`), with a `gmx` on this process's PATH that fails the test if anything
 here runs GROMACS. One GpA model through preparation (a job on the master), EMMD, PRMD and URMD (grompp
-on the master in one cluster-side command per tick, mdrun raced on both clusters); a grompp error on the
-remote master holds its model with GROMACS' own line; the project folder holds no cluster file."""
+on the master in one cluster-side command per tick, mdrun raced on both clusters) and the analysis (a
+job on the master, its results brought back); a grompp error on the remote master holds its model with
+GROMACS' own line; the project folder holds no cluster file."""
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import subprocess
@@ -85,7 +87,8 @@ def workstation(tmp_path_factory, master, slave):
     setup = CliRunner().invoke(app, ["cluster", "setup", master.name, "--project", str(root)])
     assert setup.exit_code == 0, setup.output
     run = ws.mpflow("run")
-    yield ws, gpa, run
+    analysis = ws.mpflow("analyse", timeout=600) if run.returncode == 0 else run
+    yield ws, gpa, run, analysis
     with ws.Session() as s:
         active = s.execute(select(Job.cluster, Job.slurm_id).where(Job.state.in_(("PD", "R")))).all()
     for c in ws.clusters:
@@ -97,7 +100,7 @@ def workstation(tmp_path_factory, master, slave):
 
 
 def test_one_model_through_every_stage_with_neither_gromacs_nor_cluster_files_here(workstation):
-    ws, gpa, run = workstation
+    ws, gpa, run, _ = workstation
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "pipeline finished" in run.stdout
     name = f"{gpa.name}_001"
@@ -143,8 +146,22 @@ def _prepared_copy(ws: Workstation, gpa: Mutant, name: str) -> tuple[int, str]:
     return mid, copy
 
 
+def test_the_analysis_runs_on_the_master_and_brings_back_the_report(workstation):
+    ws, gpa, _, analysis = workstation
+    assert analysis.returncode == 0, analysis.stdout[-3000:] + analysis.stderr[-3000:]
+    lines = analysis.stdout.splitlines()
+    assert lines[0].startswith("analysis of 4 source(s) submitted as job ") and f" on {ws.clusters[0].name} " in lines[0]
+    out = ws.root / "analysis"
+    assert lines[-1] == f"report: {out / 'report.html'}"
+    assert any(ln.startswith("analysed ") and " of 1 model(s) " in ln for ln in lines), lines
+    assert {"report.html", "analysis.ipynb", "summary.json", "tables"} <= {p.name for p in out.iterdir()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"] == 1 and summary["frames"] > 3  # the docked model and the MD stages' frames
+    assert not ws.marker.exists()
+
+
 def test_a_grompp_error_on_the_remote_master_holds_the_model_with_gromacs_own_line(workstation):
-    ws, gpa, _ = workstation
+    ws, gpa, _, _ = workstation
     mid, bad = _prepared_copy(ws, gpa, "badtop")
     assert ws.on_master("sh", "-c", 'printf "\\n[ molecules ]\\nNOSUCHMOLECULE 3\\n" >> "$1"', "sh",
                         f"{bad}/prep/topol.top").returncode == 0
@@ -184,7 +201,7 @@ def test_without_the_master_s_cluster_side_the_grompps_wait_with_one_line_and_no
     from mpflow.clusters.connections import ClusterConnections
     from mpflow.manager.tick import DirectIO, Manager, TickScope
 
-    ws, gpa, _ = workstation
+    ws, gpa, _, _ = workstation
     mid, _ = _prepared_copy(ws, gpa, "noside")
     elsewhere = "/home/mpflowdev/alpha/mpflow-work/.mpflow/venvs/nowhere/bin/python"
     clusters = [ws.clusters[0].model_copy(update={"mpflow_python": elsewhere}), *ws.clusters[1:]]
