@@ -13,7 +13,7 @@ Commands:
   that one line to the reason file and exits with :data:`INPUT_REFUSED_EXIT`, so the manager holds the
   model-stage with the line instead of retrying it; any other failure (killed, a crash) is an ordinary
   failed job, retried within its budget;
-- ``grompp``: make the ``.tpr`` of a batch of model-stages (``{"items": [...]}``,
+- ``grompp``: make the ``.tpr`` of a batch of model-stages (``{"items": [...], "master": name}``,
   :func:`mpflow.stages.tpr.grompp_batch`): the tick's grompps on a remote master, in one command;
 - ``analyse``: the per-frame analysis of a manifest whose files are on this cluster (``mpflow analyse``
   for a project whose master is remote: ``mpflow.models.analysis_job`` submits it as a job on the
@@ -137,7 +137,7 @@ def answer(command: str, request: Mapping) -> dict:
         return run_protocol_request(request)
     if command == "grompp":
         _require(request, "items")
-        return {"results": grompp_batch(request["items"])}
+        return {"results": grompp_batch(request["items"], master=str(request.get("master", "")))}
     if command == "analyse":
         return run_analysis_request(request)
     raise RequestError(f"unknown command {command!r}; valid: {', '.join(COMMANDS)}")

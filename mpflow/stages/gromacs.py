@@ -51,9 +51,9 @@ def grompp_on_master(transport: Transport, master: ClusterSettings, items: Seque
     if not items:
         return {}
     if runs_here(master):
-        return grompp_batch(items)
+        return grompp_batch(items, master=master.name)
     require_site(transport, master)
-    res = transport.run(side_argv(master, "grompp"), stdin=json.dumps({"items": list(items)}),
+    res = transport.run(side_argv(master, "grompp"), stdin=json.dumps({"items": list(items), "master": master.name}),
                         timeout=master.command_timeout_s + GROMPP_TIMEOUT_PER_ITEM_S * len(items))
     lines = [ln for ln in (res.stdout or "").strip().splitlines() if ln.strip()]
     if res.returncode != 0 or not lines:

@@ -57,9 +57,10 @@ def batch_item(*, key: str, model_dir: str, stage: str, after: str | None, mdp_t
     return {"key": key, "model_dir": model_dir, "stage": stage, "after": after, "mdp": mdp_text}
 
 
-def grompp_batch(items: Sequence[Mapping], *, gmx: str = "gmx", runner: ShellRunner = subprocess_runner
-                 ) -> dict[str, dict]:
-    """Make the ``.tpr`` of every item (:func:`batch_item`) that is not already made from its inputs.
+def grompp_batch(items: Sequence[Mapping], *, master: str = "", gmx: str = "gmx",
+                 runner: ShellRunner = subprocess_runner) -> dict[str, dict]:
+    """Make the ``.tpr`` of every item (:func:`batch_item`) that is not already made from its inputs
+    (``master``: the master's name, for the lines).
 
     Returns key → ``{"made": bool}`` (False: it was up to date) or ``{"reason": line}`` (GROMACS' own
     line, or the file that cannot be read or written), one entry per item."""
@@ -81,7 +82,7 @@ def grompp_batch(items: Sequence[Mapping], *, gmx: str = "gmx", runner: ShellRun
         except StageError as exc:
             out[it["key"]] = {"reason": exc.reason}
         except OSError as exc:  # the master's folder cannot be read or written (permissions, a full disk)
-            out[it["key"]] = {"reason": file_problem(exc, f"{stage} on the master")}
+            out[it["key"]] = {"reason": file_problem(exc, f"{stage} on the master {master}".rstrip())}
     return out
 
 
