@@ -97,14 +97,17 @@ def test_a_job_that_always_fails_uses_its_budget_then_fails_for_good(bench, mast
     [mid] = b.add_models("m1")
     b.tick_until("failed for good", lambda: b.stage_state(mid, "probe") == "failed", timeout=180)
     jobs = b.jobs()
-    per_cluster = {c.name: [j for j in jobs if j.cluster == c.name] for c in (master, slave)}
-    assert {c: len(js) for c, js in per_cluster.items()} == {master.name: 2, slave.name: 2}
-    assert all(j.state == "F" and j.counted for j in jobs)
+    seen = [(j.cluster, j.state, j.failure_kind, j.counted) for j in jobs]
+    per_cluster = {c.name: [j for j in jobs if j.cluster == c.name and j.counted] for c in (master, slave)}
+    # the budget is two counted failures per cluster; a copy the policy requeues free of charge (a job
+    # Slurm and its folder both forgot, a submission that never reached the scheduler) is not one of them
+    assert {c: len(js) for c, js in per_cluster.items()} == {master.name: 2, slave.name: 2}, seen
+    assert all(j.state == "F" and (j.counted or j.failure_kind in ("lost", "not_submitted")) for j in jobs), seen
     # later ticks submit nothing more
     for _ in range(3):
         report = b.tick()
         assert report.submitted == {} and report.decided == 0
-    assert len(b.jobs()) == 4
+    assert len(b.jobs()) == len(jobs)
     from mpflow.manager.status import stage_statuses
 
     with b.Session() as s:
