@@ -75,18 +75,24 @@ class SiteStatus:
     problem: str | None = None  # the first line of the failure, when not present
 
 
+def side_command(settings: ClusterSettings, command: str, *args: str) -> list[str]:
+    """``python -m mpflow.cluster_side COMMAND ARGS`` with the cluster's interpreter (in a job script, whose
+    preamble is already run; :func:`side_argv` for one remote command)."""
+    return [cluster_python(settings), "-m", "mpflow.cluster_side", command, *args]
+
+
 def side_argv(settings: ClusterSettings, command: str, *args: str) -> list[str]:
-    """``python -m mpflow.cluster_side COMMAND ARGS`` on the cluster after its preamble (the modules that
-    put GROMACS on the PATH), as one argument vector: the preamble is the cluster's settings, never user
-    text, and the arguments go to ``exec "$@"`` unquoted by no shell."""
-    argv = [cluster_python(settings), "-m", "mpflow.cluster_side", command, *args]
+    """:func:`side_command` on the cluster after its preamble (the modules that put GROMACS on the PATH),
+    as one argument vector: the preamble is the cluster's settings, never user text, and the arguments
+    go to ``exec "$@"`` unquoted by no shell."""
+    argv = side_command(settings, command, *args)
     if not settings.preamble:
         return argv
     return ["bash", "-c", "\n".join([*settings.preamble, 'exec "$@"']), "bash", *argv]
 
 
 def version_argv(settings: ClusterSettings) -> list[str]:
-    return [cluster_python(settings), "-m", "mpflow.cluster_side", "version"]
+    return side_command(settings, "version")
 
 
 def parse_version(returncode: int, stdout: str, stderr: str) -> SiteStatus:

@@ -45,7 +45,7 @@ from typing import Callable, Sequence
 from mpflow.analysis.frames import FrameSource
 from mpflow.analysis.run import AnalysisSettings
 from mpflow.clusters.settings import ClusterSettings
-from mpflow.clusters.side import ClusterSideError, cluster_python, require_site
+from mpflow.clusters.side import ClusterSideError, require_site, side_command
 from mpflow.clusters.transport import (
     LocalTransport,
     Transport,
@@ -151,7 +151,7 @@ def analysis_request(sources: Sequence[FrameSource], folders: MasterFolders, set
 
 def job_command(master: ClusterSettings) -> str:
     """The job's one shell line: the cluster-side mpflow's analyse command on the request in its folder."""
-    return shlex.join([cluster_python(master), "-m", "mpflow.cluster_side", "analyse", "--request", REQUEST_FILE])
+    return shlex.join(side_command(master, "analyse", "--request", REQUEST_FILE))
 
 
 def job_request(master: ClusterSettings, folders: MasterFolders, *, project: str, executor: str, n_workers: int,

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from mpflow.clusters.connections import ClusterConnections
 from mpflow.clusters.settings import ClusterSettings
-from mpflow.clusters.side import cluster_python
+from mpflow.clusters.side import side_command
 from mpflow.clusters.transport import ClusterUnreachable, TransportError
 from mpflow.errors import file_problem
 from mpflow.slurm.jobscript import reason_name
@@ -180,8 +180,7 @@ class ProtocolStage:
         return out
 
     def job_options(self, spec: StageSpec, item: StageRecord, cluster: ClusterSettings) -> dict:
-        argv = [cluster_python(cluster), "-m", "mpflow.cluster_side", "protocol",
-                "--request", request_name(item.stage)]
+        argv = side_command(cluster, "protocol", "--request", request_name(item.stage))
         return {"commands": [shlex.join(argv)], "mdrun": False}
 
     def collect(self, work: StageWork, spec: StageSpec, items: list[StageRecord]) -> dict[int, str | None]:
